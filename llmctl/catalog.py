@@ -1,0 +1,332 @@
+"""The catalog: GPUs, model architectures and quantizations from profiles/*.yaml, and the resolution
+of the names people write ("a100 80gb", "llama3.1:8b", "meta-llama/Llama-3.1-8B-Instruct",
+"./model.gguf") to those entries.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from llmctl.errors import InputError
+from llmctl.paths import profiles_dir
+
+
+def _load_yaml(path: Path) -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+
+
+def normalize(name: str) -> str:
+    """How GPU names are compared: case, spaces, dashes, underscores and vendor words do not matter."""
+    s = name.lower()
+    for word in ("nvidia", "geforce", "tesla", "apple"):
+        s = s.replace(word, "")
+    return re.sub(r"[\s\-_/]+", "", s)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class GpuProfile:
+    id: str
+    name: str
+    vendor: str
+    kind: str  # gpu | apple | cpu
+    arch: str
+    compute_capability: str | None
+    memory_gb: float | None
+    memory_gib: float | None  # usable device memory as the driver reports it; None: comes from the node
+    bandwidth_gbs: float
+    bf16_tflops: float
+    fp8_tflops: float | None
+    interconnect_type: str
+    interconnect_gbs: float
+    price_usd_per_hour: float
+    aliases: tuple[str, ...] = ()
+    memory_options_gb: tuple[float, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_accelerator(self) -> bool:
+        return self.kind in ("gpu", "apple")
+
+    def cc_at_least(self, version: str | None) -> bool:
+        if version is None:
+            return True
+        if self.compute_capability is None:
+            return False
+        return tuple(int(p) for p in self.compute_capability.split(".")) >= tuple(
+            int(p) for p in version.split(".")
+        )
+
+
+@dataclass(frozen=True)
+class ModelArch:
+    """What the estimators need from a model's config.json."""
+
+    id: str
+    architecture: str
+    num_hidden_layers: int
+    hidden_size: int
+    intermediate_size: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    vocab_size: int
+    tie_word_embeddings: bool = False
+    max_position_embeddings: int | None = None
+    attention_qkv_bias: bool = False
+    sliding_window: int | None = None
+    sliding_window_layers: float = 0.0  # fraction of layers with a sliding window
+    torch_dtype: str | None = "bfloat16"
+    num_experts: int | None = None
+    experts_per_token: int | None = None
+    moe_intermediate_size: int | None = None
+    n_shared_experts: int | None = None
+    first_k_dense_replace: int | None = None
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    display_name: str = ""
+    hf_id: str | None = None
+    hf_aliases: tuple[str, ...] = ()
+    gated: bool = False
+    params_b: float | None = None  # published
+    checkpoint_bytes: int | None = None  # published bf16 safetensors size
+    ollama: dict[str, Any] | None = None
+
+    @property
+    def is_moe(self) -> bool:
+        return bool(self.num_experts and self.num_experts > 1)
+
+    @property
+    def is_mla(self) -> bool:
+        return bool(self.kv_lora_rank)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], *, id: str | None = None) -> "ModelArch":
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known and v is not None}
+        kwargs["id"] = id or data.get("id") or data.get("architecture", "model")
+        heads = int(kwargs["num_attention_heads"])
+        kwargs.setdefault("num_key_value_heads", heads)
+        if not kwargs.get("head_dim"):
+            if data.get("kv_lora_rank"):  # MLA: the attention width per head is nope + rope
+                kwargs["head_dim"] = int(data.get("qk_nope_head_dim", 128)) + int(data.get("qk_rope_head_dim", 64))
+            else:
+                kwargs["head_dim"] = int(kwargs["hidden_size"]) // heads
+        for name in ("hf_aliases",):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Quantization:
+    id: str
+    format: str  # gguf | hf
+    bits_per_weight: float
+    engines: tuple[str, ...]
+    quality_rank: int
+    aliases: tuple[str, ...] = ()
+    unquantized: tuple[str, ...] = ()  # parts kept in 16 bit, e.g. embeddings, lm_head
+    vllm_quantization: str | None = None
+    needs_compute_capability: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_gguf(self) -> bool:
+        return self.format == "gguf"
+
+
+@dataclass(frozen=True)
+class KvDtype:
+    id: str
+    bytes_per_value: float
+    engines: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model reference resolved to an architecture and, when known, exact weight bytes."""
+
+    reference: str
+    kind: str  # ollama | hf | gguf-file | hf-folder | hf-cache
+    arch: ModelArch
+    hf_id: str | None = None
+    ollama_tag: str | None = None
+    path: str | None = None
+    gguf_quantization: str | None = None  # the quantization named by the tag or found in the file
+    hf_quantization: str | None = None  # AWQ / GPTQ / FP8 named by an HF id or a config
+    weight_bytes: int | None = None  # exact bytes of the weights file(s) when read from disk
+    notes: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.arch.id
+
+    @property
+    def gated(self) -> bool:
+        return self.arch.gated
+
+
+# --------------------------------------------------------------------------- the catalog
+
+
+class Catalog:
+    def __init__(self, gpus: list[GpuProfile], models: list[ModelArch], quants: list[Quantization],
+                 kv_dtypes: list[KvDtype], apple_fraction: dict[str, float]):
+        self.gpus = gpus
+        self.models = models
+        self.quantizations = quants
+        self.kv_dtypes = kv_dtypes
+        self.apple_gpu_memory_fraction = apple_fraction
+        self._gpu_index: dict[str, GpuProfile] = {}
+        for g in gpus:
+            for alias in (g.id, g.name, *g.aliases):
+                self._gpu_index.setdefault(normalize(alias), g)
+        self._quant_index = {}
+        for q in quants:
+            for alias in (q.id, *q.aliases):
+                self._quant_index[alias.lower()] = q
+        self._kv_index = {}
+        for k in kv_dtypes:
+            for alias in (k.id, *k.aliases):
+                self._kv_index[alias.lower()] = k
+
+    @classmethod
+    def load(cls, folder: Path | None = None) -> "Catalog":
+        return _load_catalog(str(folder or profiles_dir()))
+
+    # ---- GPUs
+
+    def find_gpu(self, name: str) -> GpuProfile | None:
+        return self._gpu_index.get(normalize(name))
+
+    def gpu(self, name: str, *, where: str | None = None) -> GpuProfile:
+        found = self.find_gpu(name)
+        if found:
+            return found
+        key = normalize(name)
+        partial = sorted({g.id for k, g in self._gpu_index.items() if key and (key in k or k in key)})
+        if not partial:
+            close = difflib.get_close_matches(key, list(self._gpu_index), n=6, cutoff=0.5)
+            partial = sorted({self._gpu_index[c].id for c in close})
+        if len(partial) > 1:
+            raise InputError(
+                f"GPU name {name!r} is ambiguous: it could be {', '.join(partial)}",
+                where=where, hint="write one of those names",
+            )
+        if partial:
+            raise InputError(f"unknown GPU {name!r}; did you mean {partial[0]}?", where=where)
+        raise InputError(
+            f"unknown GPU {name!r}", where=where,
+            hint="known GPUs: " + ", ".join(g.id for g in self.gpus),
+        )
+
+    # ---- quantizations
+
+    def quantization(self, name: str, *, where: str | None = None) -> Quantization:
+        q = self._quant_index.get(name.lower())
+        if q is None:
+            close = difflib.get_close_matches(name.lower(), list(self._quant_index), n=3, cutoff=0.5)
+            raise InputError(
+                f"unknown quantization {name!r}" + (f"; did you mean {close[0]}?" if close else ""),
+                where=where, hint="known: " + ", ".join(q.id for q in self.quantizations),
+            )
+        return q
+
+    def find_quantization(self, name: str) -> Quantization | None:
+        return self._quant_index.get(name.lower())
+
+    def kv_dtype(self, name: str, *, where: str | None = None) -> KvDtype:
+        k = self._kv_index.get(name.lower())
+        if k is None:
+            raise InputError(
+                f"unknown kv_cache_dtype {name!r}", where=where,
+                hint="known: " + ", ".join(k.id for k in self.kv_dtypes),
+            )
+        return k
+
+    # ---- models
+
+    def model_by_id(self, model_id: str) -> ModelArch | None:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        return None
+
+    def resolve_model(self, reference: str, *, base_dir: Path | None = None, where: str | None = None) -> ResolvedModel:
+        from llmctl import model_refs
+
+        return model_refs.resolve(self, reference, base_dir=base_dir, where=where)
+
+
+@lru_cache(maxsize=4)
+def _load_catalog(folder: str) -> Catalog:
+    root = Path(folder)
+    gdoc = _load_yaml(root / "gpus.yaml")
+    mdoc = _load_yaml(root / "models.yaml")
+    qdoc = _load_yaml(root / "quantizations.yaml")
+    gpus = [_gpu(g) for g in gdoc["gpus"]]
+    models = [ModelArch.from_mapping(m) for m in mdoc["models"]]
+    quants = [_quant(q) for q in qdoc["quantizations"]]
+    kv = [
+        KvDtype(
+            id=str(k["id"]),
+            bytes_per_value=float(k["bytes_per_value"]),
+            engines=tuple(k.get("engines") or ()),
+            aliases=tuple(k.get("aliases") or ()),
+        )
+        for k in qdoc.get("kv_cache_dtypes", [])
+    ]
+    apple = gdoc.get("apple_gpu_memory_fraction") or {"le_36gb": 0.667, "gt_36gb": 0.75}
+    return Catalog(gpus, models, quants, kv, apple)
+
+
+def _gpu(d: dict[str, Any]) -> GpuProfile:
+    ic = d.get("interconnect") or {}
+    return GpuProfile(
+        id=str(d["id"]),
+        name=str(d.get("name") or d["id"]),
+        vendor=str(d.get("vendor", "nvidia")),
+        kind=str(d.get("kind", "gpu")),
+        arch=str(d.get("arch", "")),
+        compute_capability=(str(d["compute_capability"]) if d.get("compute_capability") else None),
+        memory_gb=d.get("memory_gb"),
+        memory_gib=d.get("memory_gib"),
+        bandwidth_gbs=float(d["bandwidth_gbs"]),
+        bf16_tflops=float(d.get("bf16_tflops") or 0.0),
+        fp8_tflops=(float(d["fp8_tflops"]) if d.get("fp8_tflops") else None),
+        interconnect_type=str(ic.get("type", "none")),
+        interconnect_gbs=float(ic.get("bandwidth_gbs") or 0.0),
+        price_usd_per_hour=float(d.get("price_usd_per_hour") or 0.0),
+        aliases=tuple(str(a) for a in d.get("aliases") or ()),
+        memory_options_gb=tuple(float(x) for x in d.get("memory_options_gb") or ()),
+        raw=dict(d),
+    )
+
+
+def _quant(d: dict[str, Any]) -> Quantization:
+    return Quantization(
+        id=str(d["id"]),
+        format=str(d.get("format", "gguf")),
+        bits_per_weight=float(d["bits_per_weight"]),
+        engines=tuple(d.get("engines") or ()),
+        quality_rank=int(d.get("quality_rank", 0)),
+        aliases=tuple(str(a) for a in d.get("aliases") or ()),
+        unquantized=tuple(d.get("unquantized") or ()),
+        vllm_quantization=d.get("vllm_quantization"),
+        needs_compute_capability=(str(d["needs_compute_capability"]) if d.get("needs_compute_capability") else None),
+        raw=dict(d),
+    )

@@ -1,0 +1,1 @@
+"""Click sub-commands, one module per family, imported only when run."""
