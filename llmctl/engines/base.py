@@ -1,0 +1,241 @@
+"""What every engine shares: its profile from profiles/engines.yaml and the parts of a ServiceSpec
+that do not depend on the engine (name, image, ports, GPUs, labels, probes)."""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from llmctl.errors import InputError
+
+if TYPE_CHECKING:
+    from llmctl.plan import Plan
+    from llmctl.service import ServiceSpec
+    from llmctl.spec import Spec
+
+
+@lru_cache(maxsize=1)
+def engine_profiles() -> dict[str, Any]:
+    from ruamel.yaml import YAML
+
+    from llmctl.paths import profiles_dir
+
+    path = profiles_dir() / "engines.yaml"
+    with path.open(encoding="utf-8") as fh:
+        data = YAML(typ="safe").load(fh)
+    if not isinstance(data, dict):
+        raise InputError("engines profile is not a mapping", where=str(path))
+    return data
+
+
+def check_value(value: str, field: str, *, allow_newline: bool = False) -> str:
+    """Reject what no target can carry safely; everything else passes through verbatim."""
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise InputError(f"{field}: contains an unpaired surrogate character, which cannot be written as UTF-8")
+    if "\x00" in value:
+        raise InputError(f"{field}: contains a NUL character")
+    if not allow_newline and ("\n" in value or "\r" in value):
+        raise InputError(f"{field}: contains a line break: {value!r}")
+    return value
+
+
+def check_word(value: str, field: str) -> str:
+    """A value used as one command-line word where an option would be dangerous (model, image)."""
+    check_value(value, field)
+    if not value.strip():
+        raise InputError(f"{field}: is empty")
+    if value.startswith("-"):
+        raise InputError(f"{field}: {value!r} starts with '-', which a command line would read as an option")
+    if re.search(r"\s", value):
+        raise InputError(f"{field}: {value!r} contains white space")
+    return value
+
+
+class Engine:
+    """Turns a Plan into a ServiceSpec. Subclasses fill in the engine's command line."""
+
+    name: str = ""
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        return engine_profiles()[self.name]
+
+    # ------------------------------------------------------------------ entry point
+    def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared parts
+    def common(self, plan: "Plan", spec: "Spec") -> dict[str, Any]:
+        from llmctl.service import GpuRequest, Health, Port, Resources
+        from llmctl.slug import label_value, slugify
+
+        prof = self.profile
+        name = check_value(spec.name, "name", allow_newline=True)
+        slug = slugify(name)
+        image = self.image(plan, spec)
+        port = int(prof["port"])
+        if plan.gpu.nodes_per_replica > 1 and not prof.get("multinode"):
+            raise InputError(
+                f"plan.gpu.nodes_per_replica: {self.name} cannot spread one replica over "
+                f"{plan.gpu.nodes_per_replica} nodes; use vllm"
+            )
+        gpu_count = plan.gpu.count_per_replica if plan.gpu.kind == "gpu" else 0
+        if plan.gpu.nodes_per_replica > 1:
+            gpu_count = max(1, gpu_count // plan.gpu.nodes_per_replica)  # GPUs per pod
+        vendor = self.gpu_vendor(plan)
+        labels = {
+            "app.kubernetes.io/name": label_value(self.name.replace(".", "")) or "engine",
+            "app.kubernetes.io/instance": slug,
+            "app.kubernetes.io/component": "inference",
+            "app.kubernetes.io/part-of": "llmctl",
+            "app.kubernetes.io/managed-by": "llmctl",
+        }
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        if label_value(tag):
+            labels["app.kubernetes.io/version"] = label_value(tag)
+        weights = plan.memory.per_gpu_gib.weights * max(1, plan.tensor_parallel * plan.pipeline_parallel)
+        if plan.gpu.kind != "gpu":
+            weights = plan.memory.total_gib
+        if plan.gpu.kind == "gpu":
+            resources = Resources(memory_request_gib=float(engine_profiles()["host_memory_gib_gpu"]))
+        else:
+            need = math.ceil(plan.memory.total_gib * 1.1 + 1)
+            resources = Resources(memory_request_gib=float(need), memory_limit_gib=float(need))
+        return dict(
+            name=name,
+            slug=slug,
+            engine=self.name,
+            image=image,
+            ports=[Port(container=port, host=spec.endpoint.port or port, bind=spec.endpoint.bind)],
+            gpu=GpuRequest(count=gpu_count, vendor=vendor),
+            resources=resources,
+            health=Health(path=prof["health_path"], port=port, startup_timeout_s=startup_timeout(weights)),
+            metrics_path=prof.get("metrics_path"),
+            replicas=plan.replicas,
+            nodes_per_replica=plan.gpu.nodes_per_replica,
+            run_as_user=prof.get("run_as_user"),
+            gpu_type=plan.gpu.type if plan.gpu.kind == "gpu" else None,
+            gpu_product_label=self.gpu_product_label(plan) if vendor == "nvidia" else None,
+            labels=labels,
+            environment=spec.environment,
+        ), weights
+
+    def image(self, plan: "Plan", spec: "Spec") -> str:
+        if spec.overrides.image:
+            return check_word(spec.overrides.image, "overrides.image")
+        images = self.profile["images"]
+        kind = "cpu" if plan.gpu.kind != "gpu" else ("rocm" if self.gpu_vendor(plan) == "amd" else "gpu")
+        if kind not in images:
+            raise InputError(
+                f"{self.name} has no pinned image for {kind} in profiles/engines.yaml",
+                hint="set overrides.image to an image built for this hardware",
+            )
+        return images[kind]
+
+    @staticmethod
+    def gpu_vendor(plan: "Plan") -> str:
+        if plan.gpu.kind != "gpu":
+            return "none"
+        gpu = _find_gpu(plan.gpu.type)
+        vendor = getattr(gpu, "vendor", None)
+        if vendor:
+            return vendor
+        return "amd" if re.match(r"(?i)(mi\d|radeon|rx)", plan.gpu.type) else "nvidia"
+
+    @staticmethod
+    def gpu_product_label(plan: "Plan") -> str | None:
+        """The value NVIDIA GPU feature discovery puts in `nvidia.com/gpu.product` (name, spaces → '-')."""
+        from llmctl.slug import label_value
+
+        gpu = _find_gpu(plan.gpu.type)
+        name = getattr(gpu, "name", None)
+        return label_value(name.replace(" ", "-")) if name else None
+
+    @staticmethod
+    def model_word(plan: "Plan") -> str:
+        ref = plan.model.hf_id or plan.model.reference
+        return check_word(ref, "model")
+
+    @staticmethod
+    def served_name(plan: "Plan") -> str:
+        return check_word(plan.model.reference, "model")
+
+    @staticmethod
+    def local_model(plan: "Plan") -> PurePosixPath | None:
+        return PurePosixPath(plan.model.path) if plan.model.path else None
+
+
+def startup_timeout(weight_gib: float) -> int:
+    s = engine_profiles()["startup"]
+    return int(min(s["max_s"], s["base_s"] + math.ceil(max(weight_gib, 0.0) * s["per_weight_gib_s"])))
+
+
+def _find_gpu(gpu_type: str) -> Any:
+    try:
+        from llmctl.catalog import Catalog
+    except ImportError:  # catalog not available: fall back to the plan's own words
+        return None
+    try:
+        return Catalog.load().find_gpu(gpu_type)
+    except Exception:  # noqa: BLE001 — a broken catalog must not stop rendering a plan
+        return None
+
+
+def flag_args(extra: dict[str, Any], taken: set[str]) -> list[str]:
+    """plan.engine_args entries not already rendered → `--flag value` (True → `--flag`, False/None → nothing)."""
+    out: list[str] = []
+    for key in sorted(extra):
+        flag = "--" + key.replace("_", "-").lstrip("-")
+        if flag in taken:
+            continue
+        value = extra[key]
+        if value is None or value is False:
+            continue
+        check_value(key, f"plan.engine_args.{key}")
+        if not re.fullmatch(r"--[a-z0-9][a-z0-9-]*", flag):
+            raise InputError(f"plan.engine_args: {key!r} is not a command-line flag name")
+        if value is True:
+            out.append(flag)
+        else:
+            out += [flag, check_value(_word(value), f"plan.engine_args.{key}")]
+    return out
+
+
+def _word(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def host_address(bind: str) -> str:
+    """An address as written before `:port` (IPv6 in brackets)."""
+    return f"[{bind}]" if ":" in bind and not bind.startswith("[") else bind
+
+
+def probe_address(bind: str) -> str:
+    """Where a local health probe connects for a service bound to `bind`."""
+    if bind in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if bind in ("::", "[::]"):
+        return "[::1]"
+    return host_address(bind)
+
+
+def native_env(service: Any, state_dir: str) -> dict[str, str]:
+    """The container environment for a host process: volume paths moved under `state_dir`."""
+    env = dict(service.env)
+    for key, value in env.items():
+        for vol in service.volumes:
+            if vol.host_path is None and (value == vol.mount or value.startswith(vol.mount + "/")):
+                env[key] = f"{state_dir}/{vol.name}{value[len(vol.mount):]}"
+    if "OLLAMA_HOST" in env and service.ports:
+        port = service.ports[0]
+        env["OLLAMA_HOST"] = f"{host_address(port.bind)}:{port.host}"
+    return env

@@ -1,0 +1,186 @@
+"""vLLM: the OpenAI-compatible server (`vllm serve`) with the plan's parallelism and limits."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from llmctl.engines.base import Engine, check_value, check_word, flag_args
+from llmctl.errors import InputError
+
+if TYPE_CHECKING:
+    from llmctl.plan import Plan
+    from llmctl.service import ServiceSpec
+    from llmctl.spec import Spec
+
+
+class VllmEngine(Engine):
+    name = "vllm"
+
+    def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
+        from llmctl.service import SecretRef, ServiceSpec, Volume
+
+        prof = self.profile
+        base, weights = self.common(plan, spec)
+        port = base["ports"][0].container
+        served = self.served_name(plan)
+        volumes = [
+            Volume(name="models", mount=prof["model_cache"], purpose="model-cache", size_gib=pvc_gib(weights)),
+        ]
+        local = self.local_model(plan)
+        if local is not None:
+            check_value(str(local), "model.path")
+            mount = f"/models/{_safe_component(local.name)}"
+            volumes.append(Volume(name="model-files", mount=mount, purpose="data", host_path=str(local), read_only=True))
+            model_c, model_n = mount, str(local)
+        else:
+            model_c = model_n = self.model_word(plan)
+
+        args: list[str] = ["--host", "0.0.0.0", "--port", str(port), "--served-model-name", served]
+        args += ["--tensor-parallel-size", str(plan.tensor_parallel)]
+        args += ["--pipeline-parallel-size", str(plan.pipeline_parallel)]
+        if plan.gpu.nodes_per_replica > 1:
+            args += ["--distributed-executor-backend", "ray"]
+        args += ["--max-model-len", str(plan.max_model_len)]
+        ea: dict[str, Any] = dict(plan.engine_args)
+        gmu = spec.overrides.gpu_memory_utilization or ea.pop("gpu_memory_utilization", None) or prof["gpu_memory_utilization"]
+        ea.pop("gpu_memory_utilization", None)
+        if plan.gpu.kind == "gpu":
+            args += ["--gpu-memory-utilization", repr(float(gmu))]
+        seqs = (
+            spec.overrides.max_num_seqs
+            or ea.pop("max_num_seqs", None)
+            or plan.performance.batch_size
+            or max(1, math.ceil(spec.workload.concurrency / max(1, plan.replicas)))
+        )
+        ea.pop("max_num_seqs", None)
+        args += ["--max-num-seqs", str(int(seqs))]
+        batched = spec.overrides.max_num_batched_tokens or ea.pop("max_num_batched_tokens", None)
+        ea.pop("max_num_batched_tokens", None)
+        if batched:
+            args += ["--max-num-batched-tokens", str(int(batched))]
+        args += self.quantization_args(plan.quantization)
+        kv = plan.kv_cache_dtype.lower()
+        if kv in prof["kv_cache_dtypes"]:
+            args += ["--kv-cache-dtype", kv]
+        if "prefix_caching" in plan.needs or "prefix_caching" in spec.needs:
+            args += ["--enable-prefix-caching"]
+
+        native_args = _native_listen(args, base["ports"][0])
+        adapters_c: list[str] = []
+        adapters_n: list[str] = []
+        for i, ad in enumerate(spec.adapters):
+            name = check_word(ad.name, f"adapters[{i}].name")
+            if "=" in name:
+                raise InputError(f"adapters[{i}].name: {name!r} may not contain '='")
+            path = check_value(ad.path, f"adapters[{i}].path")
+            if path.startswith(("/", ".", "~")):
+                mount = f"/adapters/{_safe_component(name)}-{i}"
+                volumes.append(Volume(name=f"adapter-{i}", mount=mount, purpose="adapters", host_path=path, read_only=True))
+                adapters_c.append(f"{name}={mount}")
+            else:
+                check_word(path, f"adapters[{i}].path")
+                adapters_c.append(f"{name}={path}")
+            adapters_n.append(f"{name}={path}")
+        if spec.adapters:
+            args += ["--enable-lora", "--max-loras", str(len(spec.adapters)), "--lora-modules", *adapters_c]
+            native_args += ["--enable-lora", "--max-loras", str(len(spec.adapters)), "--lora-modules", *adapters_n]
+        elif "lora" in spec.needs:
+            args += ["--enable-lora"]
+            native_args += ["--enable-lora"]
+        taken = {a for a in args if a.startswith("--")} | {"--dtype", "--quantization", "--kv-cache-dtype"}
+        extra = flag_args(ea, taken)
+        args += extra
+        native_args += extra
+
+        secrets = []
+        if spec.environment != "development":
+            secrets.append(SecretRef(env="VLLM_API_KEY", key="VLLM_API_KEY", required=True,
+                                     description="clients send it as `Authorization: Bearer <key>` (vLLM reads VLLM_API_KEY)"))
+        if local is None:
+            secrets.append(SecretRef(env="HF_TOKEN", key="HF_TOKEN", required=bool(plan.model.gated),
+                                     description="Hugging Face token to download the weights"
+                                     + (" (the model is gated)" if plan.model.gated else " (only for gated or private models)")))
+        env = {
+            "HF_HOME": prof["model_cache"],
+            # https://docs.vllm.ai/en/latest/usage/usage_stats.html: opt out of usage reporting
+            "VLLM_NO_USAGE_STATS": "1",
+        }
+        shm = prof["shm_gib"]["parallel" if plan.tensor_parallel * plan.pipeline_parallel > 1 else "single_gpu"]
+        resources = base.pop("resources").model_copy(update={"shm_size_gib": float(shm)})
+        return ServiceSpec(
+            **base,
+            argv=[*prof["container_command"], model_c, *args],
+            native_argv=[*prof["native_command"], model_n, *native_args],
+            env=env,
+            secrets=secrets,
+            volumes=volumes,
+            resources=resources,
+            served_model_name=served,
+            api_kind="openai",
+        )
+
+    def quantization_args(self, quant: str) -> list[str]:
+        prof = self.profile
+        q = (quant or "auto").lower()
+        if q in prof["dtypes"]:
+            return ["--dtype", prof["dtypes"][q]]
+        if q in prof["quantization_methods"]:
+            return ["--quantization", q]
+        raise InputError(
+            f"quantization {quant!r} is not something vLLM serves",
+            hint="one of: " + ", ".join([*prof["dtypes"], *prof["quantization_methods"]]),
+        )
+
+    def multinode_argv(self, service: "ServiceSpec") -> tuple[list[str], list[str]]:
+        """Leader and worker commands for a LeaderWorkerSet group (Ray cluster, leader runs the server).
+
+        The leader starts Ray's head, waits for the group's workers, then runs `vllm serve`; the
+        serve command is passed as positional arguments, so no value is ever parsed by the shell.
+        LWS_GROUP_SIZE and LWS_LEADER_ADDRESS are set by LeaderWorkerSet in every pod.
+        """
+        leader = [
+            "/bin/sh", "-c", _LEADER_SCRIPT, "llmctl-leader", *service.argv,
+        ]
+        worker = ["/bin/sh", "-c", _WORKER_SCRIPT, "llmctl-worker"]
+        return leader, worker
+
+
+_LEADER_SCRIPT = """set -eu
+ray start --head --port=6379
+i=0
+until [ "$(ray status 2>/dev/null | grep -c node_)" -ge "${LWS_GROUP_SIZE:-1}" ]; do
+  i=$((i + 1))
+  if [ "$i" -gt 600 ]; then echo "llmctl: Ray workers did not join" >&2; exit 1; fi
+  sleep 1
+done
+exec "$@"
+"""
+
+_WORKER_SCRIPT = """set -eu
+exec ray start --address="${LWS_LEADER_ADDRESS}:6379" --block
+"""
+
+
+def _native_listen(args: list[str], port: Any) -> list[str]:
+    """The same arguments for a host process: listen on the spec's address and host port."""
+    out = list(args)
+    out[out.index("--host") + 1] = port.bind
+    out[out.index("--port") + 1] = str(port.host)
+    return out
+
+
+def pvc_gib(weights_gib: float) -> int:
+    from llmctl.engines.base import engine_profiles
+
+    headroom = float(engine_profiles()["kubernetes"]["storage_headroom"])
+    return int(math.ceil(max(weights_gib, 1.0) * headroom + 10))
+
+
+def _safe_component(name: str) -> str:
+    import re
+
+    out = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip(".") or "model"
+    return out[:100]
+
+

@@ -1,0 +1,97 @@
+"""Targets render a ServiceSpec into files. Shared: the Jinja environment, render options, checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from llmctl.errors import InputError
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from llmctl.service import ServiceSpec
+
+
+@dataclass
+class RenderOptions:
+    """What the command line adds to a plan: where files came from, runtime choices."""
+
+    source: str = "llmctl.yaml"  # the spec file, named in each file's header
+    runtime: str = "docker"  # systemd: docker | podman | native
+    quadlet: bool = False  # systemd: also write a Podman Quadlet .container file
+    env_dir: str = "/etc/llmctl"  # systemd: where the unit's EnvironmentFile= lives
+    notes: list[str] = field(default_factory=list)  # what the operator must do next (printed by render)
+
+
+class Target:
+    name = ""
+
+    def render(self, service: "ServiceSpec", options: RenderOptions) -> dict[str, str]:
+        raise NotImplementedError
+
+
+@lru_cache(maxsize=1)
+def jinja_env() -> "jinja2.Environment":
+    import jinja2
+
+    from llmctl.paths import templates_dir
+    from llmctl.targets import quoting
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        y=quoting.yaml_value,
+        c=quoting.compose_value,
+        sdarg=quoting.systemd_arg,
+        sdenv=quoting.systemd_env,
+        sdtext=quoting.systemd_text,
+        comment=quoting.comment_text,
+    )
+    return env
+
+
+def render_template(path: str, **context: Any) -> str:
+    import jinja2
+
+    try:
+        return jinja_env().get_template(path).render(**context)
+    except jinja2.UndefinedError as exc:  # a template bug, not user input: say which
+        raise RuntimeError(f"template {path}: {exc}") from exc
+
+
+def parse_yaml_documents(text: str, filename: str) -> list[Any]:
+    """Parse rendered YAML back (every document) — a rendered file must be what we meant."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        docs = [d for d in YAML(typ="safe", pure=True).load_all(text) if d is not None]
+    except YAMLError as exc:
+        raise RuntimeError(f"rendered {filename} is not valid YAML: {exc}") from exc
+    for d in docs:
+        if not isinstance(d, dict):
+            raise RuntimeError(f"rendered {filename}: a document is not a mapping")
+    return docs
+
+
+def gib(value: float) -> str:
+    """Kubernetes/compose quantity for GiB, exact and stable: whole GiB or MiB."""
+    mib = int(round(value * 1024))
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
+def require_single_node(service: "ServiceSpec", target: str) -> None:
+    if service.nodes_per_replica > 1:
+        raise InputError(
+            f"target: one replica spans {service.nodes_per_replica} nodes (pipeline parallel), "
+            f"which {target} cannot run",
+            hint="render with --target kubernetes (LeaderWorkerSet)",
+        )

@@ -1,0 +1,158 @@
+"""Kubernetes: Deployment (or LeaderWorkerSet across nodes), Service, PVC, autoscaler, PodMonitor.
+
+Secrets are referenced (`secretKeyRef` to `<slug>-secrets`), never rendered; render prints the
+`kubectl create secret` command that fills them from the operator's environment.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from llmctl.targets.base import RenderOptions, Target, gib, parse_yaml_documents, render_template
+
+if TYPE_CHECKING:
+    from llmctl.service import ServiceSpec
+
+ROLE_LABEL = "llmctl.dev/role"
+
+
+class KubernetesTarget(Target):
+    name = "kubernetes"
+
+    def render(self, service: "ServiceSpec", options: RenderOptions) -> dict[str, str]:
+        from llmctl.engines import get_engine
+        from llmctl.engines.base import engine_profiles
+
+        s = service
+        kprof = engine_profiles()["kubernetes"]
+        eprof = engine_profiles()[s.engine]
+        header = f"{s.name} — {s.engine} serving {s.served_model_name}"
+        labels = dict(s.labels)
+        selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+        multinode = s.nodes_per_replica > 1
+        shared_cache = s.replicas > 1 or multinode
+        autoscale = s.replicas > 1
+        metric = eprof.get("autoscale_metric")
+        use_hpa = autoscale and not metric
+
+        def meta(name: str, extra: dict[str, str] | None = None) -> str:
+            return render_template("kubernetes/_meta.yaml.j2", s=s, name=name, labels={**labels, **(extra or {})}).rstrip()
+
+        def pod(argv: list[str], *, serve: bool) -> str:
+            return render_template("kubernetes/_pod.yaml.j2", s=s, pod=self._pod(s, argv, serve=serve, hpa=use_hpa)).rstrip()
+
+        files: dict[str, str] = {}
+        common = dict(s=s, header=header, source=options.source)
+        target_api, target_kind = "apps/v1", "Deployment"
+        if multinode:
+            leader_argv, worker_argv = get_engine(s.engine).multinode_argv(s)
+            files["leaderworkerset.yaml"] = render_template(
+                "kubernetes/leaderworkerset.yaml.j2", **common, meta=meta(s.slug),
+                leader_labels={**labels, ROLE_LABEL: "leader"}, worker_labels={**labels, ROLE_LABEL: "worker"},
+                leader_spec=pod(leader_argv, serve=True), worker_spec=pod(worker_argv, serve=False),
+            )
+            target_api, target_kind = "leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"
+            service_selector = {**selector, ROLE_LABEL: "leader"}
+        else:
+            files["deployment.yaml"] = render_template(
+                "kubernetes/deployment.yaml.j2", **common, meta=meta(s.slug), selector=selector, labels=labels,
+                recreate=s.gpu.count > 0 or bool(s.gpu.device_ids), pod_spec=pod(s.argv, serve=True),
+            )
+            service_selector = selector
+        port = s.ports[0]
+        files["service.yaml"] = render_template(
+            "kubernetes/service.yaml.j2", **common, meta=meta(s.slug), selector=service_selector,
+            exposed=port.bind not in ("127.0.0.1", "::1", "localhost"), bind=port.bind,
+        )
+        for v in s.volumes:
+            if v.host_path is None:
+                files[f"pvc-{v.name}.yaml"] = render_template(
+                    "kubernetes/pvc.yaml.j2", **common, meta=meta(f"{s.slug}-{v.name}"), shared=shared_cache,
+                    size=f"{v.size_gib}Gi",
+                )
+        if autoscale:
+            scale = dict(
+                target_api=target_api, target_kind=target_kind,
+                min_replicas=1 if s.environment == "development" else max(1, s.replicas // 2),
+                max_replicas=s.replicas,
+            )
+            if use_hpa:
+                files["hpa.yaml"] = render_template("kubernetes/hpa.yaml.j2", **common, meta=meta(s.slug), **scale)
+            else:
+                # pods of a Deployment are named <slug>-<hash>-<id>, LWS pods <slug>-<group>[-<index>]
+                query = f'sum({metric}{{pod=~"{s.slug}-.*"}})'
+                files["scaledobject.yaml"] = render_template(
+                    "kubernetes/scaledobject.yaml.j2", **common, meta=meta(s.slug), metric=metric, query=query,
+                    prometheus=kprof["prometheus_url"], threshold=str(kprof["queue_per_replica"]), **scale,
+                )
+            if s.metrics_path:
+                files["podmonitor.yaml"] = render_template(
+                    "kubernetes/podmonitor.yaml.j2", **common, meta=meta(s.slug),
+                    selector=service_selector, interval=kprof["scrape_interval"],
+                )
+        for name, text in files.items():
+            parse_yaml_documents(text, name)
+        if s.secrets:
+            parts = " ".join(f'--from-literal={x.key}="${x.env}"' for x in s.secrets)
+            options.notes.append(f"create the Secret first: kubectl create secret generic {s.slug}-secrets {parts}")
+        if any(v.host_path for v in s.volumes):
+            options.notes.append("the pod mounts files from the node (hostPath): it runs only where they exist")
+        return files
+
+    # ------------------------------------------------------------------ the pod
+    def _pod(self, s: "ServiceSpec", argv: list[str], *, serve: bool, hpa: bool) -> dict[str, Any]:
+        gpu_key = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}.get(s.gpu.vendor)
+        gpus = len(s.gpu.device_ids) or s.gpu.count
+        requests: list[tuple[str, Any]] = []
+        limits: list[tuple[str, Any]] = []
+        cpus = s.resources.cpus or (2 if hpa else None)  # an HPA on CPU needs a CPU request
+        if cpus:
+            requests.append(("cpu", _cpu(cpus)))
+        if s.resources.memory_request_gib:
+            requests.append(("memory", gib(s.resources.memory_request_gib)))
+        if s.resources.memory_limit_gib:
+            limits.append(("memory", gib(s.resources.memory_limit_gib)))
+        if gpu_key and gpus:
+            # extended resources: requests must equal limits (kubernetes.io docs, "Schedule GPUs")
+            requests.append((gpu_key, gpus))
+            limits.append((gpu_key, gpus))
+        mounts: list[dict[str, Any]] = []
+        volumes: list[dict[str, Any]] = []
+        for v in s.volumes:
+            vname = v.name
+            if v.host_path is None:
+                volumes.append(dict(name=vname, kind="pvc", claim=f"{s.slug}-{v.name}"))
+            else:
+                is_file = v.host_path.lower().endswith((".gguf", ".safetensors", ".bin"))
+                volumes.append(dict(name=vname, kind="host", path=v.host_path, type="File" if is_file else "Directory"))
+            mounts.append(dict(name=vname, path=v.mount, read_only=v.read_only))
+        if s.resources.shm_size_gib:
+            volumes.append(dict(name="dshm", kind="shm", size=gib(s.resources.shm_size_gib)))
+            mounts.append(dict(name="dshm", path="/dev/shm", read_only=False))
+        security_pod: list[tuple[str, Any]] = []
+        if s.run_as_user is not None:
+            security_pod = [("runAsNonRoot", True), ("runAsUser", s.run_as_user), ("runAsGroup", s.run_as_user),
+                            ("fsGroup", s.run_as_user)]
+        return dict(
+            container_name=s.engine.replace(".", ""),
+            argv=argv,
+            env=dict(s.env),
+            secrets=s.secrets,
+            secret_name=f"{s.slug}-secrets",
+            serve=serve,
+            period=10,
+            startup_failures=max(1, math.ceil(s.health.startup_timeout_s / 10)),
+            requests=requests or [("memory", "1Gi")],
+            limits=limits,
+            mounts=mounts,
+            volumes=volumes,
+            security_pod=security_pod,
+            node_selector={"nvidia.com/gpu.product": s.gpu_product_label} if s.gpu_product_label and gpus else {},
+            tolerations=[gpu_key] if gpu_key and gpus else [],
+        )
+
+
+def _cpu(value: float) -> str:
+    milli = int(round(value * 1000))
+    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"

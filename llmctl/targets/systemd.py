@@ -1,0 +1,214 @@
+"""systemd: a unit that runs the engine in a container (docker/podman) or as the native binary.
+
+Every value sits inside double quotes with systemd's C escapes, `%` and `$` doubled
+(llmctl/targets/quoting.py), so no value can split into extra arguments, add a directive or expand
+a variable or specifier. Secrets reach the process through EnvironmentFile= only; a container gets
+them as `-e NAME` (the value is taken from the unit's environment, never written on the command line).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llmctl.errors import InputError
+from llmctl.targets.base import RenderOptions, Target, gib, render_template, require_single_node
+from llmctl.targets.quoting import systemd_arg
+
+if TYPE_CHECKING:
+    from llmctl.service import ServiceSpec
+
+RUNTIMES = ("docker", "podman", "native")
+# where the distributions install the CLIs (Debian/Ubuntu/Fedora packages); systemd needs absolute paths
+_BINARIES = {"docker": "/usr/bin/docker", "podman": "/usr/bin/podman", "curl": "/usr/bin/curl"}
+
+
+def command(argv: list[str]) -> str:
+    """One command line for Exec*=, each argument quoted; long ones continue on the next line."""
+    lines: list[list[str]] = []
+    for i, arg in enumerate(argv):
+        word = systemd_arg(arg)
+        starts_option = arg.startswith("-") and i > 0
+        if not lines or starts_option or not argv_option(lines[-1]) or len(lines[-1]) >= 2:
+            lines.append([word])
+        else:
+            lines[-1].append(word)  # an option's value stays beside it
+    if len(argv) <= 4:
+        return " ".join(w for line in lines for w in line)
+    return " \\\n    ".join(" ".join(line) for line in lines)
+
+
+def argv_option(line: list[str]) -> bool:
+    return line[0].startswith('"-')
+
+
+class SystemdTarget(Target):
+    name = "systemd"
+
+    def render(self, service: "ServiceSpec", options: RenderOptions) -> dict[str, str]:
+        require_single_node(service, "a systemd unit")
+        s = service
+        runtime = options.runtime
+        if runtime not in RUNTIMES:
+            raise InputError(f"--runtime: {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        unit = f"{s.slug}.service"
+        env_path = f"{options.env_dir.rstrip('/')}/{s.slug}.env"
+        if not env_path.startswith("/") or any(c in env_path for c in " \t\n\"'\\%$"):
+            raise InputError(f"--env-dir: {options.env_dir!r} must be an absolute path without spaces, quotes, % or $")
+        port = s.ports[0]
+        from llmctl.engines.base import probe_address
+
+        health_url = f"http://{probe_address(port.bind)}:{port.host}{s.health.path}"
+        tries = max(1, s.health.startup_timeout_s // 5)
+        # poll until the engine answers (models load for minutes); start-up completes only then
+        wait = [_BINARIES["curl"], health_url, "--silent", "--fail", "--output", "/dev/null", "--max-time", "5",
+                "--retry", str(tries), "--retry-delay", "5", "--retry-all-errors", "--retry-connrefused"]
+        extra_comments: list[str] = []
+        if s.replicas > 1:
+            extra_comments.append(
+                f"The plan wants {s.replicas} replicas: install this unit on {s.replicas} hosts and balance across them."
+            )
+            options.notes.append(f"systemd: install {unit} on {s.replicas} hosts (one replica each)")
+        ctx = dict(
+            s=s, unit=unit, env_path=env_path, header=f"{s.name} — {s.engine} serving {s.served_model_name}",
+            source=options.source, env_required=any(x.required for x in s.secrets),
+            secret_names=", ".join(x.env for x in s.secrets), extra_comments=extra_comments,
+        )
+        if runtime == "native":
+            ctx.update(self._native(s, wait))
+        else:
+            ctx.update(self._container(s, runtime, wait))
+        files = {unit: render_template("systemd/service.j2", **ctx)}
+        check_unit(files[unit], unit)
+        if s.secrets:
+            files[f"{s.slug}.env.example"] = render_template(
+                "compose/env.example.j2", s=s, env_file=env_path
+            )
+            options.notes.append(
+                f"create {env_path} (mode 0600) with {ctx['secret_names']}: `llmctl up` does it from your environment"
+            )
+        return files
+
+    # ------------------------------------------------------------------ container (docker / podman)
+    def _container(self, s: "ServiceSpec", runtime: str, wait: list[str]) -> dict:
+        cli = _BINARIES[runtime]
+        name = s.slug
+        port = s.ports[0]
+        from llmctl.engines.base import host_address
+
+        run = [cli, "run", "--rm", "--name", name, "--pull", "missing", "--init",
+               "--label", f"dev.llmctl.name={s.name}",
+               "--security-opt", "no-new-privileges",
+               "--publish", f"{host_address(port.bind)}:{port.host}:{port.container}"]
+        for v in s.volumes:
+            if v.host_path:
+                fields = ["type=bind", f"source={v.host_path}", f"target={v.mount}"] + (["readonly"] if v.read_only else [])
+            else:
+                fields = ["type=volume", f"source=llmctl-{s.slug}-{v.name}", f"target={v.mount}"]
+            run += ["--mount", ",".join(_csv_field(f) for f in fields)]
+        if s.resources.shm_size_gib:
+            run += ["--shm-size", gib(s.resources.shm_size_gib).replace("Gi", "g").replace("Mi", "m")]
+        if s.resources.memory_limit_gib:
+            run += ["--memory", gib(s.resources.memory_limit_gib).replace("Gi", "g").replace("Mi", "m")]
+        run += _gpu_args(s, runtime)
+        for key in sorted(s.env):
+            run += ["--env", key]  # value from this unit's Environment= (docker/podman read it when no `=` is given)
+        for sec in s.secrets:
+            run += ["--env", sec.env]  # value from EnvironmentFile=, never on the command line
+        run += ["--entrypoint", s.argv[0], s.image, *s.argv[1:]]
+        deps = [f"{runtime}.service"] if runtime == "docker" else []
+        return dict(
+            env=dict(s.env),
+            after=["network-online.target", *deps],
+            wants=["network-online.target"],
+            requires=deps,
+            service_settings=[],
+            pre=["-" + command([cli, "rm", "--force", name])],  # a container left by a crash
+            start=command(run),
+            post=[command(wait)],
+            stop=[command([cli, "stop", "--time", "30", name])],
+            protect_system="full",  # the CLI only talks to the engine's socket; /usr, /boot and /etc stay read-only
+            protect_home="read-only",  # registry credentials in ~/.docker stay readable
+            hardening=[],
+        )
+
+    # ------------------------------------------------------------------ native binary
+    def _native(self, s: "ServiceSpec", wait: list[str]) -> dict:
+        from llmctl.engines.base import native_env
+
+        if not s.native_argv:
+            raise InputError(f"--runtime native: {s.engine} has no host binary form")
+        state = f"/var/lib/llmctl/{s.slug}"
+        env = native_env(s, state)
+        env.setdefault("HOME", state)
+        if env.get("HOME") == "/tmp":
+            env["HOME"] = state
+        gpu = s.gpu.count > 0 or bool(s.gpu.device_ids)
+        hardening = [
+            ("DynamicUser", "yes"),
+            ("StateDirectory", f"llmctl/{s.slug}"),
+            ("WorkingDirectory", state),
+            ("CapabilityBoundingSet", ""),
+            ("RestrictNamespaces", "yes"),
+            ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"),
+            ("PrivateDevices", "no" if gpu else "yes"),  # a GPU is a device node
+            ("UMask", "0077"),
+        ]
+        if gpu and s.gpu.vendor == "amd":
+            hardening.append(("SupplementaryGroups", "video render"))  # /dev/kfd and /dev/dri (ROCm install guide)
+        if gpu and s.gpu.device_ids:
+            key = "HIP_VISIBLE_DEVICES" if s.gpu.vendor == "amd" else "CUDA_VISIBLE_DEVICES"
+            env[key] = ",".join(s.gpu.device_ids)
+        home_paths = [v.host_path for v in s.volumes if v.host_path and v.host_path.startswith(("/home", "/root"))]
+        return dict(
+            env=env,
+            after=["network-online.target"],
+            wants=["network-online.target"],
+            requires=[],
+            service_settings=[],
+            pre=[command(step.argv) for step in s.prepare],
+            start=command(s.native_argv),
+            post=[command(wait)],
+            stop=[],
+            protect_system="strict",  # writable only: the StateDirectory (models, caches)
+            protect_home="read-only" if home_paths else "yes",
+            hardening=hardening,
+        )
+
+
+def _gpu_args(s: "ServiceSpec", runtime: str) -> list[str]:
+    if s.gpu.vendor == "amd" and (s.gpu.count or s.gpu.device_ids):
+        # ROCm containers: the kernel driver and render nodes (ROCm docs, "Running ROCm Docker containers")
+        return ["--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "video"]
+    if not (s.gpu.count or s.gpu.device_ids):
+        return []
+    if runtime == "podman":
+        # Podman uses CDI device names (NVIDIA Container Toolkit docs, "Support for Container Device Interface")
+        ids = s.gpu.device_ids or [str(i) for i in range(s.gpu.count)]
+        out: list[str] = []
+        for i in ids:
+            out += ["--device", f"nvidia.com/gpu={i}"]
+        return out
+    if s.gpu.device_ids:
+        # the value is CSV-parsed by docker: several ids need the quotes (docs.docker.com, "--gpus")
+        return ["--gpus", '"device=' + ",".join(s.gpu.device_ids) + '"']
+    return ["--gpus", str(s.gpu.count)]
+
+
+def _csv_field(field: str) -> str:
+    """docker/podman --mount values are CSV: quote a field holding a comma or a quote."""
+    if any(c in field for c in ',"\n\r'):
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
+def check_unit(text: str, filename: str) -> None:
+    """Every line must be blank, a comment, a [Section] or Key=value (continuations joined first)."""
+    import re
+
+    logical = text.replace("\\\n", " ")
+    for n, line in enumerate(logical.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith(("#", ";")):
+            continue
+        if re.fullmatch(r"\[[A-Za-z]+\]", line) or re.match(r"[A-Za-z][A-Za-z0-9]*=", line):
+            continue
+        raise RuntimeError(f"rendered {filename}: line {n} is not a unit-file line: {line[:80]!r}")
