@@ -124,12 +124,15 @@ def image_requirement(image: str | None, table: dict[str, Any] | None = None) ->
     return None
 
 
-def default_image(backend: str | None, table: dict[str, Any] | None = None) -> str | None:
-    table = table or driver_table()
-    for rule in table.get("engine_images", []):
-        if backend and rule.get("engine") == backend:
-            return rule["repository"] + (":server-cuda" if rule.get("tag_contains") == "cuda" else "")
-    return None
+def default_image(backend: str | None, vendor: str | None = "nvidia") -> str | None:
+    """The image the engine renders by default (profiles/engines.yaml), for a plan without a service."""
+    if not backend:
+        return None
+    try:
+        images = (_yaml("engines.yaml").get(backend) or {}).get("images") or {}
+    except (OSError, ValueError):
+        return None
+    return images.get({"nvidia": "gpu", "amd": "rocm"}.get(vendor or "", "cpu"))
 
 
 # --------------------------------------------------------------------------- requirements
@@ -190,7 +193,7 @@ def requirements(spec: Any, plan: Any = None, target: str | None = None, service
         if endpoint is not None and endpoint.port:
             req.ports = [(endpoint.bind, endpoint.port)]
     if req.image is None and req.gpu_vendor == "nvidia":
-        req.image = default_image(req.backend)
+        req.image = default_image(req.backend, req.gpu_vendor)
         req.image_is_default = req.image is not None
     return req
 
@@ -219,8 +222,22 @@ def _gpu_vendor(gpu_type: str | None) -> str:
 
 def run_checks(spec: Any, plan: Any = None, target: str | None = None, *, service: Any = None,
                detected: Any = None) -> list[CheckResult]:
-    """Every check the spec's target and plan need. `llmctl up` calls this before it applies anything."""
+    """Every check the spec's target and plan need. `llmctl up` calls this before it applies anything.
+
+    `service`: the ServiceSpec `up` is about to apply; without it the plan's engine builds one, so the
+    image, host ports and /dev/shm checked are the ones `render` would write.
+    """
+    notes = []
+    if service is None and plan is not None:
+        try:
+            from llmctl.engines import get_engine
+
+            service = get_engine(plan.backend).build(plan, spec)
+        except Exception as exc:  # doctor diagnoses; an engine that cannot build is reported, not raised
+            notes.append(f"the {plan.backend} engine could not describe the service ({exc}); "
+                         "image, ports and /dev/shm are checked from the spec")
     req = requirements(spec, plan, target, service)
+    req.notes.extend(notes)
     return check_requirements(req, detected)
 
 

@@ -340,6 +340,23 @@ def test_run_checks_for_a_70b_plan_on_replayed_a100s(a100_box, tmp_path, free_po
     assert data["ok"] is False and data["counts"]["fail"] == 2 + (disk.status == FAIL)
 
 
+def test_run_checks_takes_image_ports_and_shm_from_the_engine(a100_box, monkeypatch, tmp_path):
+    """Without a ServiceSpec, run_checks asks the plan's real engine for one, as `render` would."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("HF_HOME", "HF_HUB_CACHE", "HF_TOKEN_PATH", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_test_only")
+    spec = load_spec_text(SPEC, "llmctl.yaml")
+    results = doctor.run_checks(spec, make_plan())
+    assert "vllm/vllm-openai:v0.11.0" in _status(results, "NVIDIA driver").detail
+    assert "127.0.0.1:8000" in _status(results, "ports").detail
+    shm = _status(results, "/dev/shm")
+    assert shm.status == PASS and "16 GiB" in shm.detail
+    assert _status(results, "Hugging Face token").status == PASS
+    assert not [r for r in results if r.name == "plan"]  # the engine built the service: no fallback note
+
+
 def test_run_checks_for_a_gpu_plan_on_this_gpu_less_host(tmp_path):
     if os.path.exists("/dev/nvidia0"):
         pytest.skip("this machine has an NVIDIA GPU")
@@ -373,14 +390,15 @@ def test_doctor_cli_kubernetes_spec_fails_with_json(kubectl, tmp_path):
     cfg = tmp_path / "kubeconfig"
     cfg.write_text("")
     spec = tmp_path / "llmctl.yaml"
-    spec.write_text("name: k\nmodel: ./tiny.gguf\ntarget: kubernetes\nhardware:\n  - cpu: cpu-ddr4-2ch\n")
-    (tmp_path / "tiny.gguf").write_bytes(b"GGUF")
+    spec.write_text("name: k\nmodel: qwen2.5:0.5b\ntarget: kubernetes\nhardware:\n  - cpu: cpu-ddr4-2ch\n"
+                    "    memory_gb: 16\n")
     out = _cli("doctor", str(spec), "--output", "json", env={**os.environ, "KUBECONFIG": str(cfg)}, cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     data = json.loads(out.stdout)
     assert data["ok"] is False
     [ctx] = [c for c in data["checks"] if c["name"] == "kubectl context"]
     assert ctx["status"] == "fail" and ctx["fix"]
+    assert not [c for c in data["checks"] if c["name"] in ("ports", "disk for the model")]  # cluster, not host
     assert "Traceback" not in out.stderr
 
 
@@ -399,3 +417,19 @@ def test_doctor_cli_without_spec_reports_the_host(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[0].split()[:2] == ["STATUS", "CHECK"]
     assert "hardware" in out.stdout and f"{len(os.sched_getaffinity(0))} cores" in out.stdout
+
+
+def test_doctor_cli_local_spec_passes_on_this_host(tmp_path, free_port):
+    """A small CPU model on the local target: disk (real free space), port (real bind) and no GPU needs."""
+    spec = tmp_path / "llmctl.yaml"
+    spec.write_text(f"name: small\nmodel: qwen2.5:0.5b\ntarget: local\nendpoint: {{port: {free_port}}}\n")
+    if shutil.disk_usage(tmp_path).free < 12 * 2**30:
+        pytest.skip("less than 12 GiB free here: the disk check would rightly warn or fail")
+    env = {**os.environ, "HOME": str(tmp_path), "OLLAMA_MODELS": str(tmp_path / "models")}
+    out = _cli("doctor", str(spec), "--output", "json", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads(out.stdout)
+    assert data["ok"] is True
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["ports"]["status"] == "pass" and f"127.0.0.1:{free_port}" in checks["ports"]["detail"]
+    assert checks["GPUs on this host"]["status"] == "skip"
