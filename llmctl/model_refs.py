@@ -370,7 +370,8 @@ def _from_ollama_tag(catalog: "Catalog", ref: str) -> "ResolvedModel | None":
     model, size = best
     rest = tag[len(size):].strip("-") if size else ("" if tag == "latest" else tag)
     quant = _quant_suffix(catalog, rest) or (model.ollama or {}).get("default_quantization", "Q4_K_M")
-    canonical = f"{name}:{tag}"
+    orig_name, _, orig_tag = ref.strip().partition(":")  # Ollama tags are case-sensitive (q4_K_M)
+    canonical = f"{orig_name}:{orig_tag or 'latest'}"
     return ResolvedModel(reference=ref, kind="ollama", arch=model, ollama_tag=canonical,
                          hf_id=model.hf_id, gguf_quantization=quant)
 

@@ -1,0 +1,113 @@
+"""`llmctl init` and `llmctl plan`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+STARTER = """\
+# llmctl workload spec — `llmctl plan {path}` turns it into a deployment plan.
+name: {name}
+
+# An Ollama tag (llama3.1:8b), a Hugging Face id (meta-llama/Llama-3.1-8B-Instruct),
+# a local .gguf file or a local Hugging Face folder (config.json + safetensors).
+model: {model}
+
+workload:
+  concurrency: 8            # peak simultaneous requests
+  prompt_tokens: 1024       # typical input length
+  output_tokens: 256        # typical output length
+  context_length: 8192      # longest request the service must accept
+  # requests_per_minute: 120
+  sla:
+    ttft_p95_ms: 1500       # time to first token, 95th percentile
+    itl_p95_ms: 60          # time between output tokens, 95th percentile
+    # output_tokens_per_second: 15
+
+environment: development    # development | staging | production
+needs: []                   # lora, structured_output, vision, embeddings, prefix_caching, tool_calling, metrics
+
+# The machines to plan for; or `hardware: detect` to use this machine (see `llmctl inventory`).
+hardware:
+  - name: node-1
+    gpu: RTX 4090           # e.g. A100-80GB, H100, L4, RTX 4090, M2 Max; omit for CPU only
+    gpus: 1
+    memory_gb: 64           # system RAM (unified memory on Apple Silicon)
+
+target: compose             # compose | systemd | kubernetes | local
+endpoint:
+  bind: 127.0.0.1           # 0.0.0.0 opens the service to the network
+  # port: 8000
+
+# Force any decision the planner would make (the plan reports it; exit 1 if it cannot work):
+overrides: {{}}
+#   backend: vllm           # ollama | vllm | llama.cpp
+#   quantization: FP8       # BF16, FP8, AWQ, GPTQ, Q4_K_M, Q8_0, …
+#   tensor_parallel: 2
+#   max_model_len: 16384
+#   gpu_memory_utilization: 0.9
+#   image: registry.example.com/vllm/vllm-openai:v0.11.0
+"""
+
+
+@click.command("init")
+@click.argument("path", default="llmctl.yaml", type=click.Path(dir_okay=False))
+@click.option("--name", default="my-llm", show_default=True, help="Service name.")
+@click.option("--model", default="llama3.1:8b", show_default=True, help="Model reference.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_cmd(path: str, name: str, model: str, force: bool) -> None:
+    """Write a commented starter spec to PATH (default llmctl.yaml)."""
+    from llmctl.errors import InputError
+    from llmctl.fileio import write_atomic
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise InputError(f"{target} already exists", hint="pass --force to overwrite it")
+    text = STARTER.format(path=target.name, name=json.dumps(name), model=json.dumps(model))
+    from llmctl.spec import load_spec_text
+
+    load_spec_text(text, str(target))  # the starter must always be a valid spec
+    write_atomic(target, text)
+    click.echo(f"wrote {target}; next: llmctl plan {target}")
+
+
+@click.command("plan")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table", show_default=True)
+@click.option("--explain", is_flag=True, help="Show the arithmetic behind every number.")
+@click.option("--compare", is_flag=True, help="Show the top candidates side by side.")
+@click.option("--sweep", metavar="VAR=V1,V2,…", help="Predict across loads, e.g. concurrency=1,4,16,64.")
+@click.option("--chart", type=click.Path(dir_okay=False), help="With --sweep: write the curves as SVG or HTML.")
+def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str | None, chart: str | None) -> int:
+    """Plan a deployment for the workload in SPEC: engine, quantization, parallelism, replicas,
+    memory per GPU, predicted latency, cost — and why. Exit 1 if the plan cannot work."""
+    from llmctl.planner import make_plan
+    from llmctl.spec import load_spec
+
+    spec = load_spec(spec_path)
+    plan = make_plan(spec, base_dir=Path(spec_path).resolve().parent)
+    if sweep or compare:
+        from llmctl import sweep as sweep_mod
+
+        if sweep:
+            click.echo(sweep_mod.run_sweep(spec, spec_path, sweep, fmt=fmt, chart=chart))
+        if compare:
+            click.echo(sweep_mod.compare_table(plan, fmt=fmt))
+        return 0 if plan.feasible else 1
+    if fmt == "json":
+        click.echo(json.dumps(plan.to_public(explain=explain), indent=2))
+    elif fmt == "yaml":
+        from llmctl.fileio import to_yaml
+
+        click.echo(to_yaml(plan.to_public(explain=explain)), nl=False)
+    else:
+        from llmctl.plan_table import format_plan
+
+        click.echo(format_plan(plan, explain=explain))
+    if not plan.feasible:
+        print("failed: the plan cannot work — see the problems above", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""Estimators: weights, KV cache, engine memory (vLLM, llama.cpp/Ollama) and performance."""

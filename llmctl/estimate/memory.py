@@ -1,0 +1,269 @@
+"""How each engine spends memory, per GPU: weights, KV cache, activations, overhead.
+
+vLLM claims `capacity × gpu_memory_utilization`, loads the weights, runs a profiling pass of
+`max_num_batched_tokens` for the activation peak, subtracts non-torch memory, and gives everything
+left to the KV cache; it refuses to start when that holds fewer tokens than `max_model_len`.
+llama.cpp (and Ollama, which runs it) needs the GGUF weights, one KV context of
+`num_ctx × num_parallel` shared by the slots, a compute-graph buffer and some runtime memory;
+when that does not fit in VRAM it keeps some layers on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from llmctl.catalog import GpuProfile, ModelArch
+from llmctl.estimate.kv import kv_shape
+from llmctl.estimate.weights import count_params, weight_bytes_per_gpu
+
+GiB = 1024**3
+
+
+@lru_cache(maxsize=1)
+def constants() -> dict:
+    from ruamel.yaml import YAML
+
+    from llmctl.paths import profiles_dir
+
+    return YAML(typ="safe", pure=True).load((profiles_dir() / "estimation.yaml").read_text())
+
+
+@dataclass
+class MemoryEstimate:
+    weights_gib: float
+    kv_cache_gib: float
+    activation_gib: float
+    overhead_gib: float
+    capacity_gib: float
+    kv_cache_tokens: int
+    max_concurrency: float
+    kv_bytes_per_token: float  # per GPU, at the planned context
+    gpus: int  # GPUs one replica uses
+    offloaded_to_cpu_gib: float = 0.0
+    gpu_layers: int | None = None
+    total_layers: int | None = None
+    fits: bool = True
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    explain: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def total_gib(self) -> float:
+        """Per GPU: everything the engine holds on one device."""
+        return self.weights_gib + self.kv_cache_gib + self.activation_gib + self.overhead_gib
+
+    @property
+    def replica_gib(self) -> float:
+        return self.total_gib * max(self.gpus, 1) + self.offloaded_to_cpu_gib
+
+
+def _g(x: float) -> str:
+    return f"{x:.2f} GiB"
+
+
+# --------------------------------------------------------------------------- vLLM
+
+
+def vllm_defaults(gpu: GpuProfile) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) the OpenAI server picks on this GPU."""
+    c = constants()["vllm"]
+    large = (gpu.memory_gib or 0) >= c["large_gpu_gib"] and "a100" not in gpu.id.lower()
+    size = "large" if large else "small"
+    return int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])
+
+
+def vllm_memory(
+    arch: ModelArch,
+    *,
+    weight_bytes_total: float,
+    gpu: GpuProfile,
+    tp: int = 1,
+    pp: int = 1,
+    max_model_len: int,
+    kv_dtype_bytes: float = 2.0,
+    gpu_memory_utilization: float | None = None,
+    max_num_seqs: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    capacity_gib: float | None = None,
+) -> MemoryEstimate:
+    c = constants()["vllm"]
+    util = gpu_memory_utilization or c["gpu_memory_utilization"]
+    default_tokens, default_seqs = vllm_defaults(gpu)
+    seqs = max_num_seqs or default_seqs
+    # the scheduler never batches fewer tokens than one sequence's worth of seqs (vLLM raises the floor)
+    tokens = max_num_batched_tokens or default_tokens
+    capacity = capacity_gib if capacity_gib is not None else (gpu.memory_gib or 0.0)
+    budget = capacity * util
+    ex: list[tuple[str, str, str]] = []
+    ex.append(("budget", _g(budget), f"{capacity:.2f} GiB capacity × {util} gpu_memory_utilization"))
+
+    weights = weight_bytes_per_gpu(arch, weight_bytes_total, tp, pp) / GiB
+    ex.append(("weights", _g(weights),
+               f"{weight_bytes_total / GiB:.2f} GiB checkpoint split over TP={tp} × PP={pp} "
+               f"(layers, embeddings and LM head split by rank; k/v replicated when kv_heads < TP)"))
+
+    width = _mlp_width(arch)
+    per_token = (2 * width + 2 * arch.hidden_size) * 2 / tp
+    logits = seqs * arch.vocab_size * 4
+    workspace = c["activation"]["workspace_gib"]
+    act = (tokens * per_token + logits) / GiB + workspace
+    ex.append(("activation peak", _g(act),
+               f"{tokens} batched tokens × (2×{width} MLP + 2×{arch.hidden_size} hidden) × 2 B / TP {tp}"
+               f" + {seqs} seqs × {arch.vocab_size} vocab × 4 B logits + {workspace} GiB workspace"))
+
+    ranks = tp * pp
+    non_torch = c["non_torch"]["base_gib"] + (c["non_torch"]["nccl_gib"] if ranks > 1 else 0.0)
+    ex.append(("non-torch memory", _g(non_torch),
+               f"{c['non_torch']['base_gib']} GiB CUDA/cuBLAS" + (f" + {c['non_torch']['nccl_gib']} GiB NCCL buffers" if ranks > 1 else "")))
+    graphs = min(c["cuda_graphs"]["max_gib"], c["cuda_graphs"]["base_gib"] + c["cuda_graphs"]["per_extra_rank_gib"] * (tp - 1))
+    ex.append(("CUDA graphs", _g(graphs), "captured outside the utilisation budget, in its slack"))
+
+    kv_gib = budget - weights - act - non_torch
+    ex.append(("KV cache", _g(kv_gib), f"{budget:.2f} budget − {weights:.2f} weights − {act:.2f} activation − {non_torch:.2f} non-torch"))
+    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
+    per_tok = shape.bytes_per_token(max_model_len)
+    block = c["block_size"]
+    blocks = max(0, math.floor(kv_gib * GiB / (per_tok * block))) if kv_gib > 0 else 0
+    kv_tokens = blocks * block
+    ex.append(("KV bytes per token", f"{per_tok / 1024:.1f} KiB",
+               _kv_formula(arch, kv_dtype_bytes, tp, pp, max_model_len)))
+    ex.append(("KV cache tokens", f"{kv_tokens}", f"{blocks} blocks of {block} tokens = KV GiB / ({per_tok / 1024:.1f} KiB × {block})"))
+    concurrency = kv_tokens / max_model_len if max_model_len else 0.0
+    ex.append(("max concurrency", f"{concurrency:.2f}", f"{kv_tokens} KV tokens / {max_model_len} max_model_len"))
+
+    est = MemoryEstimate(
+        weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
+        capacity_gib=capacity, kv_cache_tokens=kv_tokens, max_concurrency=concurrency,
+        kv_bytes_per_token=per_tok, gpus=tp * pp, explain=ex,
+    )
+    slack = capacity * (1 - util)
+    if graphs + c["cuda_context_gib"] > slack:
+        est.warnings.append(
+            f"CUDA graphs (~{graphs:.1f} GiB) and the CUDA context may not fit in the {slack:.1f} GiB left by "
+            f"gpu_memory_utilization {util}; lower it or add --enforce-eager"
+        )
+    if kv_gib <= 0:
+        est.fits = False
+        est.problems.append(
+            f"vLLM would have no room for the KV cache: {weights:.1f} GiB weights + {act:.1f} GiB activations + "
+            f"{non_torch:.1f} GiB runtime exceed the {budget:.1f} GiB budget on {gpu.id}"
+        )
+    elif kv_tokens < max_model_len:
+        est.fits = False
+        est.problems.append(
+            f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
+        )
+    return est
+
+
+def _mlp_width(arch: ModelArch) -> int:
+    if arch.is_moe:
+        per = arch.moe_intermediate_size or arch.intermediate_size
+        return per * ((arch.experts_per_token or 2) + (arch.n_shared_experts or 0))
+    return arch.intermediate_size
+
+
+def _kv_formula(arch: ModelArch, dtype_bytes: float, tp: int, pp: int, context: int) -> str:
+    layers = math.ceil(arch.num_hidden_layers / pp)
+    if arch.is_mla:
+        base = f"MLA: {layers} layers × ({arch.kv_lora_rank} + {arch.qk_rope_head_dim}) × {dtype_bytes:g} B"
+    else:
+        base = (f"2 × ceil({arch.num_key_value_heads} kv_heads / TP {tp}) × {arch.head_dim} head_dim × "
+                f"{layers} layers × {dtype_bytes:g} B")
+    if arch.sliding_window and arch.sliding_window_layers:
+        base += (f"; {arch.sliding_window_layers:.0%} of layers keep only a {arch.sliding_window}-token window "
+                 f"(amortised over {context} tokens)")
+    return base
+
+
+# --------------------------------------------------------------------------- llama.cpp / Ollama
+
+
+def graph_bytes(arch: ModelArch, context_total: int, num_batch: int | None = None) -> float:
+    """Compute-graph buffer as Ollama estimates it for llama-family models."""
+    b = num_batch or constants()["llama_cpp"]["num_batch"]
+    h, heads, vocab = arch.hidden_size, arch.num_attention_heads, arch.vocab_size
+    return max(4 * b * (1 + 4 * h + context_total * (1 + heads)), 4 * b * (h + vocab))
+
+
+def llamacpp_memory(
+    arch: ModelArch,
+    *,
+    weight_bytes_total: float,
+    gpu: GpuProfile | None,
+    gpu_count: int,
+    num_ctx: int,
+    num_parallel: int,
+    kv_dtype_bytes: float = 2.0,
+    capacity_gib: float | None = None,
+    system_ram_gib: float | None = None,
+) -> MemoryEstimate:
+    """Memory of one llama.cpp server (Ollama runner). `capacity_gib` is the memory of ONE device
+    (for Apple: the unified memory the GPU may wire; for CPU: RAM usable by the model)."""
+    c = constants()["llama_cpp"]
+    ex: list[tuple[str, str, str]] = []
+    ctx_total = num_ctx * num_parallel
+    weights = weight_bytes_total / GiB
+    ex.append(("weights", _g(weights), "GGUF tensor bytes (from the file header when the file is at hand)"))
+    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes)
+    kv = shape.bytes_for(ctx_total) / GiB
+    ex.append(("KV cache", _g(kv), f"{ctx_total} tokens (num_ctx {num_ctx} × num_parallel {num_parallel}) × "
+               f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)))
+    graph = graph_bytes(arch, ctx_total) / GiB
+    ex.append(("compute graph", _g(graph), f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + {arch.num_attention_heads})), "
+               f"4·{c['num_batch']}·({arch.hidden_size} + {arch.vocab_size})) bytes"))
+    runtime = c["runtime_gib"]
+    ex.append(("runtime", _g(runtime), "CUDA minimum memory and runtime buffers (fitted on `ollama ps`)"))
+    need = weights + kv + graph + runtime
+    ex.append(("needed", _g(need), "weights + KV + graph + runtime"))
+
+    devices = max(gpu_count, 1)
+    layers = arch.num_hidden_layers
+    if capacity_gib is None:
+        capacity_gib = (gpu.memory_gib or 0.0) if gpu is not None else (system_ram_gib or 0.0)
+    usable = capacity_gib * devices
+    if gpu is not None and gpu.kind == "gpu":
+        usable *= c["gpu_memory_fraction"]
+    ex.append(("usable memory", _g(usable), f"{devices} × {capacity_gib:.2f} GiB"
+               + (f" × {c['gpu_memory_fraction']}" if gpu is not None and gpu.kind == "gpu" else "")))
+
+    est = MemoryEstimate(
+        weights_gib=weights / devices, kv_cache_gib=kv / devices, activation_gib=graph, overhead_gib=runtime,
+        capacity_gib=capacity_gib, kv_cache_tokens=ctx_total, max_concurrency=float(num_parallel),
+        kv_bytes_per_token=shape.bytes_per_token(ctx_total), gpus=devices if gpu is not None else 0,
+        gpu_layers=layers if gpu is not None else 0, total_layers=layers, explain=ex,
+    )
+    if gpu is None or gpu.kind == "cpu":
+        est.gpus = 0
+        est.gpu_layers = 0
+        if need > usable:
+            est.fits = False
+            est.problems.append(f"needs {need:.1f} GiB of RAM, {usable:.1f} GiB usable")
+        return est
+    if need <= usable:
+        return est
+    # Not everything fits: offload whole layers (weights and their KV) to the CPU.
+    p = count_params(arch)
+    edge_share = (p.embeddings + p.lm_head) / max(p.total, 1)
+    per_layer = (weights * (1 - edge_share) + kv) / layers
+    room = usable - graph - runtime - weights * edge_share
+    gpu_layers = max(0, min(layers, math.floor(room / per_layer))) if per_layer > 0 else 0
+    on_gpu_weights = weights * edge_share + per_layer * gpu_layers - kv * gpu_layers / layers
+    on_gpu_kv = kv * gpu_layers / layers
+    offloaded = need - (on_gpu_weights + on_gpu_kv + graph + runtime)
+    est.weights_gib = on_gpu_weights / devices
+    est.kv_cache_gib = on_gpu_kv / devices
+    est.gpu_layers = gpu_layers
+    est.offloaded_to_cpu_gib = max(0.0, offloaded)
+    ex.append(("GPU layers", f"{gpu_layers}/{layers}",
+               f"floor(({usable:.2f} usable − {graph:.2f} graph − {runtime:.2f} runtime − embeddings) / {per_layer:.3f} GiB per layer)"))
+    est.warnings.append(
+        f"only {gpu_layers} of {layers} layers fit on the GPU; {est.offloaded_to_cpu_gib:.1f} GiB run on the CPU "
+        "and decoding slows to the speed of system memory"
+    )
+    if system_ram_gib is not None and est.offloaded_to_cpu_gib > system_ram_gib * constants()["llama_cpp"]["cpu_memory_fraction"]:
+        est.fits = False
+        est.problems.append(f"{est.offloaded_to_cpu_gib:.1f} GiB would spill to RAM, more than the node has free")
+    return est
