@@ -90,9 +90,29 @@ class Detected:
     def nvidia_gpus(self) -> list[GpuDevice]:
         return [g for g in self.gpus if g.vendor == "nvidia"]
 
+    def unknown_gpu_hints(self) -> list[dict[str, Any]]:
+        """What is known about each GPU the catalog lacks, in profiles/gpus.yaml's field names, so a
+        profile can be synthesized for it (memory from the device; speed must be estimated)."""
+        hints = []
+        for name, mem_gib in self.unknown_gpus.items():
+            devs = [g for g in self.gpus if g.name == name]
+            first = devs[0] if devs else None
+            hints.append({
+                "id": name,
+                "name": name,
+                "vendor": first.vendor if first else "nvidia",
+                "kind": "apple" if first and first.vendor == "apple" else "gpu",
+                "compute_capability": first.compute_capability if first else None,
+                "memory_gib": mem_gib,
+                "count": len(devs),
+                "interconnect": self.interconnect,
+            })
+        return hints
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["nodes"] = [n.model_dump(exclude_none=True) for n in self.nodes]
+        data["unknown_gpu_hints"] = self.unknown_gpu_hints()
         for gpu, raw in zip(self.gpus, data["gpus"]):
             raw["memory_gib"] = None if gpu.memory_gib is None else round(gpu.memory_gib, 2)
         data["cpu"]["memory_gib"] = (

@@ -192,6 +192,10 @@ def test_replayed_unknown_gpu_is_planned_from_its_memory(a100, catalog):
     assert (node.gpu, node.gpus) == ("NVIDIA RTX Hypothetical 9000", 2)
     assert det.unknown_gpus == {"NVIDIA RTX Hypothetical 9000": 48.0}
     assert any("not in the catalog" in w and "48.0 GiB" in w for w in det.warnings)
+    [hint] = det.unknown_gpu_hints()
+    assert hint == {"id": "NVIDIA RTX Hypothetical 9000", "name": "NVIDIA RTX Hypothetical 9000", "vendor": "nvidia",
+                    "kind": "gpu", "compute_capability": "8.0", "memory_gib": 48.0, "count": 2,
+                    "interconnect": "nvlink"}
 
 
 def test_replayed_lost_gpu_is_left_out(a100, catalog):
@@ -221,6 +225,7 @@ def test_replayed_inventory_json_round_trips(a100, catalog):
     a100()
     det = inv.detect(catalog=catalog)
     data = json.loads(json.dumps(det.to_dict()))
+    assert data["unknown_gpu_hints"] == []
     assert data["nodes"] == [{"name": det.hostname, "gpu": "A100-80GB-SXM", "gpus": 8, "count": 1,
                               "cpu_cores": det.cpu.cores, "memory_gb": det.nodes[0].memory_gb}]
     assert data["gpus"][7]["memory_gib"] == 80.0
