@@ -344,6 +344,10 @@ def check_container_engine(docker_host: str | None = None) -> tuple[CheckResult,
     ]
     errors = []
     for host in candidates:
+        sock = (host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+        if sock.startswith("unix://") and not os.path.exists(sock[len("unix://"):]):
+            errors.append(f"no socket at {sock[len('unix://'):]}")
+            continue
         try:
             client = (docker.DockerClient(base_url=host, timeout=PROBE_TIMEOUT_S) if host
                       else docker.from_env(timeout=PROBE_TIMEOUT_S))
