@@ -75,10 +75,10 @@ class OllamaEngine(Engine):
             "OLLAMA_MODELS": f"{prof['model_cache']}/models",
             "OLLAMA_NUM_PARALLEL": str(int(parallel)),
             "OLLAMA_CONTEXT_LENGTH": str(plan.max_model_len),
-            "OLLAMA_KEEP_ALIVE": str(prof["keep_alive"][spec.environment]),
-            "OLLAMA_MAX_LOADED_MODELS": str(prof["max_loaded_models"]),
+            "OLLAMA_KEEP_ALIVE": str(ea.get("keep_alive") or prof["keep_alive"][spec.environment]),
+            "OLLAMA_MAX_LOADED_MODELS": str(int(ea.get("max_loaded_models") or prof["max_loaded_models"])),
         }
-        kv = plan.kv_cache_dtype.lower()
+        kv = str(ea.get("kv_cache_type") or plan.kv_cache_dtype).lower()
         if kv in prof["kv_cache_types"] or ea.get("flash_attention"):
             env["OLLAMA_FLASH_ATTENTION"] = "1"
         if kv in prof["kv_cache_types"]:

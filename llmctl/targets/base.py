@@ -50,6 +50,7 @@ def jinja_env() -> "jinja2.Environment":
     env.filters.update(
         y=quoting.yaml_value,
         c=quoting.compose_value,
+        k=quoting.kube_expand_value,
         sdarg=quoting.systemd_arg,
         sdenv=quoting.systemd_env,
         sdtext=quoting.systemd_text,

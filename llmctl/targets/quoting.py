@@ -2,6 +2,7 @@
 
 - YAML: a double-quoted scalar with JSON-like escapes (YAML 1.2 §7.3.1); characters YAML may not
   carry raw (C0/C1 controls, BOM, U+2028/2029, non-characters) become \\uXXXX escapes.
+- Kubernetes command/args/env values: YAML quoting after doubling `$` (`$(VAR)` expansion).
 - compose: YAML quoting after doubling `$`, since Compose interpolates `$VAR` in every value
   (https://docs.docker.com/reference/compose-file/interpolation/: "$$" is a literal "$").
 - systemd: one word in double quotes with C escapes (systemd.syntax(7), "Quoting"); `%` → `%%`
@@ -45,6 +46,13 @@ def yaml_value(value: Any) -> str:
     if isinstance(value, str):
         return yaml_str(value)
     raise TypeError(f"cannot quote {type(value).__name__} for YAML")
+
+
+def kube_expand_value(value: Any) -> str:
+    """A container command/args/env value: Kubernetes expands `$(VAR)` there and reads `$$` as `$`
+    (https://kubernetes.io/docs/tasks/inject-data-application/define-interdependent-environment-variables/),
+    so every `$` is doubled — `$(HF_TOKEN)` in a model name stays text, never a secret's value."""
+    return yaml_str(str(value).replace("$", "$$"))
 
 
 def compose_value(value: Any) -> str:
