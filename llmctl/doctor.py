@@ -221,7 +221,7 @@ def _gpu_vendor(gpu_type: str | None) -> str:
 
 
 def run_checks(spec: Any, plan: Any = None, target: str | None = None, *, service: Any = None,
-               detected: Any = None) -> list[CheckResult]:
+               detected: Any = None, skip: Iterable[str] = ()) -> list[CheckResult]:
     """Every check the spec's target and plan need. `llmctl up` calls this before it applies anything.
 
     `service`: the ServiceSpec `up` is about to apply; without it the plan's engine builds one, so the
@@ -238,7 +238,7 @@ def run_checks(spec: Any, plan: Any = None, target: str | None = None, *, servic
                          "image, ports and /dev/shm are checked from the spec")
     req = requirements(spec, plan, target, service)
     req.notes.extend(notes)
-    return check_requirements(req, detected)
+    return check_requirements(req, detected, skip=skip)
 
 
 def run_host_checks(target: str = "compose", detected: Any = None) -> list[CheckResult]:
@@ -256,7 +256,16 @@ def run_host_checks(target: str = "compose", detected: Any = None) -> list[Check
 
 
 def check_requirements(req: Requirements, detected: Any = None, *, env: dict[str, str] | None = None,
-                       kubectl: str = "kubectl") -> list[CheckResult]:
+                       kubectl: str = "kubectl", skip: Iterable[str] = ()) -> list[CheckResult]:
+    """Run the checks `req` calls for. `skip`: check names the caller answers for itself (e.g. `up`
+    re-applying a running service skips "ports", which its own containers hold)."""
+    skipped = set(skip)
+    results = _check_requirements(req, detected, env, kubectl)
+    return [CheckResult(r.name, SKIP, "skipped by the caller") if r.name in skipped else r for r in results]
+
+
+def _check_requirements(req: Requirements, detected: Any, env: dict[str, str] | None,
+                        kubectl: str) -> list[CheckResult]:
     env = dict(os.environ if env is None else env)
     results: list[CheckResult] = []
     needs_local_host = req.target != "kubernetes"

@@ -355,6 +355,8 @@ def test_run_checks_takes_image_ports_and_shm_from_the_engine(a100_box, monkeypa
     assert shm.status == PASS and "16 GiB" in shm.detail
     assert _status(results, "Hugging Face token").status == PASS
     assert not [r for r in results if r.name == "plan"]  # the engine built the service: no fallback note
+    again = doctor.run_checks(spec, make_plan(), skip={"ports"})
+    assert _status(again, "ports").status == SKIP and _status(again, "ports").detail == "skipped by the caller"
 
 
 def test_run_checks_for_a_gpu_plan_on_this_gpu_less_host(tmp_path):
