@@ -1,0 +1,180 @@
+"""Shared test helpers and fixtures.
+
+`require(condition, reason)`: a test that needs a real piece (a validator, dockerd, llama.cpp,
+vLLM) calls it. Under plain `pytest` a missing piece SKIPS the test with the reason; under
+`./scripts/test` (which sets LLMCTL_REQUIRE_E2E=1 after installing everything) it FAILS it, so a
+broken install can never pass as a green run.
+
+Real-server fixtures: `docker_engine` (a private dockerd), `tiny_models` (a tiny Llama as a Hugging
+Face folder and as GGUF, built here), `llama_server` / `start_llama_server` (llama.cpp),
+`vllm_server` (vLLM on the CPU, started once per session).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # make `support` importable everywhere
+
+from support import net  # noqa: E402
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """SIGTERM (a CI time-out, `kill`) ends the run like Ctrl-C, so fixtures still stop the servers
+    and the Docker engine they started instead of leaving them running."""
+    import signal
+    import threading
+
+    def _interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt(f"received signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def e2e_required() -> bool:
+    return os.environ.get("LLMCTL_REQUIRE_E2E", "") not in ("", "0", "false", "no")
+
+
+def require(condition: object, reason: str) -> None:
+    """Skip (developer laptop) or fail (LLMCTL_REQUIRE_E2E=1) when `condition` is false."""
+    if condition:
+        return
+    if e2e_required():
+        pytest.fail(f"required for this run (LLMCTL_REQUIRE_E2E=1): {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_tool(name: str, why: str = "") -> str:
+    """The path of executable `name` on PATH (or skip/fail via `require`)."""
+    import shutil
+
+    path = shutil.which(name)
+    require(path, f"{name} is not on PATH" + (f" ({why})" if why else ""))
+    return path  # type: ignore[return-value]
+
+
+def require_module(module: str, why: str = "") -> None:
+    import importlib.util
+
+    require(importlib.util.find_spec(module) is not None,
+            f"Python module {module} is not installed" + (f" ({why})" if why else ""))
+
+
+# --------------------------------------------------------------------------- basic fixtures
+
+
+@pytest.fixture
+def free_port() -> int:
+    return net.free_port()
+
+
+@pytest.fixture(scope="session")
+def e2e_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server-logs")
+
+
+# --------------------------------------------------------------------------- Docker
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory):
+    """A private dockerd (host networking only; its own data root and socket) for the whole session.
+
+    Yields a `support.dockerd.DockerEngine`: `.host` is `unix://…/docker.sock`, `.client()` a docker
+    SDK client, `.env()` an environment for `docker` CLI subprocesses. No registry is reachable:
+    build images with `support.dockerd.import_rootfs_image` (or the `busybox_image` fixture).
+    """
+    from support import dockerd
+
+    require(dockerd.dockerd_missing_reason() is None, dockerd.dockerd_missing_reason() or "")
+    require_module("docker", "the docker SDK")
+    # a short path: unix socket paths are limited to 107 bytes
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="llmctl-dockerd-"))
+    engine = dockerd.start_dockerd(root)
+    try:
+        yield engine
+    finally:
+        engine.stop()
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_engine) -> str:
+    """A local image `llmctl-test/busybox:1` (static busybox + applets), made by `docker import`."""
+    from support import dockerd
+
+    require(dockerd.busybox_path() is not None, "no static busybox (Debian package busybox-static)")
+    return dockerd.import_rootfs_image(docker_engine, "llmctl-test/busybox:1")
+
+
+# --------------------------------------------------------------------------- tiny models
+
+
+@pytest.fixture(scope="session")
+def tiny_models() -> tuple[Path, Path]:
+    """(hf_dir, gguf_path) of the tiny Llama, built once and cached under $LLMCTL_CACHE_DIR/tiny-models."""
+    for mod in ("numpy", "sentencepiece", "safetensors", "gguf"):
+        require_module(mod, "needed to build the tiny test model")
+    from support.tiny_models import ensure_tiny_models
+
+    return ensure_tiny_models()
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_model(tiny_models) -> Path:
+    return tiny_models[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_models) -> Path:
+    return tiny_models[1]
+
+
+# --------------------------------------------------------------------------- real servers
+
+
+@pytest.fixture
+def start_llama_server(tiny_gguf, e2e_log_dir):
+    """Factory: start a llama.cpp server on the tiny GGUF; every server it started is stopped after."""
+    from support import servers
+
+    require(servers.llama_cpp_available() is None, servers.llama_cpp_available() or "")
+    started: list = []
+
+    def start(**kwargs):
+        server = servers.start_llama_server(tiny_gguf, e2e_log_dir, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def llama_server(start_llama_server):
+    """A running llama.cpp server (model alias `tiny`); yields its `support.servers.Server`.
+    `.base_url` is http://127.0.0.1:PORT (OpenAI API under /v1; no /health, no /metrics)."""
+    return start_llama_server()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_hf_model, e2e_log_dir):
+    """vLLM's OpenAI server on the CPU, started once per session (served name `tiny`)."""
+    from support import servers
+
+    require(servers.vllm_available() is None, servers.vllm_available() or "")
+    server = servers.start_vllm_server(tiny_hf_model, e2e_log_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
