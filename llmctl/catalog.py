@@ -17,9 +17,9 @@ from llmctl.paths import profiles_dir
 
 
 def _load_yaml(path: Path) -> Any:
-    from ruamel.yaml import YAML
+    from llmctl.profiles_io import load_yaml_cached
 
-    return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    return load_yaml_cached(path)
 
 
 def normalize(name: str) -> str:
@@ -208,7 +208,30 @@ class Catalog:
     def load(cls, folder: Path | None = None) -> "Catalog":
         return _load_catalog(str(folder or profiles_dir()))
 
+    def copy(self) -> "Catalog":
+        return Catalog(list(self.gpus), self.models, self.quantizations, self.kv_dtypes, self.apple_gpu_memory_fraction)
+
     # ---- GPUs
+
+    def synthesize_gpu(self, hint: dict[str, Any]) -> GpuProfile:
+        """A profile for a detected GPU the catalog lacks: its memory as detected, its speed borrowed
+        from the nearest known profile (same vendor and kind, same compute capability, closest memory).
+        An estimate, and the plan says so (inventory adds the warning)."""
+        from dataclasses import replace
+
+        same = [g for g in self.gpus if g.vendor == hint.get("vendor", "nvidia") and g.kind == hint.get("kind", "gpu")]
+        if not same:
+            same = [g for g in self.gpus if g.kind == "gpu"]
+        mem = float(hint["memory_gib"])
+        ref = min(same, key=lambda g: (g.compute_capability != hint.get("compute_capability"),
+                                       abs((g.memory_gib or 0) - mem)))
+        prof = replace(ref, id=str(hint["id"]), name=str(hint.get("name") or hint["id"]), memory_gib=mem,
+                       memory_gb=round(mem * 1.073741824), aliases=(),
+                       compute_capability=hint.get("compute_capability") or ref.compute_capability)
+        self.gpus.append(prof)
+        for alias in (prof.id, prof.name):
+            self._gpu_index[normalize(alias)] = prof
+        return prof
 
     def find_gpu(self, name: str) -> GpuProfile | None:
         return self._gpu_index.get(normalize(name))

@@ -164,8 +164,11 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
               nodes: list[Node] | None = None) -> Plan:
     catalog = catalog or Catalog.load()
     model = catalog.resolve_model(spec.model, base_dir=base_dir, where="model")
+    detect_warnings: list[str] = []
     if nodes is None:
-        nodes = _nodes(spec)
+        if spec.hardware == "detect":
+            catalog = catalog.copy()  # detected GPUs may add profiles; keep the cached catalog clean
+        nodes, detect_warnings = _nodes(spec, catalog)
     pools = build_pools(nodes, catalog)
     if spec.overrides.gpu_type:
         want = catalog.gpu(spec.overrides.gpu_type, where="overrides.gpu_type").id
@@ -180,15 +183,22 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
     for c in candidates:
         if c.feasible:
             c.preference = sum(l.weights.get(c.backend, 0.0) for l in ctx.leans)
-    return choose(ctx, candidates)
+    plan = choose(ctx, candidates)
+    plan.warnings[:0] = detect_warnings
+    return plan
 
 
-def _nodes(spec: Spec) -> list[Node]:
-    if spec.hardware == "detect":
-        from llmctl.inventory import detect_nodes
+def _nodes(spec: Spec, catalog: Catalog) -> tuple[list[Node], list[str]]:
+    """The spec's nodes, or this machine's (`hardware: detect`) with a profile made up for any GPU the
+    catalog does not know, and the warnings detection raised."""
+    if spec.hardware != "detect":
+        return list(spec.hardware), []
+    from llmctl.inventory import detect
 
-        return detect_nodes()
-    return list(spec.hardware)
+    det = detect(catalog=catalog)
+    for hint in det.unknown_gpu_hints():
+        catalog.synthesize_gpu(hint)
+    return list(det.nodes), list(det.warnings)
 
 
 def _max_model_len(spec: Spec, model: ResolvedModel) -> int:
@@ -235,12 +245,23 @@ def _quant_options(ctx: Context, backend: str, pool: Pool) -> list[Quantization]
     # llama.cpp / Ollama
     if model.gguf_quantization and (model.kind == "gguf-file" or _tag_names_quant(model)):
         q = cat.find_quantization(model.gguf_quantization)
+        if q is None and model.weight_bytes:
+            q = _file_quantization(model)
         return [q] if q else []
     if model.kind in ("hf-folder", "hf-cache") and not model.arch.ollama:
         return []
     if backend == "ollama" and not model.arch.ollama:
         return []
     return [cat.quantization(n) for n in GGUF_CHOICES if cat.find_quantization(n)]
+
+
+def _file_quantization(model: ResolvedModel) -> Quantization:
+    """A GGUF file in a type the catalog does not list (F32, IQ2_XS, …): its bits come from the file."""
+    from llmctl.estimate.weights import count_params
+
+    bits = 8 * (model.weight_bytes or 0) / max(count_params(model.arch).total, 1)
+    return Quantization(id=model.gguf_quantization or "GGUF", format="gguf", bits_per_weight=round(bits, 3),
+                        engines=("ollama", "llama.cpp"), quality_rank=10)
 
 
 def _tag_names_quant(model: ResolvedModel) -> bool:
@@ -319,6 +340,10 @@ def _tp_options(ctx: Context, pool: Pool) -> list[int]:
     a = ctx.model.arch
     forced = ctx.spec.overrides.tensor_parallel
     if forced:
+        if a.num_attention_heads % forced or not (a.is_mla or a.num_key_value_heads % forced == 0
+                                                  or forced % a.num_key_value_heads == 0):
+            raise InputError(f"tensor_parallel {forced} must divide {a.id}'s {a.num_attention_heads} attention "
+                             f"heads and {a.num_key_value_heads} KV heads", where="overrides.tensor_parallel")
         return [forced]
     tps = []
     tp = 1
@@ -726,7 +751,9 @@ def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[R
     cross = _crossover(ctx, best, ranked)
     if cross:
         out.append(Rationale(rule="SLA crossover", detail=cross))
-    if best.backend == "vllm":
+    if best.mem is None:
+        pass  # rejected before any estimate (e.g. the engine cannot run here): the problems say why
+    elif best.backend == "vllm":
         out.append(Rationale(rule="parallelism", detail=(
             f"TP {best.tp}" + (f" × PP {best.pp} across {best.pp} nodes" if best.pp > 1 else "") +
             f": the smallest layout that fits {best.quant.id} weights with room for the KV cache "

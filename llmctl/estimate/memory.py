@@ -23,11 +23,9 @@ GiB = 1024**3
 
 @lru_cache(maxsize=1)
 def constants() -> dict:
-    from ruamel.yaml import YAML
+    from llmctl.profiles_io import profile
 
-    from llmctl.paths import profiles_dir
-
-    return YAML(typ="safe", pure=True).load((profiles_dir() / "estimation.yaml").read_text())
+    return profile("estimation.yaml")
 
 
 @dataclass

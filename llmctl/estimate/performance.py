@@ -19,11 +19,9 @@ from llmctl.estimate.weights import count_params
 
 @lru_cache(maxsize=1)
 def constants() -> dict:
-    from ruamel.yaml import YAML
+    from llmctl.profiles_io import profile
 
-    from llmctl.paths import profiles_dir
-
-    return YAML(typ="safe", pure=True).load((profiles_dir() / "performance.yaml").read_text())
+    return profile("performance.yaml")
 
 
 def engine_constants(backend: str) -> dict:
