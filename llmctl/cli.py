@@ -8,6 +8,7 @@ its exit code (1 a check failed, 2 bad input) — never a traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -61,6 +62,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # pydantic looks for plugins through importlib.metadata on its first model (~25 ms); llmctl uses none
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from llmctl.errors import LlmctlError
 
     try:

@@ -42,6 +42,7 @@ class MemoryEstimate:
     offloaded_to_cpu_gib: float = 0.0
     gpu_layers: int | None = None
     total_layers: int | None = None
+    kv_budget_gib: float | None = None  # vLLM: what is left for the KV cache, negative when nothing is
     fits: bool = True
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -134,7 +135,7 @@ def vllm_memory(
     est = MemoryEstimate(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
         capacity_gib=capacity, kv_cache_tokens=kv_tokens, max_concurrency=concurrency,
-        kv_bytes_per_token=per_tok, gpus=tp * pp, explain=ex,
+        kv_bytes_per_token=per_tok, gpus=tp * pp, explain=ex, kv_budget_gib=kv_gib,
     )
     slack = capacity * (1 - util)
     if graphs + c["cuda_context_gib"] > slack:

@@ -20,18 +20,26 @@ class ParamCount:
     attention: int  # all layers
     mlp_dense: int  # all dense MLP layers
     experts: int  # all routed experts, all layers
-    shared: int  # shared experts + routers, all layers
+    shared: int  # shared experts, all layers
+    router: int  # MoE gating layers
     norms: int
     active_experts: int  # routed expert parameters used per token
 
     @property
     def total(self) -> int:
-        return self.embeddings + self.lm_head + self.attention + self.mlp_dense + self.experts + self.shared + self.norms
+        return (self.embeddings + self.lm_head + self.attention + self.mlp_dense + self.experts + self.shared
+                + self.router + self.norms)
 
     @property
     def linear(self) -> int:
         """Parameters in the transformer's linear layers (what AWQ/GPTQ/FP8 quantize)."""
-        return self.attention + self.mlp_dense + self.experts + self.shared
+        return self.attention + self.mlp_dense + self.experts + self.shared + self.router
+
+    def part(self, name: str) -> int:
+        """Parameters of a named part, as quantization profiles list them (`unquantized: [...]`)."""
+        return {"embeddings": self.embeddings, "lm_head": self.lm_head, "attention": self.attention,
+                "mlp": self.mlp_dense, "moe_experts": self.experts, "shared_experts": self.shared,
+                "router": self.router, "norms": self.norms}[name]
 
     @property
     def active(self) -> int:
@@ -71,7 +79,7 @@ def count_params(a: ModelArch) -> ParamCount:
             attn_layer += q_out + 2 * kv_out
 
     dense_layers = layers
-    experts_total = shared_total = active_experts = 0
+    experts_total = shared_total = router = active_experts = 0
     if a.is_moe:
         first_dense = a.first_k_dense_replace or 0
         moe_layers = layers - first_dense
@@ -79,12 +87,13 @@ def count_params(a: ModelArch) -> ParamCount:
         per_expert = 3 * h * (a.moe_intermediate_size or a.intermediate_size)
         experts_total = moe_layers * a.num_experts * per_expert
         active_experts = moe_layers * (a.experts_per_token or 2) * per_expert
-        shared_total = moe_layers * ((a.n_shared_experts or 0) * per_expert + h * a.num_experts)
+        shared_total = moe_layers * (a.n_shared_experts or 0) * per_expert
+        router = moe_layers * h * a.num_experts
     mlp_dense = dense_layers * 3 * h * a.intermediate_size
     norms = layers * 2 * h + h
     return ParamCount(
         embeddings=emb, lm_head=head, attention=layers * attn_layer, mlp_dense=mlp_dense,
-        experts=experts_total, shared=shared_total, norms=norms, active_experts=active_experts,
+        experts=experts_total, shared=shared_total, router=router, norms=norms, active_experts=active_experts,
     )
 
 
@@ -92,13 +101,14 @@ def weight_bytes(a: ModelArch, q: Quantization) -> float:
     """Bytes of the whole checkpoint in quantization `q`.
 
     GGUF bits-per-weight figures are averages over a whole model (embeddings and output included),
-    so they apply to the total. AWQ/GPTQ/FP8 quantize the linear layers only: the parts listed in
-    the profile's `unquantized` (embeddings, LM head) stay 16 bit, as do norms.
+    so they apply to the total. AWQ/GPTQ/FP8/MXFP4 quantize some parts only: those the profile lists
+    in `unquantized` (embeddings, LM head, attention, router …) stay 16 bit, as do norms.
     """
     p = count_params(a)
     if not q.unquantized:
         return p.total * q.bits_per_weight / 8
-    return p.linear * q.bits_per_weight / 8 + (p.total - p.linear) * 2
+    kept = p.norms + sum(p.part(name) for name in q.unquantized)
+    return (p.total - kept) * q.bits_per_weight / 8 + kept * 2
 
 
 def weight_bytes_per_gpu(a: ModelArch, total_bytes: float, tp: int, pp: int) -> float:
