@@ -1,0 +1,402 @@
+"""`llmctl plan --sweep VAR=V1,V2,…` and `llmctl plan --compare`.
+
+The sweep RE-PREDICTS THE CHOSEN CANDIDATE at each value: the engine, quantization, layout and
+slots the plan picked stay fixed, and the performance model is asked how one replica of it behaves
+as the load changes. That is the curve people want when they ask "what happens at 4× the users?";
+the column `replicas for SLA` says how many such replicas would keep every user within the SLA.
+(Re-planning at each value would change the deployment under the curve.)
+
+`--chart out.svg|out.html` writes the curves as a self-contained SVG (hand-written, no scripts, no
+network); the HTML version wraps the same SVG with the table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmctl.errors import InputError
+
+# what --sweep may vary, and the type of its values
+SWEEP_VARS = {
+    "concurrency": int,
+    "prompt_tokens": int,
+    "output_tokens": int,
+    "requests_per_minute": float,
+}
+MAX_POINTS = 64
+CHART_MARK = "llmctl-sweep-chart"  # an existing chart with this mark may be replaced
+
+
+@dataclass
+class SweepPoint:
+    value: float
+    ttft_p50_ms: float
+    ttft_p95_ms: float
+    itl_p50_ms: float
+    itl_p95_ms: float
+    tokens_per_s_per_user: float
+    tokens_per_s_per_replica: float
+    batch: int
+    queued: int
+    sla_met: bool
+    replicas_for_sla: int | None  # None: even one user misses the SLA
+    usd_per_million_tokens: float | None
+    note: str = ""
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_sweep(arg: str) -> tuple[str, list[float]]:
+    where = "--sweep"
+    if "=" not in arg:
+        raise InputError(f"expected VAR=V1,V2,… (e.g. concurrency=1,4,16,64), got {arg!r}", where=where)
+    var, _, values = arg.partition("=")
+    var = var.strip().replace("-", "_")
+    if var not in SWEEP_VARS:
+        import difflib
+
+        close = difflib.get_close_matches(var, list(SWEEP_VARS), n=1)
+        raise InputError(f"cannot sweep {var!r}" + (f" — did you mean {close[0]!r}?" if close else ""),
+                         where=where, hint="sweepable: " + ", ".join(SWEEP_VARS))
+    kind = SWEEP_VARS[var]
+    out: list[float] = []
+    for raw in values.split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        try:
+            v = kind(raw)
+        except ValueError:
+            raise InputError(f"{var} values must be {'whole numbers' if kind is int else 'numbers'}; got {raw!r}",
+                             where=where) from None
+        if not v > 0 or (isinstance(v, float) and not math.isfinite(v)):
+            raise InputError(f"{var} values must be positive; got {raw!r}", where=where)
+        if kind is int and v > 10_000_000:
+            raise InputError(f"{var} value {raw} is too large", where=where)
+        out.append(v)
+    if not out:
+        raise InputError(f"give at least one value for {var}", where=where)
+    if len(out) > MAX_POINTS:
+        raise InputError(f"at most {MAX_POINTS} values, got {len(out)}", where=where)
+    return var, sorted(set(out))
+
+
+# --------------------------------------------------------------------------- the chosen candidate
+
+
+def plan_with_candidates(spec, spec_path: str):
+    """make_plan's Plan plus its context and ranked candidates (the chosen one first).
+
+    The planner exposes no hook for its candidates yet, so `choose` is wrapped for this one call."""
+    from llmctl import planner as P
+
+    seen: dict = {}
+    original = P.choose
+
+    def keep(ctx, candidates):
+        seen["ctx"], seen["candidates"] = ctx, candidates
+        return original(ctx, candidates)
+
+    P.choose = keep
+    try:
+        plan = P.make_plan(spec, base_dir=Path(spec_path).resolve().parent)
+    finally:
+        P.choose = original
+    ranked = sorted(seen.get("candidates", []), key=lambda c: c.key(), reverse=True)
+    return plan, seen.get("ctx"), ranked
+
+
+def _matches(c, plan) -> bool:
+    return (c.feasible and c.backend == plan.backend and c.quant.id == plan.quantization and c.kv.id == plan.kv_cache_dtype
+            and c.tp == plan.tensor_parallel and c.pp == plan.pipeline_parallel and c.pool.device.id == plan.gpu.type)
+
+
+def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart: str | None = None) -> str:
+    from llmctl import planner as P
+
+    var, values = parse_sweep(sweep_arg)
+    if chart:
+        _check_chart_path(chart)
+    plan, ctx, ranked = plan_with_candidates(spec, spec_path)
+    if not plan.feasible or ctx is None:
+        raise InputError("the plan cannot work, so there is nothing to sweep; run `llmctl plan` to see why",
+                         where="--sweep")
+    chosen = next((c for c in ranked if _matches(c, plan)), None) or next(c for c in ranked if c.feasible)
+    w = spec.workload
+    per_replica = math.ceil(w.concurrency / max(plan.replicas, 1))
+    points: list[SweepPoint] = []
+    for v in values:
+        wl = w.model_copy(update={var: v})
+        note = ""
+        if wl.prompt_tokens + wl.output_tokens > ctx.max_model_len:
+            points.append(SweepPoint(v, *([math.nan] * 6), 0, 0, False, None, None,
+                                     note=f"exceeds max_model_len {ctx.max_model_len}"))
+            continue
+        vctx = P.Context(spec.model_copy(update={"workload": wl}), ctx.catalog, ctx.model, ctx.pools,
+                         ctx.max_model_len, ctx.sla, ctx.sla_defaulted, ctx.leans)
+        dep = P._deployment(vctx, chosen)
+        users = int(v) if var == "concurrency" else per_replica
+        est = P._predict(vctx, dep, users)
+        checks = P._sla_checks(vctx, est)
+        met = all(ch.met for ch in checks)
+        total_users = int(v) if var == "concurrency" else w.concurrency
+        max_ok = P.max_concurrency_within_sla(vctx, dep, max(total_users, 1))
+        replicas = math.ceil(total_users / max_ok) if max_ok else None
+        usd_h = chosen.pool.device.price_usd_per_hour * chosen.devices
+        tps = est.throughput_tokens_per_s
+        per_m = usd_h / (tps * 3600) * 1e6 if tps > 0 else None
+        if est.overloaded:
+            note = "arrivals exceed what one replica serves"
+        elif est.queued:
+            note = f"{est.queued} waiting for a slot"
+        points.append(SweepPoint(
+            value=v, ttft_p50_ms=est.ttft_p50_ms, ttft_p95_ms=est.ttft_p95_ms, itl_p50_ms=est.itl_p50_ms,
+            itl_p95_ms=est.itl_p95_ms, tokens_per_s_per_user=est.output_tokens_per_s_per_user,
+            tokens_per_s_per_replica=tps, batch=est.batch, queued=est.queued, sla_met=met,
+            replicas_for_sla=replicas, usd_per_million_tokens=per_m, note=note,
+        ))
+    label = chosen.label()
+    fixed = "" if var == "concurrency" else f" at {per_replica} concurrent user(s) per replica"
+    title = f"{label}: one replica as {var} varies{fixed} (the chosen candidate re-predicted at each value)"
+    if chart:
+        _write_chart(chart, title, var, points, ctx.sla)
+    if fmt == "json":
+        return json.dumps({
+            "sweep": var, "method": "re-predict the chosen candidate (one replica) at each value",
+            "candidate": {"backend": chosen.backend, "quantization": chosen.quant.id, "kv_cache_dtype": chosen.kv.id,
+                          "tensor_parallel": chosen.tp, "pipeline_parallel": chosen.pp, "gpu": chosen.pool.device.id,
+                          "devices_per_replica": chosen.devices, "num_parallel": chosen.num_parallel},
+            "sla": ctx.sla, "chart": chart,
+            "points": [_point_json(p) for p in points],
+        }, indent=2)
+    if fmt == "yaml":
+        from llmctl.fileio import to_yaml
+
+        return to_yaml({"sweep": var, "candidate": label, "sla": ctx.sla,
+                        "points": [_point_json(p) for p in points]}).rstrip("\n")
+    return _sweep_table(title, var, points, ctx.sla) + (f"\nchart written to {chart}" if chart else "")
+
+
+def _point_json(p: SweepPoint) -> dict:
+    d = {k: (None if isinstance(v, float) and math.isnan(v) else (round(v, 2) if isinstance(v, float) else v))
+         for k, v in p.__dict__.items()}
+    return d
+
+
+def _fmt_ms(x: float) -> str:
+    if math.isnan(x):
+        return "-"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def _sweep_table(title: str, var: str, points: list[SweepPoint], sla: dict) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for p in points:
+        rows.append([f"{p.value:g}", _fmt_ms(p.ttft_p50_ms), _fmt_ms(p.ttft_p95_ms), _fmt_ms(p.itl_p50_ms),
+                     _fmt_ms(p.itl_p95_ms), "-" if math.isnan(p.tokens_per_s_per_user) else f"{p.tokens_per_s_per_user:.1f}",
+                     "-" if math.isnan(p.tokens_per_s_per_replica) else f"{p.tokens_per_s_per_replica:,.0f}",
+                     p.batch, "yes" if p.sla_met else "NO",
+                     "-" if p.replicas_for_sla is None else p.replicas_for_sla,
+                     "-" if p.usd_per_million_tokens is None else f"{p.usd_per_million_tokens:.3f}", p.note])
+    sla_text = ", ".join(f"{k} {'≥' if k == 'output_tokens_per_second' else '≤'} {v:g}" for k, v in sla.items())
+    head = [var, "TTFT p50 ms", "TTFT p95 ms", "ITL p50 ms", "ITL p95 ms", "tok/s/user", "tok/s/replica",
+            "batch", "SLA", "replicas for SLA", "USD/M tok", "note"]
+    return f"{title}\nSLA: {sla_text}\n\n" + tabulate(rows, headers=head, disable_numparse=True)
+
+
+# --------------------------------------------------------------------------- chart
+
+
+def _check_chart_path(chart: str) -> None:
+    p = Path(chart)
+    if p.suffix.lower() not in (".svg", ".html", ".htm"):
+        raise InputError(f"the chart must be .svg or .html, got {p.name!r}", where="--chart")
+    if p.is_dir():
+        raise InputError(f"{chart} is a folder", where="--chart")
+    if p.exists():
+        try:
+            head = p.read_text(encoding="utf-8", errors="replace")[:400]
+        except OSError as exc:
+            raise InputError(f"cannot read {chart}: {exc}", where="--chart") from None
+        if CHART_MARK not in head:
+            raise InputError(f"{chart} exists and was not written by llmctl; not overwriting it", where="--chart",
+                             hint="choose another file name or remove the file")
+
+
+def _write_chart(chart: str, title: str, var: str, points: list[SweepPoint], sla: dict) -> None:
+    from llmctl.fileio import write_atomic
+
+    svg = chart_svg(title, var, points, sla)
+    p = Path(chart)
+    if p.suffix.lower() == ".svg":
+        text = svg
+    else:
+        from html import escape
+
+        table = _sweep_table(title, var, points, sla)
+        text = (f"<!DOCTYPE html>\n<!-- {CHART_MARK} -->\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+                "<style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}</style></head><body>\n"
+                f"<h1 style=\"font-size:16px\">{escape(title)}</h1>\n{svg}\n<pre>{escape(table)}</pre>\n</body></html>\n")
+    try:
+        write_atomic(p, text)
+    except OSError as exc:
+        raise InputError(f"cannot write {chart}: {exc}", where="--chart") from None
+
+
+def _scale(values: list[float], lo_px: float, hi_px: float, log: bool):
+    vals = [v for v in values if math.isfinite(v) and (v > 0 or not log)] or [1.0]
+    lo, hi = min(vals), max(vals)
+    if log:
+        lo, hi = math.log10(lo), math.log10(hi)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+
+    def f(v: float) -> float:
+        x = math.log10(v) if log else v
+        return lo_px + (x - lo) / (hi - lo) * (hi_px - lo_px)
+
+    return f, (10 ** lo if log else lo), (10 ** hi if log else hi)
+
+
+def _ticks(lo: float, hi: float, log: bool) -> list[float]:
+    if log:
+        out = []
+        e = math.floor(math.log10(lo))
+        while 10 ** e <= hi * 1.0001:
+            for m in (1, 2, 5):
+                t = m * 10 ** e
+                if lo * 0.9999 <= t <= hi * 1.0001:
+                    out.append(t)
+            e += 1
+        return out or [lo, hi]
+    step = 10 ** math.floor(math.log10(max(hi - lo, 1e-9)))
+    for m in (1, 2, 5, 10):
+        if (hi - lo) / (step * m) <= 6:
+            step *= m
+            break
+    t = math.ceil(lo / step) * step
+    out = []
+    while t <= hi + 1e-9:
+        out.append(t)
+        t += step
+    return out
+
+
+def chart_svg(title: str, var: str, points: list[SweepPoint], sla: dict) -> str:
+    """Two panels: latency (TTFT p95, ITL p95, SLA targets dashed) and throughput, against `var`."""
+    from html import escape
+
+    pts = [p for p in points if not math.isnan(p.itl_p95_ms)]
+    width, height, margin = 860, 380, 60
+    panel_w = (width - 3 * margin) / 2
+    xs = [p.value for p in pts] or [1.0]
+    log_x = len(xs) > 1 and max(xs) / max(min(xs), 1e-9) >= 10
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           'font-family="sans-serif" font-size="11">',
+           f"<!-- {CHART_MARK} -->",
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="12">{escape(title[:140])}</text>']
+
+    def panel(x0: float, series: list[tuple[str, str, list[float]]], ylabel: str, hlines: list[tuple[str, float, str]]):
+        top, bottom = 40, height - 50
+        fx, xlo, xhi = _scale(xs, x0, x0 + panel_w, log_x)
+        yvals = [v for _, _, s in series for v in s if math.isfinite(v)] + [v for _, v, _ in hlines]
+        pos = [v for v in yvals if v > 0] or [1.0]
+        log_y = max(pos) / min(pos) >= 30
+        fy, ylo, yhi = _scale(pos if log_y else [0.0, *pos], bottom, top, log_y)
+        out.append(f'<rect x="{x0}" y="{top}" width="{panel_w}" height="{bottom - top}" fill="none" stroke="#999"/>')
+        for t in _ticks(xlo, xhi, log_x):
+            X = fx(t)
+            out.append(f'<line x1="{X:.1f}" y1="{bottom}" x2="{X:.1f}" y2="{bottom + 4}" stroke="#666"/>'
+                       f'<text x="{X:.1f}" y="{bottom + 16}" text-anchor="middle">{t:g}</text>')
+        for t in _ticks(ylo, yhi, log_y):
+            Y = fy(t)
+            out.append(f'<line x1="{x0}" y1="{Y:.1f}" x2="{x0 + panel_w}" y2="{Y:.1f}" stroke="#eee"/>'
+                       f'<text x="{x0 - 4}" y="{Y + 4:.1f}" text-anchor="end">{t:g}</text>')
+        out.append(f'<text x="{x0 + panel_w / 2}" y="{height - 12}" text-anchor="middle">{escape(var)}'
+                   f'{" (log scale)" if log_x else ""}</text>')
+        out.append(f'<text transform="translate({x0 - 44},{(top + bottom) / 2}) rotate(-90)" text-anchor="middle">'
+                   f'{escape(ylabel)}{" (log)" if log_y else ""}</text>')
+        for name, value, color in hlines:
+            Y = fy(value)
+            out.append(f'<line x1="{x0}" y1="{Y:.1f}" x2="{x0 + panel_w}" y2="{Y:.1f}" stroke="{color}" '
+                       f'stroke-dasharray="5,4"/><text x="{x0 + panel_w - 4}" y="{Y - 4:.1f}" text-anchor="end" '
+                       f'fill="{color}">{escape(name)}</text>')
+        for i, (name, color, s) in enumerate(series):
+            coords = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in zip(xs, s) if y > 0 or not log_y)
+            out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
+            for x, y in zip(xs, s):
+                if y > 0 or not log_y:
+                    out.append(f'<circle cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="3" fill="{color}">'
+                               f'<title>{escape(name)} at {x:g}: {y:.3g}</title></circle>')
+            out.append(f'<rect x="{x0 + 8}" y="{top + 8 + 14 * i}" width="10" height="3" fill="{color}"/>'
+                       f'<text x="{x0 + 22}" y="{top + 12 + 14 * i}">{escape(name)}</text>')
+
+    lat = [("TTFT p95 ms", "#d62728", [p.ttft_p95_ms for p in pts]), ("ITL p95 ms", "#1f77b4", [p.itl_p95_ms for p in pts])]
+    h = []
+    if "ttft_p95_ms" in sla:
+        h.append((f"TTFT SLA {sla['ttft_p95_ms']:g}", float(sla["ttft_p95_ms"]), "#d62728"))
+    if "itl_p95_ms" in sla:
+        h.append((f"ITL SLA {sla['itl_p95_ms']:g}", float(sla["itl_p95_ms"]), "#1f77b4"))
+    panel(margin, lat, "latency, ms", h)
+    thr = [("tokens/s per replica", "#2ca02c", [p.tokens_per_s_per_replica for p in pts]),
+           ("tokens/s per user", "#9467bd", [p.tokens_per_s_per_user for p in pts])]
+    panel(2 * margin + panel_w, thr, "output tokens/s", [])
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def compare_table(plan, *, fmt: str = "table", limit: int = 8) -> str:
+    """The chosen plan and the best runners-up side by side."""
+    rows = [{
+        "rank": 1, "chosen": True, "backend": plan.backend, "quantization": plan.quantization,
+        "tensor_parallel": plan.tensor_parallel, "pipeline_parallel": plan.pipeline_parallel, "gpu": plan.gpu.type,
+        "replicas": plan.replicas, "memory_per_gpu_gib": plan.memory.per_gpu_gib.total,
+        "ttft_p95_ms": plan.performance.ttft_p95_ms, "itl_p95_ms": plan.performance.itl_p95_ms,
+        "throughput_tokens_per_s": plan.performance.throughput_tokens_per_s,
+        "usd_per_hour": plan.cost.usd_per_hour, "usd_per_month": plan.cost.usd_per_month,
+        "usd_per_million_tokens": plan.cost.usd_per_million_tokens, "sla_met": plan.sla.met, "why_not": "",
+    }]
+    feasible = [a for a in plan.alternatives if a.feasible]
+    others = [a for a in plan.alternatives if not a.feasible]
+    for a in (feasible + others)[: max(0, limit - 1)]:
+        rows.append({
+            "rank": len(rows) + 1, "chosen": False, "backend": a.backend, "quantization": a.quantization,
+            "tensor_parallel": a.tensor_parallel, "pipeline_parallel": a.pipeline_parallel, "gpu": a.gpu,
+            "replicas": a.replicas, "memory_per_gpu_gib": a.per_gpu_total_gib, "ttft_p95_ms": a.ttft_p95_ms,
+            "itl_p95_ms": a.itl_p95_ms, "throughput_tokens_per_s": a.throughput_tokens_per_s,
+            "usd_per_hour": a.usd_per_hour,
+            "usd_per_month": round(a.usd_per_hour * 730, 2) if a.usd_per_hour is not None else None,  # 8760 h / 12
+            "usd_per_million_tokens": (round(a.usd_per_hour / (a.throughput_tokens_per_s * a.replicas * 3600) * 1e6, 3)
+                                       if a.usd_per_hour and a.throughput_tokens_per_s and a.replicas else None),
+            "sla_met": a.sla_met, "why_not": a.rejected_because,
+        })
+    if fmt == "json":
+        return json.dumps({"candidates": rows}, indent=2)
+    if fmt == "yaml":
+        from llmctl.fileio import to_yaml
+
+        return to_yaml({"candidates": rows}).rstrip("\n")
+    from tabulate import tabulate
+
+    def v(x, f="{:g}"):
+        return "-" if x is None else f.format(x)
+
+    table = [[("→ " if r["chosen"] else "  ") + r["backend"], r["quantization"],
+              f"TP{r['tensor_parallel']}" + (f"×PP{r['pipeline_parallel']}" if r["pipeline_parallel"] > 1 else ""),
+              r["gpu"], v(r["replicas"]), v(r["memory_per_gpu_gib"], "{:.1f}"), v(r["ttft_p95_ms"], "{:,.0f}"),
+              v(r["itl_p95_ms"], "{:.1f}"), v(r["throughput_tokens_per_s"], "{:,.0f}"), v(r["usd_per_hour"], "{:.2f}"),
+              v(r["usd_per_month"], "{:,.0f}"), v(r["usd_per_million_tokens"], "{:.3f}"),
+              "-" if r["sla_met"] is None else ("yes" if r["sla_met"] else "NO"), r["why_not"][:60]] for r in rows]
+    head = ["engine", "quant", "layout", "GPU", "replicas", "GiB/GPU", "TTFT p95 ms", "ITL p95 ms", "tok/s/replica",
+            "USD/h", "USD/month", "USD/M tok", "SLA", "why not chosen"]
+    return f"top candidates for {plan.name!r} (→ chosen)\n" + tabulate(table, headers=head, disable_numparse=True)
