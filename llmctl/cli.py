@@ -8,6 +8,7 @@ its exit code (1 a check failed, 2 bad input) — never a traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
