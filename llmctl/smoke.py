@@ -263,7 +263,7 @@ class _OpenAI(_Api):
                 r.read()
                 r.raise_for_status()
             done = False
-            for line in r.iter_lines():
+            for line in _lines(r, self.deadline):
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
@@ -315,7 +315,7 @@ class _Ollama(_Api):
                 r.read()
                 r.raise_for_status()
             done = False
-            for line in r.iter_lines():
+            for line in _lines(r, self.deadline):
                 if not line.strip():
                     continue
                 event = json.loads(line)
@@ -327,6 +327,25 @@ class _Ollama(_Api):
                     break
             if not done:
                 raise RuntimeError('the stream ended without its closing `"done": true`')
+
+
+def _lines(response, deadline: _Deadline) -> Iterator[str]:
+    """Lines of a streamed body; the deadline is checked on every network read, so a server that
+    trickles bytes without ever finishing a line cannot hold the smoke test past it."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    buffer = ""
+    for chunk in response.iter_bytes():
+        if deadline.expired():
+            raise TimeoutError("smoke test deadline reached while streaming")
+        buffer += decoder.decode(chunk)
+        *complete, buffer = buffer.split("\n")
+        for line in complete:
+            yield line.rstrip("\r")
+    buffer += decoder.decode(b"", final=True)
+    if buffer:
+        yield buffer.rstrip("\r")
 
 
 def model_listed(wanted: str, names: list[str], api: str) -> bool:

@@ -49,3 +49,30 @@ def test_model_listed_knows_ollamas_latest_tag():
     assert model_listed("llama3.2", ["llama3.2:latest"], "ollama")
     assert not model_listed("llama3.2", ["llama3.2:latest"], "openai")
     assert model_listed("tiny", ["tiny"], "openai")
+
+
+def test_streamed_lines_split_across_reads_and_utf8_boundaries():
+    from llmctl.smoke import _Deadline, _lines
+
+    class Body:
+        def iter_bytes(self):
+            data = "data: héllo\r\ndata: [DONE]\n".encode()
+            yield from (data[i:i + 3] for i in range(0, len(data), 3))  # cuts é in half
+
+    assert list(_lines(Body(), _Deadline(30))) == ["data: héllo", "data: [DONE]"]
+
+
+def test_a_server_that_never_finishes_a_line_cannot_outlast_the_deadline():
+    import time
+
+    from llmctl.smoke import _Deadline, _lines
+
+    class Trickle:
+        def iter_bytes(self):
+            while True:  # one byte at a time, never a newline
+                yield b"x"
+
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        list(_lines(Trickle(), _Deadline(0.3)))
+    assert time.monotonic() - start < 5

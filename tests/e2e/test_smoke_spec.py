@@ -1,0 +1,54 @@
+"""`llmctl smoke SPEC`: URL, concurrency, SLA and metrics expectations come from the spec's plan."""
+
+from __future__ import annotations
+
+import json
+
+from support.cli import run_llmctl
+
+
+def _spec(tmp_path, model: str, port: int, backend: str, ttft: float) -> str:
+    path = tmp_path / "llmctl.yaml"
+    path.write_text(
+        f"""name: tiny smoke
+model: {model}
+workload:
+  concurrency: 3
+  prompt_tokens: 32
+  output_tokens: 32
+  sla:
+    ttft_p95_ms: {ttft}
+hardware:
+  - name: box
+    cpu: cpu-ddr5-2ch
+    cpu_cores: 2
+    memory_gb: 24
+endpoint:
+  port: {port}
+overrides:
+  backend: {backend}
+""",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def test_smoke_spec_reads_url_concurrency_sla_and_metrics_from_the_plan(vllm_server, tiny_hf_model, tmp_path):
+    spec = _spec(tmp_path, str(tiny_hf_model), vllm_server.port, "vllm", 60000)
+    # the test server was started as `tiny`; the plan would serve the folder's path: --model overrides
+    r = run_llmctl("smoke", spec, "--model", "tiny", "--output", "json", "--timeout", "120")
+    assert r.code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["base_url"] == f"http://127.0.0.1:{vllm_server.port}"  # endpoint.bind + endpoint.port
+    assert report["concurrency"] == 3  # workload.concurrency
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["burst x3"]["status"] == "pass"
+    assert checks["SLA TTFT p95"]["target"] == 60000  # workload.sla
+    assert checks["metrics"]["status"] == "pass"  # vLLM exports metrics: required, not optional
+
+
+def test_smoke_spec_sla_miss_fails(vllm_server, tiny_hf_model, tmp_path):
+    spec = _spec(tmp_path, str(tiny_hf_model), vllm_server.port, "vllm", 0.001)
+    r = run_llmctl("smoke", spec, "--model", "tiny", "--timeout", "120")
+    assert r.code == 1
+    assert "SLA TTFT p95" in r.stderr
