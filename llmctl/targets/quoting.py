@@ -78,6 +78,9 @@ def _systemd_word(text: str, *, dollar: bool) -> str:
             raise InputError(f"value contains an unpaired surrogate (U+{o:04X}), which is not valid text")
         elif o < 0x20 or o == 0x7F:
             out.append(f"\\x{o:02x}")
+        elif not ch.isprintable() and ch != " ":
+            # line/paragraph separators, C1 controls, BOM…: escaped so no tool sees a line break
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'

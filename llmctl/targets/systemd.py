@@ -206,7 +206,7 @@ def check_unit(text: str, filename: str) -> None:
     import re
 
     logical = text.replace("\\\n", " ")
-    for n, line in enumerate(logical.splitlines(), 1):
+    for n, line in enumerate(logical.split("\n"), 1):
         if not line.strip() or line.lstrip().startswith(("#", ";")):
             continue
         if re.fullmatch(r"\[[A-Za-z]+\]", line) or re.match(r"[A-Za-z][A-Za-z0-9]*=", line):

@@ -32,6 +32,10 @@ def systemd_words(value: str) -> list[str]:
                     word.append(chr(int(value[i + 2:i + 6], 16)))
                     i += 6
                     continue
+                if nxt == "U":
+                    word.append(chr(int(value[i + 2:i + 10], 16)))
+                    i += 10
+                    continue
                 word.append(_C_ESCAPES[nxt])
                 i += 2
                 continue
@@ -50,7 +54,7 @@ def systemd_words(value: str) -> list[str]:
 def systemd_unit(text: str) -> dict[str, list[str]]:
     """`Key=value` lines per key (continuations joined), in order."""
     out: dict[str, list[str]] = {}
-    for line in text.replace("\\\n", " ").splitlines():
+    for line in text.replace("\\\n", " ").split("\n"):
         if not line or line.startswith(("#", ";", "[")):
             continue
         key, _, value = line.partition("=")
