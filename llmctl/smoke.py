@@ -596,3 +596,68 @@ def _metrics_check(api: _Api, client, expect: bool | None) -> Check:
         return Check("metrics", FAIL, f"/metrics has {len(families)} series but none of the engine's (e.g. vllm:…)")
     detail = f"{len(families)} series" + (f", engine series {', '.join(prefixes)} ({len(engine_series)})" if prefixes else "")
     return Check("metrics", PASS, detail, float(len(families)), unit="series")
+
+
+# --------------------------------------------------------------------------- a planned service
+
+
+@dataclass
+class SmokeTarget:
+    """What to smoke-test for a planned service: where it answers, what it serves, what it promised."""
+
+    base_url: str
+    model: str
+    api: str = "openai"
+    concurrency: int = 1
+    sla: SlaTargets = field(default_factory=SlaTargets)
+    health_path: str | None = None
+    metrics_path: str | None = None
+    expect_metrics: bool | None = None
+    predicted: dict[str, float] = field(default_factory=dict)
+
+
+def target_for_service(svc, spec, plan=None, *, base_url: str | None = None) -> SmokeTarget:
+    """The smoke target of a ServiceSpec built from `spec` (and its Plan, for predicted latencies).
+
+    Without `base_url`, the service's first published port on this host: endpoint.bind, or
+    127.0.0.1 when it binds every address. Pass `base_url` for another host or a Kubernetes Service.
+    """
+    if base_url is None:
+        if not svc.ports:
+            raise InputError("the planned service publishes no port; give the URL to test (--url)")
+        port = svc.ports[0]
+        host = port.bind if port.bind not in ("", "0.0.0.0", "::", "[::]") else "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        base_url = f"http://{host}:{port.host}"
+    predicted: dict[str, float] = {}
+    if plan is not None:
+        perf = plan.performance
+        for key in ("ttft_p95_ms", "itl_p95_ms"):
+            if getattr(perf, key, None) is not None:
+                predicted[key] = getattr(perf, key)
+    sla = spec.workload.sla
+    return SmokeTarget(
+        base_url=base_url,
+        model=svc.served_model_name,
+        api="openai",  # every engine serves the OpenAI API (Ollama at /v1 too)
+        concurrency=min(spec.workload.concurrency, MAX_CONCURRENCY),
+        sla=SlaTargets(ttft_p95_ms=sla.ttft_p95_ms, itl_p95_ms=sla.itl_p95_ms),
+        health_path=svc.health.path,
+        metrics_path=svc.metrics_path,
+        expect_metrics=bool(svc.metrics_path),
+        predicted=predicted,
+    )
+
+
+def smoke_target(target: SmokeTarget, *, api_key: str | None = None, timeouts: Timeouts | None = None,
+                 max_tokens: int = 32, on_event: Callable[[str], None] | None = None) -> SmokeReport:
+    """run_smoke() for a SmokeTarget (what `llmctl up` calls after the service is ready)."""
+    report = run_smoke(
+        target.base_url, target.model, api=target.api, api_key=api_key, concurrency=target.concurrency,
+        sla=target.sla, timeouts=timeouts, max_tokens=max_tokens, health_path=target.health_path,
+        metrics_path=target.metrics_path, expect_metrics=target.expect_metrics, on_event=on_event,
+    )
+    if target.predicted:
+        report.measurements["predicted"] = dict(target.predicted)
+    return report

@@ -36,16 +36,18 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
     from its plan) or --url and --model for any OpenAI-compatible or Ollama server. Flags override
     what the spec says.
     """
-    from llmctl.errors import CheckFailed, InputError
-    from llmctl.smoke import SlaTargets, Timeouts, run_smoke
+    from dataclasses import replace
 
-    target = {"url": None, "model": None, "api": "openai", "concurrency": 1, "ttft": None, "itl": None,
-              "health_path": None, "metrics_path": None, "expect_metrics": None, "predicted": {}}
+    from llmctl.errors import CheckFailed, InputError
+    from llmctl.smoke import MAX_CONCURRENCY, SlaTargets, SmokeTarget, Timeouts, smoke_target
+
     if spec:
-        target.update(_from_spec(spec))
+        target = _target_from_spec(spec)
     elif not url or not model:
         missing = " and ".join(f for f, v in (("--url", url), ("--model", model)) if not v)
         raise InputError(f"{missing}: required without a SPEC", hint="llmctl smoke --url http://127.0.0.1:8000 --model NAME")
+    else:
+        target = SmokeTarget(base_url=url, model=model)
 
     api_key = None
     if api_key_env:
@@ -53,35 +55,23 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
         if not api_key:
             raise InputError(f"--api-key-env: environment variable {api_key_env} is not set or empty")
 
+    # flags override what the spec says
     if url:
-        target["url"] = url
-        target["health_path"] = None  # a different server than the spec's: use the generic probes
+        # another server than the spec's published port: use the generic readiness probes
+        target = replace(target, base_url=url, health_path=None)
     if model:
-        target["model"] = model
+        target = replace(target, model=model)
     if api:
-        target["api"] = api
+        target = replace(target, api=api)
     if concurrency:
-        target["concurrency"] = concurrency
-    if ttft_p95_ms is not None:
-        target["ttft"] = ttft_p95_ms
-    if itl_p95_ms is not None:
-        target["itl"] = itl_p95_ms
+        target = replace(target, concurrency=concurrency)
+    target = replace(target, concurrency=min(target.concurrency, MAX_CONCURRENCY), sla=SlaTargets(
+        ttft_p95_ms=ttft_p95_ms if ttft_p95_ms is not None else target.sla.ttft_p95_ms,
+        itl_p95_ms=itl_p95_ms if itl_p95_ms is not None else target.sla.itl_p95_ms,
+    ))
 
-    report = run_smoke(
-        target["url"],
-        target["model"],
-        api=target["api"],
-        api_key=api_key,
-        concurrency=min(int(target["concurrency"]), 512),
-        sla=SlaTargets(ttft_p95_ms=target["ttft"], itl_p95_ms=target["itl"]),
-        timeouts=Timeouts(total_s=timeout_s, request_s=min(60.0, timeout_s)),
-        max_tokens=max_tokens,
-        health_path=target["health_path"],
-        metrics_path=target["metrics_path"],
-        expect_metrics=target["expect_metrics"],
-    )
-    if target["predicted"]:
-        report.measurements["predicted"] = target["predicted"]
+    report = smoke_target(target, api_key=api_key, max_tokens=max_tokens,
+                          timeouts=Timeouts(total_s=timeout_s, request_s=min(60.0, timeout_s)))
     if output == "json":
         import json
 
@@ -94,14 +84,14 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
         raise CheckFailed(f"smoke test of {report.base_url} failed: {names}")
 
 
-def _from_spec(path: str) -> dict:
-    """URL, served name, concurrency and SLA of the service that the spec's plan describes.
+def _target_from_spec(path: str):
+    """The smoke target of the service that the spec's plan describes (URL: its published port here).
 
-    The URL is the service's published port on this host (endpoint.bind, or 127.0.0.1 when it binds
-    every address). Deployments on another host or behind Kubernetes: pass --url.
+    TODO(up): once `llmctl up` records where it deployed (state file), read the URL from there.
     """
     from llmctl.engines import get_engine
     from llmctl.errors import InputError
+    from llmctl.smoke import target_for_service
     from llmctl.spec import load_spec
 
     spec = load_spec(path)
@@ -111,24 +101,4 @@ def _from_spec(path: str) -> dict:
         raise InputError("the planner is not available in this install; use --url and --model") from None
     plan = make_plan(spec)
     svc = get_engine(plan.backend).build(plan, spec)
-    if not svc.ports:
-        raise InputError(f"{path}: the planned service publishes no port; use --url")
-    port = svc.ports[0]
-    host = port.bind if port.bind not in ("", "0.0.0.0", "::", "[::]") else "127.0.0.1"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    sla = spec.workload.sla
-    perf = plan.performance
-    predicted = {k: v for k, v in {"ttft_p95_ms": perf.ttft_p95_ms, "itl_p95_ms": perf.itl_p95_ms}.items() if v is not None}
-    return {
-        "url": f"http://{host}:{port.host}",
-        "model": svc.served_model_name,
-        "api": "openai",  # every engine serves the OpenAI API (Ollama at /v1 too)
-        "concurrency": spec.workload.concurrency,
-        "ttft": sla.ttft_p95_ms,
-        "itl": sla.itl_p95_ms,
-        "health_path": svc.health.path,
-        "metrics_path": svc.metrics_path,
-        "expect_metrics": bool(svc.metrics_path),
-        "predicted": predicted,
-    }
+    return target_for_service(svc, spec, plan)

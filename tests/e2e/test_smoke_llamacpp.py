@@ -100,3 +100,11 @@ def test_run_smoke_reports_streaming_measurements(llama_server):
     assert report.ok, report.table()
     single = report.measurements["single_stream"]
     assert single["ok"] and single["chunks"] >= 2 and single["ttft_ms"] > 0
+
+
+def test_expected_metrics_missing_is_a_failure(llama_server):
+    """When the plan says the engine exports metrics (e.g. llama-server --metrics), a 404 fails."""
+    report = run_smoke(llama_server.base_url, "tiny", expect_metrics=True, timeouts=Timeouts(total_s=60))
+    metrics = {c.name: c for c in report.checks}["metrics"]
+    assert metrics.status == "fail" and "404" in metrics.detail
+    assert not report.ok
