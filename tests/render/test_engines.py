@@ -7,7 +7,7 @@ import subprocess
 import textwrap
 
 import pytest
-from plans import case, make_plan, make_spec
+from render_plans import case, make_plan, make_spec
 from ruamel.yaml import YAML
 
 from llmctl.engines.base import engine_profiles

@@ -8,10 +8,9 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from plans import make_plan, make_spec
-from test_validate import _write
-from tools import compose_config, kube_validate, systemd_verify
-from unquote import kube_expand, systemd_exec, systemd_unit, systemd_words, systemd_specifiers
+from render_plans import make_plan, make_spec
+from render_tools import compose_config, kube_validate, systemd_verify, write_all as _write
+from render_unquote import kube_expand, systemd_exec, systemd_unit, systemd_words, systemd_specifiers
 
 from llmctl.errors import InputError
 from llmctl.render import build_service, render_service

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from plans import CASES, case
+from render_plans import CASES, case
 
 from llmctl.errors import CheckFailed
 from llmctl.render import build_service, render_service
@@ -55,7 +55,7 @@ def test_compose_references_env_file_and_example_lists_names_only(monkeypatch):
 
 def test_leak_guard_refuses_a_file_that_would_contain_a_secret(monkeypatch):
     """If a secret's value ever reached a file (here: the value is also the served model name), render stops."""
-    from plans import make_plan, make_spec
+    from render_plans import make_plan, make_spec
 
     token = "hf_SECRETVALUE_AS_MODEL_NAME"
     monkeypatch.setenv("HF_TOKEN", token)

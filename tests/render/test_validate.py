@@ -7,23 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plans import CASES, case
-from tools import compose_config, kube_validate, systemd_verify
+from render_plans import CASES, case
+from render_tools import compose_config, kube_validate, systemd_verify, write_all as _write
 
 from llmctl.errors import InputError
 from llmctl.render import build_service, render_service
 from llmctl.targets import RenderOptions
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
-
-
-def _write(folder: Path, files: dict[str, str]) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in files.items():
-        (folder / name).write_text(text)
-        paths.append(folder / name)
-    return paths
 
 
 def check_compose(service, tmp_path: Path) -> dict:

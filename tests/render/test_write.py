@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from plans import CASES, case
+from render_plans import CASES, case
 
 from llmctl.errors import CheckFailed
 from llmctl.render import MANIFEST, build_service, compare, render_service, write_files

@@ -165,3 +165,12 @@ def systemd_verify(root: Path, unit_text: str, unit_name: str) -> None:
         target.unlink()
     out = (res.stdout + res.stderr).strip()
     assert res.returncode == 0 and not out, f"systemd-analyze verify {unit_name}: rc={res.returncode}\n{out}"
+
+
+def write_all(folder: Path, files: dict[str, str]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in files.items():
+        (folder / name).write_text(text)
+        paths.append(folder / name)
+    return paths
