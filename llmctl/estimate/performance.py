@@ -155,18 +155,6 @@ def _peak_flops(dep: Deployment, *, prefill: bool = False) -> float:
     return max(tflops, 0.05) * 1e12
 
 
-def weights_read_per_step(dep: Deployment, batch: float) -> float:
-    """Bytes of weights one device reads per decode step. MoE: only the experts the batch routes to."""
-    a = dep.arch
-    if not a.is_moe:
-        return dep.weight_bytes_per_gpu
-    p = dep.params
-    expert_share = p.experts / max(p.total, 1)
-    k, e = (a.experts_per_token or 2), a.num_experts
-    touched = 1 - (1 - k / e) ** max(batch, 1)
-    return dep.weight_bytes_per_gpu * ((1 - expert_share) + expert_share * touched)
-
-
 def _flops_per_token(dep: Deployment, context: float) -> float:
     """FLOPs of one token on one device: active parameters (MoE: routed experts only) + attention."""
     a = dep.arch
@@ -175,55 +163,117 @@ def _flops_per_token(dep: Deployment, context: float) -> float:
     return (linear + attn) / (dep.tp * dep.pp)
 
 
+@dataclass(frozen=True)
+class _Coef:
+    """Everything a step needs, per pipeline stage, in milliseconds — computed once per deployment
+    and constants (the planner asks for thousands of predictions)."""
+
+    consts: int  # id() of the constants dict these were computed with
+    weights_ms: float  # reading all resident weights once
+    moe_share: float  # share of the weights in routed experts (0 for dense models)
+    moe_keep: float  # 1 − experts_per_token / experts: chance one token skips a given expert
+    kv_ms: float  # per sequence per context token
+    lin_ms: float  # decode compute per token (active parameters)
+    attn_ms: float  # decode compute per token per context token
+    pre_lin_ms: float  # prefill compute per prompt token
+    pre_attn_ms: float  # prefill compute per prompt token per context token
+    pre_fixed_ms: float  # fixed cost per prompt token (all layers of a stage)
+    layers_ms: float  # fixed cost per step (all layers of a stage)
+    ar_latency_ms: float  # all-reduce latency per step (TP)
+    ar_ms_per_token: float  # all-reduce volume per token (TP)
+    busy: float  # share of a step the GPU works (legacy engines), else 1
+    step_ms: float  # per-step CPU overhead, outside the stages
+    offload_ms: float  # reading weights held in system RAM, per step
+
+
+def _coef(dep: Deployment) -> _Coef:
+    consts = constants()
+    cached = dep.__dict__.get("_coef_cache")
+    if cached is not None and cached.consts == id(consts):
+        return cached
+    c = engine_constants(dep.backend)
+    dev, a = dep.device, dep.arch
+    bw = dev.bandwidth_gbs * 1e9
+    layers = math.ceil(a.num_hidden_layers / dep.pp)
+    p = dep.params
+    comp = _eff(c["compute_efficiency"], dev)
+    split = dep.tp * dep.pp
+    lin = 2 * p.per_token_flop_params / split
+    attn = 4 * a.num_hidden_layers * a.num_attention_heads * a.head_dim / split
+    peak, peak_pre = _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp
+    ar_lat = ar_tok = 0.0
+    if dep.tp > 1:
+        ic = consts["interconnect"]
+        lat_table = ic["allreduce_latency_us"]
+        ar_lat = 2 * layers * lat_table.get(dev.interconnect_type, lat_table["none"]) / 1000
+        link = max(dev.interconnect_gbs, 1.0) * 1e9 / 2 * ic["efficiency"]  # one direction
+        ar_tok = 2 * layers * (2 * (dep.tp - 1) / dep.tp * a.hidden_size * 2) / link * 1000  # ring, bf16
+    offload = 0.0
+    if dep.offloaded_bytes and dep.cpu is not None:
+        cpu_c = engine_constants("llama.cpp")
+        offload = dep.offloaded_bytes / (dep.cpu.bandwidth_gbs * 1e9 * _eff(cpu_c["memory_efficiency"], dep.cpu)) * 1000
+    busy = _legacy_busy_fraction(dep, c)
+    coef = _Coef(
+        consts=id(consts),
+        weights_ms=dep.weight_bytes_per_gpu / (bw * _eff(c["memory_efficiency"], dev)) * 1000,
+        moe_share=(p.experts / max(p.total, 1)) if a.is_moe else 0.0,
+        moe_keep=(1 - (a.experts_per_token or 2) / a.num_experts) if a.is_moe else 1.0,
+        kv_ms=dep.kv_bytes_per_token / (bw * _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev)) * 1000,
+        lin_ms=lin / peak * 1000, attn_ms=attn / peak * 1000,
+        pre_lin_ms=lin / peak_pre * 1000, pre_attn_ms=attn / peak_pre * 1000,
+        pre_fixed_ms=layers * _eff(c.get("prefill_token_layer_us", 0.0), dev) / 1000,
+        layers_ms=layers * _eff(c["layer_overhead_ms"], dev),
+        ar_latency_ms=ar_lat, ar_ms_per_token=ar_tok, busy=busy,
+        step_ms=float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,
+        offload_ms=offload,
+    )
+    object.__setattr__(dep, "_coef_cache", coef)
+    return coef
+
+
+def weights_read_per_step(dep: Deployment, batch: float) -> float:
+    """Bytes of weights one device reads per decode step. MoE: only the experts the batch routes to."""
+    k = _coef(dep)
+    if not k.moe_share:
+        return dep.weight_bytes_per_gpu
+    touched = 1 - k.moe_keep ** max(batch, 1)
+    return dep.weight_bytes_per_gpu * ((1 - k.moe_share) + k.moe_share * touched)
+
+
 def _allreduce_ms(dep: Deployment, tokens: float) -> float:
     """Two ring all-reduces of the hidden state per layer under TP (latency + volume / link)."""
-    if dep.tp <= 1:
-        return 0.0
-    ic = constants()["interconnect"]
-    dev = dep.device
-    lat_table = ic["allreduce_latency_us"]
-    latency = lat_table.get(dev.interconnect_type, lat_table["none"]) / 1000
-    bw = max(dev.interconnect_gbs, 1.0) * 1e9 / 2 * ic["efficiency"]  # one direction
-    volume = 2 * (dep.tp - 1) / dep.tp * tokens * dep.arch.hidden_size * 2  # ring all-reduce, bf16
-    per_layer = 2 * (latency + volume / bw * 1000)
-    return per_layer * math.ceil(dep.arch.num_hidden_layers / dep.pp)
+    k = _coef(dep)
+    return k.ar_latency_ms + k.ar_ms_per_token * tokens if dep.tp > 1 else 0.0
 
 
-def _stage_ms(dep: Deployment, batch: float, context: float, extra_tokens: float = 0.0) -> float:
+def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0) -> float:
     """One pipeline stage's share of a step: `batch` decoding sequences of `context` tokens plus
-    `extra_tokens` prompt tokens mixed in (chunked prefill / llama.cpp's shared batch)."""
-    c = engine_constants(dep.backend)
-    dev = dep.device
-    bw = dev.bandwidth_gbs * 1e9
-    layers = math.ceil(dep.arch.num_hidden_layers / dep.pp)
-    t_weights = weights_read_per_step(dep, batch + extra_tokens) / (bw * _eff(c["memory_efficiency"], dev))
-    kv_share = dep.kv_bytes_per_token * batch * context
-    t_kv = kv_share / (bw * _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev))
-    t_mem = (t_weights + t_kv) * 1000
-    flops = batch * _flops_per_token(dep, context)
-    t_compute = flops / (_peak_flops(dep) * _eff(c["compute_efficiency"], dev)) * 1000
-    if extra_tokens:
-        pre_flops = extra_tokens * _flops_per_token(dep, extra_tokens / 2)
-        t_compute += pre_flops / (_peak_flops(dep, prefill=True) * _eff(c["compute_efficiency"], dev)) * 1000
-        t_compute += extra_tokens * layers * _eff(c.get("prefill_token_layer_us", 0.0), dev) / 1000
-    gpu = max(t_mem, t_compute) + layers * _eff(c["layer_overhead_ms"], dev) + _allreduce_ms(dep, batch + extra_tokens)
-    return gpu / _legacy_busy_fraction(dep, c)
+    `extra` prompt tokens mixed in (chunked prefill / llama.cpp's shared batch)."""
+    tokens = batch + extra
+    weights = k.weights_ms
+    if k.moe_share:
+        weights *= (1 - k.moe_share) + k.moe_share * (1 - k.moe_keep ** max(tokens, 1))
+    t_mem = weights + k.kv_ms * batch * context
+    t_compute = batch * (k.lin_ms + k.attn_ms * context)
+    if extra:
+        t_compute += extra * (k.pre_lin_ms + k.pre_attn_ms * extra / 2 + k.pre_fixed_ms)
+    gpu = (t_mem if t_mem > t_compute else t_compute) + k.layers_ms
+    if k.ar_latency_ms:
+        gpu += k.ar_latency_ms + k.ar_ms_per_token * tokens
+    return gpu / k.busy
 
 
 def _step_ms(dep: Deployment, batch: float, context: float, extra_tokens: float = 0.0) -> float:
-    c = engine_constants(dep.backend)
-    pp = max(dep.pp, 1)
+    return _step_k(dep.pp, _coef(dep), batch, context, extra_tokens)
+
+
+def _step_k(pp: int, k: _Coef, batch: float, context: float, extra_tokens: float = 0.0) -> float:
+    if pp <= 1:
+        return _stage_ms(k, batch, context, extra_tokens) + k.step_ms + k.offload_ms
     # vLLM splits the running batch into `pp` micro-batches; fewer sequences than stages leave
     # stages idle (the pipeline bubble), so one token still waits for every stage in turn.
-    micro = max(1.0, min(float(pp), batch)) if batch >= 1 else 1.0
-    per_micro = batch / micro if batch > 0 else 0.0
-    t = _stage_ms(dep, per_micro, context, extra_tokens / micro) * pp
-    t += float(c.get("step_overhead_ms", 0.0)) if _legacy_busy_fraction(dep, c) == 1.0 else 0.0
-    if dep.offloaded_bytes and dep.cpu is not None:
-        cpu_c = engine_constants("llama.cpp")
-        cpu_bw = dep.cpu.bandwidth_gbs * 1e9 * _eff(cpu_c["memory_efficiency"], dep.cpu)
-        t += dep.offloaded_bytes / cpu_bw * 1000
-    return t
+    micro = max(1.0, min(float(pp), batch))
+    return _stage_ms(k, batch / micro, context, extra_tokens / micro) * pp + k.step_ms + k.offload_ms
 
 
 def decode_step_ms(dep: Deployment, batch: float, context: float) -> float:
@@ -307,27 +357,58 @@ def closed_loop_wait_ms(users: int, slots: int, service_ms: float) -> tuple[floa
 # --------------------------------------------------------------------------- the workload
 
 
+class _LazyExplain(list):
+    """The `--explain` rows, formatted only when someone reads them (the planner predicts thousands
+    of candidates and shows the arithmetic of one)."""
+
+    def __init__(self, build) -> None:
+        super().__init__()
+        self._build = build
+
+    def _fill(self) -> None:
+        if self._build is not None:
+            build, self._build = self._build, None
+            self.extend(build())
+
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def __getitem__(self, i):
+        self._fill()
+        return super().__getitem__(i)
+
+    def __repr__(self) -> str:
+        self._fill()
+        return super().__repr__()
+
+
 def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
             requests_per_minute: float | None = None) -> PerfEstimate:
     """Steady state of `concurrency` users of one replica, each sending a prompt and reading the answer."""
-    ex: list[tuple[str, str, str]] = []
     c = engine_constants(dep.backend)
     slots = max(1, dep.max_batch)
     users = max(1, int(concurrency))
     context = prompt_tokens + output_tokens / 2  # average length while decoding
     budget = max(1, dep.max_num_batched_tokens)
-    single = decode_step_ms(dep, 1, context)
-    pre_alone = prefill_ms(dep, prompt_tokens)
+    k, pp = _coef(dep), dep.pp
+    single = _step_k(pp, k, 1, context)
+    pre_alone = prefill_ms(dep, prompt_tokens) if prompt_tokens > budget else _step_k(pp, k, 0, 0, prompt_tokens)
     open_rate = requests_per_minute / 60_000 if requests_per_minute else None  # requests per ms
 
     # Fixed point: the batch sets the step time, the step time sets how long a request holds its
     # slot, which (with an arrival rate) sets how many requests are in service.
     batch = float(min(users, slots))
     for _ in range(4):
-        step = decode_step_ms(dep, batch, context)
+        step = single if batch == 1 else _step_k(pp, k, batch, context)
         chunk = max(1, min(prompt_tokens, budget - (batch if dep.backend == "vllm" else 0)))
         n_chunks = math.ceil(prompt_tokens / chunk)
-        mixed = _step_ms(dep, max(batch - 1, 0), context, chunk)  # a step that carries a prompt chunk
+        # a step that carries a prompt chunk besides the other sequences' decode tokens
+        mixed = pre_alone if (batch <= 1 and chunk == prompt_tokens) else _step_k(pp, k, max(batch - 1, 0), context, chunk)
         own_prefill = n_chunks * mixed
         request_ms = own_prefill + max(output_tokens - 1, 0) * step
         rate = batch / request_ms  # closed loop: a slot frees (and refills) every request_ms / batch
@@ -348,18 +429,6 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     # percentile of that two-point distribution is the stalled step only if stalls exceed 5 % of steps.
     itl_p50 = mixed if p_stall > 0.5 else step
     itl_p95 = mixed if p_stall > 0.05 else step
-    ex.append(("decode step (1 seq)", f"{single:.2f} ms",
-               "weights / (bandwidth × memory efficiency) + KV / (bandwidth × attention efficiency) "
-               "+ layers × per-layer overhead" + (" + step overhead" if c.get("step_overhead_ms") else "")))
-    ex.append((f"decode step ({batch:g} seqs)", f"{step:.2f} ms",
-               f"max(memory, compute) for {batch:g} sequences of ~{context:g} tokens"
-               + (f", TP {dep.tp} all-reduce over {dep.device.interconnect_type}" if dep.tp > 1 else "")
-               + (f", {dep.pp} pipeline stages" if dep.pp > 1 else "")))
-    ex.append(("prefill", f"{pre_alone:.0f} ms",
-               f"{prompt_tokens} tokens × 2 × active params / (peak FLOPs × efficiency) + per-token overhead"))
-    ex.append(("ITL p95", f"{itl_p95:.2f} ms",
-               f"prompt chunks ({chunk} tokens, step {mixed:.1f} ms) land in {p_stall:.1%} of decode steps; "
-               + ("above 5 % they set the p95" if p_stall > 0.05 else "below 5 % they do not move the p95")))
 
     # TTFT: wait for the running step to end, then the own prompt; other prompts that arrived just
     # before share the token budget (FIFO) — their count is Poisson with mean rate × prefill time.
@@ -377,9 +446,6 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     ttft_p95 = ttft_for(ahead95, 0.95)
     ttft_mean = 0.5 * step + (1 + others_mean / 2) * own_prefill if batch > 1 else 0.5 * step + own_prefill
     ttft_mean = min(max(ttft_mean, ttft_p50), ttft_p95)
-    ex.append(("TTFT p95", f"{ttft_p95:.0f} ms",
-               f"own prompt {own_prefill:.0f} ms + {ahead95} colliding prompt(s) (95th percentile of Poisson("
-               f"{others_mean:.2f})) sharing the {budget}-token batch"))
 
     # Waiting for a slot.
     queued = max(0, users - slots)
@@ -397,13 +463,6 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
         # no more than `concurrency` requests are ever in flight: the closed loop bounds the wait
         wait50, wait95 = min(w50, cl50), min(w95, cl95)
         queued = min(queued, math.ceil(open_rate * wait50))
-    if wait95 > 0:
-        ex.append(("queueing", f"{wait95:.0f} ms p95",
-                   f"{max(users - slots, 0)} request(s) beyond {slots} slots; {model}: "
-                   + ("Little's law for the median, the 95th-percentile place in a burst for the p95"
-                      if model == "closed loop" else "Erlang C waiting time × ½ for deterministic service, "
-                      "bounded by the closed loop at the stated concurrency")
-                   + f" ({request_ms:.0f} ms per request)"))
     ttft_p50 += wait50
     ttft_p95 += wait95
     ttft_mean += wait50
@@ -411,12 +470,38 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     throughput = batch * output_tokens / (request_ms / 1000)
     if open_rate is not None:
         throughput = min(throughput, open_rate * 1000 * output_tokens)
-    ex.append(("throughput", f"{throughput:.0f} tokens/s",
-               f"{batch:g} sequences × {output_tokens} tokens / {request_ms / 1000:.2f} s per request"))
+    def explain() -> list[tuple[str, str, str]]:
+        ex: list[tuple[str, str, str]] = []
+        ex.append(("decode step (1 seq)", f"{single:.2f} ms",
+                   "weights / (bandwidth × memory efficiency) + KV / (bandwidth × attention efficiency) "
+                   "+ layers × per-layer overhead" + (" + step overhead" if c.get("step_overhead_ms") else "")))
+        ex.append((f"decode step ({batch:g} seqs)", f"{step:.2f} ms",
+                   f"max(memory, compute) for {batch:g} sequences of ~{context:g} tokens"
+                   + (f", TP {dep.tp} all-reduce over {dep.device.interconnect_type}" if dep.tp > 1 else "")
+                   + (f", {dep.pp} pipeline stages" if dep.pp > 1 else "")))
+        ex.append(("prefill", f"{pre_alone:.0f} ms",
+                   f"{prompt_tokens} tokens × 2 × active params / (peak FLOPs × efficiency) + per-token overhead"))
+        ex.append(("ITL p95", f"{itl_p95:.2f} ms",
+                   f"prompt chunks ({chunk} tokens, step {mixed:.1f} ms) land in {p_stall:.1%} of decode steps; "
+                   + ("above 5 % they set the p95" if p_stall > 0.05 else "below 5 % they do not move the p95")))
+        ex.append(("TTFT p95", f"{ttft_p95:.0f} ms",
+                   f"half a step + own prompt {own_prefill:.0f} ms + {ahead95} colliding prompt(s) (95th percentile of Poisson("
+                   f"{others_mean:.2f})) sharing the {budget}-token batch" + (f" + {wait95:.0f} ms waiting for a slot" if wait95 else "")))
+        if wait95 > 0:
+            ex.append(("queueing", f"{wait95:.0f} ms p95",
+                       f"{max(users - slots, 0)} request(s) beyond {slots} slots; {model}: "
+                       + ("Little's law for the median, the 95th-percentile place in a burst for the p95"
+                          if model == "closed loop" else "Erlang C waiting time × ½ for deterministic service, "
+                          "bounded by the closed loop at the stated concurrency")
+                       + f" ({request_ms:.0f} ms per request)"))
+        ex.append(("throughput", f"{throughput:.0f} tokens/s",
+                   f"{batch:g} sequences × {output_tokens} tokens / {request_ms / 1000:.2f} s per request"))
+        return ex
+
     return PerfEstimate(
         ttft_p50_ms=ttft_p50, ttft_p95_ms=max(ttft_p95, ttft_p50), itl_p50_ms=itl_p50, itl_p95_ms=max(itl_p95, itl_p50),
         decode_tokens_per_s_single=1000 / single, output_tokens_per_s_per_user=1000 / itl_mean,
-        throughput_tokens_per_s=throughput, batch=max(1, round(batch)), queued=queued, explain=ex,
+        throughput_tokens_per_s=throughput, batch=max(1, round(batch)), queued=queued, explain=_LazyExplain(explain),
         ttft_mean_ms=ttft_mean, itl_mean_ms=itl_mean, queue_wait_p50_ms=wait50, queue_wait_p95_ms=wait95,
         request_ms=request_ms, prefill_ms=pre_alone, step_ms=step, queue_model=model, overloaded=overloaded,
     )

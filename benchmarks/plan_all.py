@@ -1,0 +1,98 @@
+"""Time the planner on everything the catalog holds: every model × every GPU × every quantization ×
+every TP, for one workload (64 chat users, 1024-token prompts, 256-token answers).
+
+    python -m benchmarks.plan_all            # median of 3 runs, candidates evaluated
+    python -m benchmarks.plan_all --profile  # also the cProfile hot spots of one run
+
+One spec per model lists every GPU profile of the catalog as an 8-GPU node (CPU profiles as a CPU
+node with 512 GB), so the planner enumerates engines × quantizations × KV dtypes × TP on all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+BUDGET_S = 2.0
+
+
+def specs():
+    from llmctl.catalog import Catalog
+    from llmctl.spec import Spec
+
+    cat = Catalog.load()
+    nodes = []
+    for g in cat.gpus:
+        if g.kind == "cpu":
+            nodes.append({"name": f"n-{g.id}", "cpu": g.id, "memory_gb": 512})
+        elif g.kind == "apple":
+            nodes.append({"name": f"n-{g.id}", "gpu": g.id, "gpus": 1, "memory_gb": max(g.memory_options_gb or (g.memory_gb or 64,))})
+        else:
+            nodes.append({"name": f"n-{g.id}", "gpu": g.id, "gpus": 8, "memory_gb": 1024})
+    out = []
+    for m in cat.models:
+        out.append(Spec.model_validate({
+            "name": f"all-{m.id}", "model": m.hf_id or m.id, "hardware": nodes,
+            "workload": {"concurrency": 64, "prompt_tokens": 1024, "output_tokens": 256, "context_length": 4096,
+                         "sla": {"ttft_p95_ms": 2000, "itl_p95_ms": 75}},
+        }))
+    return out
+
+
+def run_once(all_specs) -> tuple[float, int, int]:
+    from llmctl import planner as P
+
+    counted = {"n": 0, "evaluated": 0}
+    original = P.choose
+
+    def count(ctx, candidates):
+        counted["n"] += len(candidates)
+        counted["evaluated"] += sum(1 for c in candidates if c.feasible)
+        return original(ctx, candidates)
+
+    P.choose = count
+    t0 = time.perf_counter()
+    try:
+        for s in all_specs:
+            P.make_plan(s)
+    finally:
+        P.choose = original
+    return time.perf_counter() - t0, counted["n"], counted["evaluated"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", action="store_true", help="print the cProfile hot spots of one run")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args(argv)
+    from llmctl.catalog import Catalog
+
+    cat = Catalog.load()
+    all_specs = specs()
+    run_once(all_specs[:1])  # warm caches (profiles, imports) so the runs time the planning alone
+    times = []
+    for _ in range(args.runs):
+        t, n, evaluated = run_once(all_specs)
+        times.append(t)
+    med = statistics.median(times)
+    print(f"{len(cat.models)} models × {len(cat.gpus)} GPU/Apple/CPU profiles × quantizations × KV dtypes × TP")
+    print(f"candidates: {n} enumerated, {evaluated} feasible and evaluated (SLA search + prediction) per run")
+    print(f"time: median of {args.runs} = {med:.3f} s (runs: {', '.join(f'{t:.3f}' for t in times)}); "
+          f"budget {BUDGET_S:.1f} s → {'PASS' if med <= BUDGET_S else 'FAIL'}")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        pr = cProfile.Profile()
+        pr.enable()
+        run_once(all_specs)
+        pr.disable()
+        pstats.Stats(pr).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(pr).sort_stats("tottime").print_stats(15)
+    return 0 if med <= BUDGET_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
