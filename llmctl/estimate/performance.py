@@ -62,7 +62,11 @@ def override_constants(values: dict) -> Iterator[None]:
 def engine_constants(backend: str) -> dict:
     engines = constants()["engines"]
     c = engines[backend]
-    return engines[c["inherit"]] if "inherit" in c else c
+    if "inherit" not in c:
+        return c
+    merged = {**engines[c["inherit"]], **c}
+    merged.pop("inherit")
+    return merged
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,7 @@ class _Coef:
     busy: float  # share of a step the GPU works (legacy engines), else 1
     step_ms: float  # per-step CPU overhead, outside the stages
     offload_ms: float  # reading weights held in system RAM, per step
+    kv_unified: bool = False  # every sequence attends over the whole shared KV buffer (masked)
 
 
 def _coef(dep: Deployment) -> _Coef:
@@ -225,7 +230,7 @@ def _coef(dep: Deployment) -> _Coef:
         layers_ms=layers * _eff(c["layer_overhead_ms"], dev),
         ar_latency_ms=ar_lat, ar_ms_per_token=ar_tok, busy=busy,
         step_ms=float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,
-        offload_ms=offload,
+        offload_ms=offload, kv_unified=bool(c.get("kv_unified")),
     )
     object.__setattr__(dep, "_coef_cache", coef)
     return coef
@@ -253,7 +258,8 @@ def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0) -> flo
     weights = k.weights_ms
     if k.moe_share:
         weights *= (1 - k.moe_share) + k.moe_share * (1 - k.moe_keep ** max(tokens, 1))
-    t_mem = weights + k.kv_ms * batch * context
+    # a unified KV buffer (Ollama) makes each sequence attend over every sequence's cells, masked
+    t_mem = weights + k.kv_ms * batch * context * (max(batch, 1) if k.kv_unified else 1)
     t_compute = batch * (k.lin_ms + k.attn_ms * context)
     if extra:
         t_compute += extra * (k.pre_lin_ms + k.pre_attn_ms * extra / 2 + k.pre_fixed_ms)
