@@ -20,7 +20,6 @@ class RenderOptions:
 
     source: str = "llmctl.yaml"  # the spec file, named in each file's header
     runtime: str = "docker"  # systemd: docker | podman | native
-    quadlet: bool = False  # systemd: also write a Podman Quadlet .container file
     env_dir: str = "/etc/llmctl"  # systemd: where the unit's EnvironmentFile= lives
     notes: list[str] = field(default_factory=list)  # what the operator must do next (printed by render)
 
