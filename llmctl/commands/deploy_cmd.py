@@ -1,0 +1,87 @@
+"""`llmctl up`, `llmctl down`, `llmctl status`: apply a spec's plan, verify it, and undo it.
+
+Heavy modules (pydantic, jinja2, httpx, docker) load inside the commands so `llmctl --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+TARGETS = ["compose", "systemd", "kubernetes", "local"]
+
+
+def _target_options(f):
+    f = click.option("--kube-namespace", "namespace", default=None, help="kubernetes: namespace (default: the context's).")(f)
+    f = click.option("--context", default=None, help="kubernetes: kubectl context (default: the current one).")(f)
+    f = click.option("--user", "user_mode", is_flag=True, default=None,
+                     help="systemd: a user unit (~/.config/systemd/user) instead of a system unit.")(f)
+    f = click.option("--target", "-t", type=click.Choice(TARGETS), default=None,
+                     help="Where to deploy; defaults to the spec's `target`.")(f)
+    return f
+
+
+def _options(**kw) -> dict:
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+@click.command("up")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@_target_options
+@click.option("--network", type=click.Choice(["bridge", "host"]), default=None,
+              help="compose: `host` runs the engine on the host's network, listening on the spec's "
+                   "endpoint address and port itself (for Docker engines without a bridge network).")
+@click.option("--runtime", type=click.Choice(["docker", "podman", "native"]), default=None,
+              help="systemd: run the engine in a docker or podman container (default docker), or natively.")
+@click.option("--python", "python", type=click.Path(dir_okay=False), default=None,
+              help="local: run vLLM as `PYTHON -m vllm.entrypoints.openai.api_server` (an interpreter with vLLM).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+              help="Seconds to wait for readiness (default: the plan's start-up allowance).")
+@click.option("--smoke/--no-smoke", default=True, show_default=True, help="Smoke-test the deployment before accepting it.")
+@click.option("--smoke-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Deadline of the smoke test in seconds.")
+def up_cmd(spec_path, target, user_mode, context, namespace, network, runtime, python, timeout_s, smoke,
+           smoke_timeout) -> int:
+    """Render SPEC's plan, apply it, wait until it is ready and smoke-test it against the SLA.
+
+    Runs preflight checks first (engine reachable, GPU runtime, ports, disk, /dev/shm) and starts
+    nothing when one fails. A second `up` with nothing changed does nothing. A changed spec is rolled
+    out blue/green: the new deployment must pass its smoke test before the old one is removed; if it
+    fails, the old one keeps serving and `up` exits 1 with the new one's last log lines.
+    Secrets (HF_TOKEN, the engine's API key) are read from your environment into an env file (0600).
+    """
+    from llmctl.deploy.rollout import up
+
+    opts = _options(network=network, user=user_mode, context=context, namespace=namespace, runtime=runtime,
+                    python=python)
+    return up(spec_path, target=target, options=opts, timeout_s=timeout_s or _default_timeout(spec_path), smoke=smoke,
+              smoke_timeout_s=smoke_timeout, echo=click.echo)
+
+
+def _default_timeout(spec_path: str) -> float:
+    from llmctl.deploy.rollout import load
+
+    return float(load(spec_path)[2].health.startup_timeout_s)
+
+
+@click.command("down")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@_target_options
+@click.option("--volumes", is_flag=True, help="Also remove the model volumes / caches (downloaded weights).")
+def down_cmd(spec_path, target, user_mode, context, namespace, volumes) -> int:
+    """Remove everything `llmctl up` created for SPEC. Model volumes are kept unless --volumes."""
+    from llmctl.deploy.rollout import down
+
+    return down(spec_path, target=target, volumes=volumes,
+                options=_options(user=user_mode, context=context, namespace=namespace), echo=click.echo)
+
+
+@click.command("status")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@_target_options
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def status_cmd(spec_path, target, user_mode, context, namespace, output) -> int:
+    """Show what `llmctl up` applied for SPEC and whether it is healthy (exit 1 when it is not)."""
+    from llmctl.deploy.rollout import status
+
+    return status(spec_path, target=target, options=_options(user=user_mode, context=context, namespace=namespace),
+                  output=output, echo=click.echo)

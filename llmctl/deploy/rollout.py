@@ -1,0 +1,282 @@
+"""`up`, `down` and `status` across targets: preflight, first start, blue/green update, idempotence.
+
+Blue/green (targets with `blue_green`): the new colour starts beside the running one on a free
+staging port and must pass the smoke test there; only then is the old one stopped, the new one moved
+to the real port and checked again, and the old one removed. If the new one fails at any step the
+old one keeps (or goes back to) serving and `up` exits 1 with the new one's last log lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmctl.deploy.base import Context, Driver, free_port, with_host_port
+from llmctl.deploy.progress import say, tail
+from llmctl.deploy.state import State, clear_state, deployment_dir, digest, load_state
+from llmctl.errors import CheckFailed, InputError
+
+if TYPE_CHECKING:
+    from llmctl.plan import Plan
+    from llmctl.service import ServiceSpec
+    from llmctl.smoke import SmokeReport
+    from llmctl.spec import Spec
+
+COLORS = ("blue", "green")
+
+
+def get_driver(target: str) -> Driver:
+    if target == "compose":
+        from llmctl.deploy.compose import ComposeDriver
+
+        return ComposeDriver()
+    if target == "local":
+        from llmctl.deploy.local import LocalDriver
+
+        return LocalDriver()
+    if target == "systemd":
+        from llmctl.deploy.systemd import SystemdDriver
+
+        return SystemdDriver()
+    if target == "kubernetes":
+        from llmctl.deploy.kubernetes import KubernetesDriver
+
+        return KubernetesDriver()
+    raise InputError(f"target: {target!r} cannot be deployed", hint="compose, systemd, kubernetes or local")
+
+
+def load(spec_path: str) -> tuple["Spec", "Plan", "ServiceSpec"]:
+    from llmctl.planner import make_plan
+    from llmctl.render import build_service
+    from llmctl.spec import load_spec
+
+    spec = load_spec(spec_path)
+    plan = make_plan(spec, base_dir=Path(spec_path).resolve().parent)
+    if not plan.feasible:
+        raise CheckFailed("the plan cannot work: " + "; ".join(plan.problems or ["infeasible"]))
+    return spec, plan, build_service(plan, spec)
+
+
+# --------------------------------------------------------------------------- up
+
+
+def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s: float, smoke: bool,
+       smoke_timeout_s: float, echo) -> int:
+    from llmctl.deploy.secrets import env_values
+
+    spec, plan, service = load(spec_path)
+    target = target or spec.target
+    driver = get_driver(target)
+    ctx = Context(spec_path=Path(spec_path).resolve(), slug=service.slug,
+                  dir=deployment_dir(spec_path, service.slug), options=options, timeout_s=timeout_s)
+    state = load_state(ctx.dir)
+    if state is not None and state.target != target:
+        raise InputError(f"target: {spec.name!r} is deployed with {state.target}; run `llmctl down {spec_path}` "
+                         f"before deploying it with {target}")
+    ctx.secrets = env_values(service)
+    secret_hash = digest({}, {"env": sorted(ctx.secrets.items())})[:16]  # a changed secret is a change
+    files = driver.files(ctx, service, "-")
+    new_hash = digest(files, {"env": secret_hash, "options": {k: v for k, v in options.items() if v is not None}})
+
+    alive = state is not None and driver.running(ctx, state.active)
+    if state is not None and alive and state.hash == new_hash:
+        echo(f"nothing changed: {spec.name} is running ({target}, {state.active.get('color')}) at {state.url}")
+        return 0
+
+    say(f"up: {spec.name} — {service.engine} serving {service.served_model_name} ({target})")
+    preflight(spec, plan, target, service, driver, ctx, ports_held=alive)
+
+    if state is None or not alive or not driver.blue_green:
+        old = state.active if state is not None else None
+        if old is not None and not alive:
+            say(f"  the recorded {target} deployment ({old.get('color')}) is not running: replacing it")
+            driver.remove(ctx, old)
+        if old is not None and alive and not driver.blue_green:
+            color = old["color"]
+        else:
+            color = COLORS[0] if old is None or old.get("color") != COLORS[0] else COLORS[1]
+        record = _start_checked(driver, ctx, service, color, spec, smoke, smoke_timeout_s, echo,
+                                keep_on_failure=alive and not driver.blue_green)
+    else:
+        record = _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
+
+    url = driver.url(ctx, service, record)
+    State(name=spec.name, slug=service.slug, target=target, spec=str(ctx.spec_path), hash=new_hash, active=record,
+          url=url, model=service.served_model_name, engine=service.engine,
+          files={n: digest({n: t}) for n, t in files.items()}, options=options).save(ctx.dir)
+    echo(f"up: {spec.name} is serving {service.served_model_name} at {url}/v1 ({target}, {record['color']})")
+    return 0
+
+
+def preflight(spec, plan, target: str, service, driver: Driver, ctx: Context, *, ports_held: bool) -> None:
+    from llmctl.doctor import FAIL, any_failed, results_table, run_checks
+
+    driver.preflight(ctx, service)
+    doctor_target = target if target != "local" else "local"
+    results = run_checks(spec, plan, doctor_target, service=service, skip=("ports",) if ports_held else ())
+    failed = [r for r in results if r.status == FAIL]
+    if any_failed(results):
+        say(results_table(results))
+        lines = "\n".join(f"  {r.name}: {r.detail}" + (f"\n    fix: {r.fix}" if r.fix else "") for r in failed)
+        raise CheckFailed(f"preflight failed; nothing was started:\n{lines}")
+
+
+def _start_checked(driver: Driver, ctx: Context, service, color: str, spec, smoke: bool, smoke_timeout_s: float,
+                   echo, *, keep_on_failure: bool = False) -> dict[str, Any]:
+    """Start `service` as `color`, wait, smoke-test; on failure remove it (nothing left running) and raise."""
+    record: dict[str, Any] | None = None
+    try:
+        record = driver.apply(ctx, service, color)
+        driver.wait_ready(ctx, service, record)
+        if smoke:
+            _smoke(driver, ctx, service, record, spec, smoke_timeout_s, echo)
+        return record
+    except BaseException as exc:
+        if record is not None and not keep_on_failure:
+            logs = driver.logs(ctx, record)
+            driver.remove(ctx, record)
+            say(f"  removed the failed {color} deployment; nothing of it is left running")
+            if isinstance(exc, CheckFailed) and "last log lines" not in str(exc) and logs.strip():
+                raise CheckFailed(f"{exc}\n  last log lines:\n{tail(logs)}") from None
+        raise
+
+
+def _blue_green(driver: Driver, ctx: Context, service, state: State, spec, smoke: bool, smoke_timeout_s: float,
+                echo) -> dict[str, Any]:
+    old = state.active
+    color = COLORS[1] if old.get("color") == COLORS[0] else COLORS[0]
+    port = service.ports[0]
+    staging = with_host_port(service, free_port(port.bind))
+    say(f"  update: starting {color} on staging port {staging.ports[0].host}; {old.get('color')} keeps serving")
+    try:
+        candidate = _start_checked(driver, ctx, staging, color, spec, smoke, smoke_timeout_s, echo)
+    except CheckFailed as exc:
+        raise CheckFailed(f"{exc}\n  the running deployment ({old.get('color')}) keeps serving at {state.url}") from None
+    driver.remove(ctx, candidate)
+    say(f"  {color} passed; switching port {port.host} from {old.get('color')} to {color}")
+    driver.stop(ctx, old)
+    try:
+        record = _start_checked(driver, ctx, service, color, spec, smoke, smoke_timeout_s, echo)
+    except BaseException:
+        say(f"  {color} failed on the real port: starting {old.get('color')} again")
+        driver.start(ctx, old)
+        driver.wait_ready(ctx, service, old)
+        raise
+    driver.remove(ctx, old)
+    say(f"  removed {old.get('color')}")
+    return record
+
+
+def _smoke(driver: Driver, ctx: Context, service, record, spec, timeout_s: float, echo) -> "SmokeReport":
+    from llmctl.smoke import SlaTargets, Timeouts, run_smoke
+
+    url = driver.url(ctx, service, record)
+    api_key = next((ctx.secrets[s.key] for s in service.secrets if s.env.endswith("API_KEY") and s.key in ctx.secrets),
+                   None)
+    sla = spec.workload.sla
+    say(f"  smoke test of {url} (concurrency {min(spec.workload.concurrency, 512)})")
+    report = run_smoke(url, service.served_model_name, api="openai", api_key=api_key,
+                       concurrency=min(spec.workload.concurrency, 512),
+                       sla=SlaTargets(ttft_p95_ms=sla.ttft_p95_ms, itl_p95_ms=sla.itl_p95_ms),
+                       timeouts=Timeouts(total_s=timeout_s, request_s=min(60.0, timeout_s)),
+                       health_path=service.health.path, metrics_path=service.metrics_path,
+                       expect_metrics=bool(service.metrics_path))
+    echo(report.table())
+    if not report.ok:
+        parts = []
+        for c in report.failed():
+            figs = ""
+            if c.measured is not None:
+                figs = f" — measured {c.measured:g}{c.unit}" + (f", target {c.target:g}{c.unit}" if c.target is not None else "")
+            parts.append(f"  {c.name}: {c.detail}{figs}")
+        raise CheckFailed(f"smoke test of {url} failed:\n" + "\n".join(parts))
+    return report
+
+
+# --------------------------------------------------------------------------- down / status
+
+
+def _ctx_for(spec_path: str, target: str | None, options: dict[str, Any]) -> tuple[Context, State | None, Driver, str]:
+    from llmctl.slug import slugify
+    from llmctl.spec import load_spec
+
+    spec = load_spec(spec_path)
+    slug = slugify(spec.name)
+    ctx = Context(spec_path=Path(spec_path).resolve(), slug=slug, dir=deployment_dir(spec_path, slug), options=options)
+    state = load_state(ctx.dir)
+    target = (state.target if state else None) or target or spec.target
+    ctx.options = {**(state.options if state else {}), **{k: v for k, v in options.items() if v is not None}}
+    return ctx, state, get_driver(target), target
+
+
+def down(spec_path: str, *, target: str | None, volumes: bool, options: dict[str, Any], echo) -> int:
+    ctx, state, driver, target = _ctx_for(spec_path, target, options)
+    records = [state.active] if state else []
+    seen = {r.get("color") for r in records}
+    records += [r for r in driver.leftovers(ctx) if r.get("color") not in seen]
+    removed: list[str] = []
+    for rec in records:
+        removed += driver.remove(ctx, rec, volumes=volumes)
+    clear_state(ctx.dir)
+    if not records:
+        echo(f"down: nothing of {ctx.slug} is deployed ({target})")
+        return 0
+    kept = "" if volumes else " (model volumes kept; `llmctl down --volumes` removes them)"
+    echo(f"down: removed {', '.join(removed) or 'the deployment'} ({target}){kept}")
+    return 0
+
+
+def status(spec_path: str, *, target: str | None, options: dict[str, Any], output: str, echo) -> int:
+    import json
+
+    from llmctl.deploy.progress import http_status
+
+    ctx, state, driver, target = _ctx_for(spec_path, target, options)
+    if state is None:
+        leftovers = driver.leftovers(ctx)
+        data = {"deployed": False, "target": target, "slug": ctx.slug,
+                "leftovers": [row for r in leftovers for row in driver.describe(ctx, r)]}
+        if output == "json":
+            echo(json.dumps(data, indent=2))
+        else:
+            echo(f"{ctx.slug}: not deployed ({target})")
+            for row in data["leftovers"]:
+                echo(f"  leftover {row['kind']} {row['name']} ({row['state']}): `llmctl down` removes it")
+        return 1
+    rows = driver.describe(ctx, state.active)
+    running = driver.running(ctx, state.active)
+    health = None
+    if running:
+        from llmctl.engines import get_engine  # noqa: F401 - health path below needs no plan
+
+        health = http_status(state.url + _health_path(state.engine))
+    current = None
+    try:
+        _, _, service = load(spec_path)
+        files = driver.files(ctx, service, "-")
+        current = "unchanged" if {n: digest({n: t}) for n, t in files.items()} == state.files else "changed"
+    except Exception as exc:  # noqa: BLE001 - status reports; it does not fail on a spec mid-edit
+        current = f"unknown ({str(exc).splitlines()[0][:80]})"
+    healthy = running and health == 200
+    data = {"deployed": True, "name": state.name, "slug": state.slug, "target": state.target,
+            "color": state.active.get("color"), "url": state.url, "model": state.model, "engine": state.engine,
+            "applied_at": state.applied_at, "running": running, "health_http": health, "healthy": healthy,
+            "spec_since_up": current, "objects": rows}
+    if output == "json":
+        echo(json.dumps(data, indent=2))
+    else:
+        import time
+
+        echo(f"{state.name} ({state.slug}): {'healthy' if healthy else 'NOT healthy'} — {state.engine} serving "
+             f"{state.model} at {state.url} ({state.target}, {state.active.get('color')})")
+        echo(f"  applied {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(state.applied_at))}; "
+             f"spec since then: {current}")
+        for row in rows:
+            echo("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0 if healthy else 1
+
+
+def _health_path(engine: str) -> str:
+    from llmctl.engines.base import engine_profiles
+
+    return engine_profiles()[engine]["health_path"]
