@@ -39,8 +39,10 @@ def _options(**kw) -> dict:
 @click.option("--smoke/--no-smoke", default=True, show_default=True, help="Smoke-test the deployment before accepting it.")
 @click.option("--smoke-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Deadline of the smoke test in seconds.")
+@click.option("--force", is_flag=True,
+              help="Deploy a plan the planner calls infeasible (e.g. vLLM's CPU build on a development machine).")
 def up_cmd(spec_path, target, user_mode, context, namespace, network, runtime, python, timeout_s, smoke,
-           smoke_timeout) -> int:
+           smoke_timeout, force) -> int:
     """Render SPEC's plan, apply it, wait until it is ready and smoke-test it against the SLA.
 
     Runs preflight checks first (engine reachable, GPU runtime, ports, disk, /dev/shm) and starts
@@ -53,14 +55,8 @@ def up_cmd(spec_path, target, user_mode, context, namespace, network, runtime, p
 
     opts = _options(network=network, user=user_mode, context=context, namespace=namespace, runtime=runtime,
                     python=python)
-    return up(spec_path, target=target, options=opts, timeout_s=timeout_s or _default_timeout(spec_path), smoke=smoke,
-              smoke_timeout_s=smoke_timeout, echo=click.echo)
-
-
-def _default_timeout(spec_path: str) -> float:
-    from llmctl.deploy.rollout import load
-
-    return float(load(spec_path)[2].health.startup_timeout_s)
+    return up(spec_path, target=target, options=opts, timeout_s=timeout_s, smoke=smoke,
+              smoke_timeout_s=smoke_timeout, echo=click.echo, force=force)
 
 
 @click.command("down")

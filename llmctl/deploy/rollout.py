@@ -45,7 +45,7 @@ def get_driver(target: str) -> Driver:
     raise InputError(f"target: {target!r} cannot be deployed", hint="compose, systemd, kubernetes or local")
 
 
-def load(spec_path: str) -> tuple["Spec", "Plan", "ServiceSpec"]:
+def load(spec_path: str, *, force: bool = False, quiet: bool = False) -> tuple["Spec", "Plan", "ServiceSpec"]:
     from llmctl.planner import make_plan
     from llmctl.render import build_service
     from llmctl.spec import load_spec
@@ -53,18 +53,24 @@ def load(spec_path: str) -> tuple["Spec", "Plan", "ServiceSpec"]:
     spec = load_spec(spec_path)
     plan = make_plan(spec, base_dir=Path(spec_path).resolve().parent)
     if not plan.feasible:
-        raise CheckFailed("the plan cannot work: " + "; ".join(plan.problems or ["infeasible"]))
+        problems = "; ".join(plan.problems or ["infeasible"])
+        if not force:
+            raise CheckFailed(f"the plan cannot work: {problems}\n  fix: change the spec (`llmctl plan` explains), "
+                              "or `llmctl up --force` to deploy it anyway (e.g. vLLM's CPU build on a development machine)")
+        if not quiet:
+            say(f"warning: deploying a plan the planner rejects (--force): {problems}")
     return spec, plan, build_service(plan, spec)
 
 
 # --------------------------------------------------------------------------- up
 
 
-def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s: float, smoke: bool,
-       smoke_timeout_s: float, echo) -> int:
+def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s: float | None, smoke: bool,
+       smoke_timeout_s: float, echo, force: bool = False) -> int:
     from llmctl.deploy.secrets import env_values
 
-    spec, plan, service = load(spec_path)
+    spec, plan, service = load(spec_path, force=force)
+    timeout_s = timeout_s or float(service.health.startup_timeout_s)
     target = target or spec.target
     driver = get_driver(target)
     ctx = Context(spec_path=Path(spec_path).resolve(), slug=service.slug,
@@ -252,7 +258,7 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
         health = http_status(state.url + _health_path(state.engine))
     current = None
     try:
-        _, _, service = load(spec_path)
+        _, _, service = load(spec_path, force=True, quiet=True)
         files = driver.files(ctx, service, "-")
         current = "unchanged" if {n: digest({n: t}) for n, t in files.items()} == state.files else "changed"
     except Exception as exc:  # noqa: BLE001 - status reports; it does not fail on a spec mid-edit
