@@ -59,6 +59,9 @@ class Driver:
         """Rows for `status`: what exists and its state."""
         return []
 
+    def close(self) -> None:
+        """Release what `up` held only while it ran (e.g. a port-forward for the smoke test)."""
+
     def leftovers(self, ctx: Context) -> list[dict[str, Any]]:
         """Records of instances this deployment made that the state no longer names (for `down`)."""
         return []

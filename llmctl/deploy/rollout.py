@@ -92,6 +92,21 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
     say(f"up: {spec.name} — {service.engine} serving {service.served_model_name} ({target})")
     preflight(spec, plan, target, service, driver, ctx, ports_held=alive)
 
+    try:
+        record = _rollout(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, target)
+    finally:
+        driver.close()
+    url = driver.url(ctx, service, record)
+    State(name=spec.name, slug=service.slug, target=target, spec=str(ctx.spec_path), hash=new_hash, active=record,
+          url=url, model=service.served_model_name, engine=service.engine,
+          files={n: digest({n: t}) for n, t in files.items()}, options=options).save(ctx.dir)
+    echo(f"up: {spec.name} is serving {service.served_model_name} at {url}" + ("/v1" if url.startswith("http") else "")
+         + f" ({target}, {record['color']})")
+    return 0
+
+
+def _rollout(driver: Driver, ctx: Context, service, state: State | None, spec, alive: bool, smoke: bool,
+             smoke_timeout_s: float, echo, target: str) -> dict[str, Any]:
     if state is None or not alive or not driver.blue_green:
         old = state.active if state is not None else None
         if old is not None and not alive:
@@ -101,17 +116,9 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
             color = old["color"]
         else:
             color = COLORS[0] if old is None or old.get("color") != COLORS[0] else COLORS[1]
-        record = _start_checked(driver, ctx, service, color, spec, smoke, smoke_timeout_s, echo,
-                                keep_on_failure=alive and not driver.blue_green)
-    else:
-        record = _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
-
-    url = driver.url(ctx, service, record)
-    State(name=spec.name, slug=service.slug, target=target, spec=str(ctx.spec_path), hash=new_hash, active=record,
-          url=url, model=service.served_model_name, engine=service.engine,
-          files={n: digest({n: t}) for n, t in files.items()}, options=options).save(ctx.dir)
-    echo(f"up: {spec.name} is serving {service.served_model_name} at {url}/v1 ({target}, {record['color']})")
-    return 0
+        return _start_checked(driver, ctx, service, color, spec, smoke, smoke_timeout_s, echo,
+                              keep_on_failure=alive and not driver.blue_green)
+    return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
 
 
 def preflight(spec, plan, target: str, service, driver: Driver, ctx: Context, *, ports_held: bool) -> None:
@@ -252,9 +259,7 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
     rows = driver.describe(ctx, state.active)
     running = driver.running(ctx, state.active)
     health = None
-    if running:
-        from llmctl.engines import get_engine  # noqa: F401 - health path below needs no plan
-
+    if running and state.url.startswith("http"):
         health = http_status(state.url + _health_path(state.engine))
     current = None
     try:
@@ -263,7 +268,7 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
         current = "unchanged" if {n: digest({n: t}) for n, t in files.items()} == state.files else "changed"
     except Exception as exc:  # noqa: BLE001 - status reports; it does not fail on a spec mid-edit
         current = f"unknown ({str(exc).splitlines()[0][:80]})"
-    healthy = running and health == 200
+    healthy = running and (health == 200 or not state.url.startswith("http"))
     data = {"deployed": True, "name": state.name, "slug": state.slug, "target": state.target,
             "color": state.active.get("color"), "url": state.url, "model": state.model, "engine": state.engine,
             "applied_at": state.applied_at, "running": running, "health_http": health, "healthy": healthy,
