@@ -98,11 +98,8 @@ class ComposeDriver(Driver):
         except docker.errors.ImageNotFound:
             pass
         say(f"  pulling {image} …")
-        proc = subprocess.run(compose_argv(folder, project, "pull"), stdin=subprocess.DEVNULL, stdout=None,
-                              stderr=subprocess.PIPE, text=True, check=False)
-        if proc.stderr:
-            for line in proc.stderr.splitlines()[-15:]:
-                say("    " + line)
+        # docker compose draws its own pull progress (layers, bytes) on stderr: let it through live
+        proc = subprocess.run(compose_argv(folder, project, "pull"), stdin=subprocess.DEVNULL, check=False)
         if proc.returncode != 0:
             raise CheckFailed(
                 f"cannot pull image {image} (see above); nothing was started.\n"

@@ -211,3 +211,35 @@ def test_secrets_go_to_a_0600_env_file_and_never_to_the_output(docker_engine, co
     from support.net import http_status
 
     assert http_status(f"http://127.0.0.1:{port}/v1/models") == 401  # the key reached the server
+
+
+def test_image_that_cannot_be_pulled(docker_engine, compose_cli, tiny_gguf, spec_dir, deployments):
+    """No registry is reachable here: the pull fails at once, with docker compose's own pull output."""
+    spec = deployments.add(write_spec(spec_dir / "llmctl.yaml", model=str(tiny_gguf), port=free_port(),
+                                      image="llmctl-test/not-here:1"))
+    r = _up(spec, docker_engine)
+    assert r.code == 1, r.output
+    assert "pulling llmctl-test/not-here:1" in r.stderr
+    assert "cannot pull image llmctl-test/not-here:1" in r.stderr and "overrides.image" in r.stderr
+    assert llmctl_containers(docker_engine) == []
+
+
+def test_status_sees_a_stopped_container_and_up_replaces_it(docker_engine, compose_cli, llamacpp_image, tiny_gguf,
+                                                            spec_dir, deployments):
+    port = free_port()
+    spec = deployments.add(write_spec(spec_dir / "llmctl.yaml", model=str(tiny_gguf), port=port, image=llamacpp_image))
+    r = _up(spec, docker_engine, "--no-smoke")
+    assert r.code == 0, r.output
+    (c,) = llmctl_containers(docker_engine)
+    c.stop(timeout=10)
+
+    r = _cli(docker_engine, "status", spec)
+    assert r.code == 1, r.output
+    assert "NOT healthy" in r.stdout and "exited" in r.stdout
+
+    r = _up(spec, docker_engine, "--no-smoke")
+    assert r.code == 0, r.output
+    assert "is not running: replacing it" in r.stderr
+    (new,) = llmctl_containers(docker_engine)
+    assert new.id != c.id and new.status == "running"
+    assert http_ok(f"http://127.0.0.1:{port}/health")
