@@ -127,8 +127,13 @@ class KubernetesDriver(Driver):
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
         self._forwards.append(proc)
         deadline = time.monotonic() + PORT_FORWARD_READY_S
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline() if proc.stdout else ""
+        import select
+
+        while time.monotonic() < deadline and proc.stdout is not None:
+            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            line = proc.stdout.readline()
             if line.startswith("Forwarding from"):
                 return local
             if not line and proc.poll() is not None:
