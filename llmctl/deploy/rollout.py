@@ -84,9 +84,20 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
     files = driver.files(ctx, service, "-")
     new_hash = digest(files, {"env": secret_hash, "options": {k: v for k, v in options.items() if v is not None}})
 
+    checks = smoke_digest(spec)
     alive = state is not None and driver.running(ctx, state.active)
     if state is not None and alive and state.hash == new_hash:
         echo(f"nothing changed: {spec.name} is running ({target}, {state.active.get('color')}) at {state.url}")
+        if state.smoke == checks or not smoke:
+            return 0
+        # only what the smoke test checks changed (SLA, concurrency): check the running deployment again
+        say("  the SLA or concurrency changed: smoke-testing the running deployment (nothing restarts)")
+        try:
+            _smoke(driver, ctx, service, state.active, spec, smoke_timeout_s, echo)
+        finally:
+            driver.close()
+        state.smoke = checks
+        state.save(ctx.dir)
         return 0
 
     say(f"up: {spec.name} — {service.engine} serving {service.served_model_name} ({target})")
@@ -99,7 +110,8 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
     url = driver.url(ctx, service, record)
     State(name=spec.name, slug=service.slug, target=target, spec=str(ctx.spec_path), hash=new_hash, active=record,
           url=url, model=service.served_model_name, engine=service.engine,
-          files={n: digest({n: t}) for n, t in files.items()}, options=options).save(ctx.dir)
+          files={n: digest({n: t}) for n, t in files.items()}, options=options,
+          smoke=checks if smoke else "").save(ctx.dir)
     echo(f"up: {spec.name} is serving {service.served_model_name} at {url}" + ("/v1" if url.startswith("http") else "")
          + f" ({target}, {record['color']})")
     return 0
@@ -119,6 +131,11 @@ def _rollout(driver: Driver, ctx: Context, service, state: State | None, spec, a
         return _start_checked(driver, ctx, service, color, spec, smoke, smoke_timeout_s, echo,
                               keep_on_failure=alive and not driver.blue_green)
     return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
+
+
+def smoke_digest(spec) -> str:
+    """What the smoke test checks besides the deployment itself (SLA targets, burst size)."""
+    return digest({}, {"sla": spec.workload.sla.model_dump(), "concurrency": spec.workload.concurrency})[:16]
 
 
 def preflight(spec, plan, target: str, service, driver: Driver, ctx: Context, *, ports_held: bool) -> None:

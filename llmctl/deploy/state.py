@@ -52,6 +52,7 @@ class State:
     applied_at: float = field(default_factory=time.time)
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of what was applied
     options: dict[str, Any] = field(default_factory=dict)  # up's runtime options (network, user, context…)
+    smoke: str = ""  # digest of what the last passing smoke test checked (SLA, concurrency); "" = not tested
     schema: str = SCHEMA
 
     def save(self, directory: Path) -> Path:

@@ -123,6 +123,11 @@ if args.metrics:
 uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 """
 
+def llama_server_script(python: str) -> str:
+    """The same llama-server front end as a host script run by `python` (for the local target)."""
+    return LLAMA_SERVER_SHIM.replace("#!/opt/python/bin/python3", f"#!{python}", 1)
+
+
 # The llama.cpp image's health check is `curl -fsS -o /dev/null URL`; busybox has wget, not curl.
 CURL_SHIM = """#!/bin/sh
 for a in "$@"; do url="$a"; done

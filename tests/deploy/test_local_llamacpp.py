@@ -1,0 +1,107 @@
+"""`llmctl up --target local` with the llama.cpp engine: supervision through the pid file across
+commands, idempotence, a blue/green update, and a failed update that leaves the old process serving.
+
+`llama-server` (the binary the engine's native command names) is not installed here; the test puts
+the llama-server-compatible front end on llama-cpp-python (tests/support/images.py, the same one the
+test image carries) on PATH under that name, so `up` runs exactly the command line it renders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy.conftest import require, write_spec
+from support.cli import run_llmctl
+from support.net import free_port, http_ok
+
+pytestmark = pytest.mark.e2e
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def llama_server_on_path(tmp_path):
+    from support.images import llama_server_script
+    from support.servers import llama_cpp_available
+
+    require(llama_cpp_available() is None, llama_cpp_available() or "")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "llama-server"
+    script.write_text(llama_server_script(sys.executable))
+    script.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def _status(spec: str, env) -> dict:
+    r = run_llmctl("status", spec, "--output", "json", env=env)
+    return json.loads(r.stdout)
+
+
+def test_local_llamacpp_supervised_idempotent_blue_green(tiny_gguf, tmp_path, llama_server_on_path):
+    env = llama_server_on_path
+    port = free_port()
+    path = tmp_path / "llmctl.yaml"
+    spec = write_spec(path, model=str(tiny_gguf), port=port, target="local", name="tiny local llama")
+    pids: list[int] = []
+    try:
+        r = run_llmctl("up", spec, "--timeout", "120", env=env)
+        assert r.code == 0, r.output
+        assert "PASSED" in r.stdout
+        first = _status(spec, env)
+        assert first["healthy"] and first["color"] == "blue"
+        pids.append(int(first["objects"][0]["id"]))
+        assert _alive(pids[0])
+
+        r = run_llmctl("up", spec, env=env)
+        assert r.code == 0 and "nothing changed" in r.stdout, r.output
+        assert int(_status(spec, env)["objects"][0]["id"]) == pids[0]
+
+        # only the SLA changed: the running process is smoke-tested again, not restarted
+        write_spec(path, model=str(tiny_gguf), port=port, target="local", name="tiny local llama", ttft_ms=0.001)
+        r = run_llmctl("up", spec, "--timeout", "120", env=env)
+        assert r.code == 1, r.output
+        assert "nothing changed" in r.stdout and "SLA TTFT p95" in r.stderr and "measured" in r.stderr
+        assert _alive(pids[0]) and http_ok(f"http://127.0.0.1:{port}/health")
+
+        # an update whose smoke test fails on the staging port: the old process keeps serving
+        write_spec(path, model=str(tiny_gguf), port=port, target="local", name="tiny local llama", ttft_ms=0.001,
+                   concurrency=4)
+        r = run_llmctl("up", spec, "--timeout", "120", env=env)
+        assert r.code == 1, r.output
+        assert "SLA TTFT p95" in r.stderr and "keeps serving" in r.stderr
+        assert _alive(pids[0]) and http_ok(f"http://127.0.0.1:{port}/health")
+        after = _status(spec, env)
+        assert int(after["objects"][0]["id"]) == pids[0] and after["spec_since_up"] == "changed"
+
+        # a good update: green replaces blue on the same port, blue's process ends
+        write_spec(path, model=str(tiny_gguf), port=port, target="local", name="tiny local llama", concurrency=3)
+        r = run_llmctl("up", spec, "--timeout", "120", env=env)
+        assert r.code == 0, r.output
+        now = _status(spec, env)
+        pids.append(int(now["objects"][0]["id"]))
+        assert now["color"] == "green" and now["healthy"] and pids[1] != pids[0]
+        assert not _alive(pids[0])
+    finally:
+        r = run_llmctl("down", spec, env=env)
+    assert r.code == 0, r.output
+    assert not any(_alive(p) for p in pids)
+    assert not http_ok(f"http://127.0.0.1:{port}/health")
+
+
+def test_local_engine_missing_is_a_clear_message(tiny_gguf, tmp_path):
+    spec = write_spec(tmp_path / "llmctl.yaml", model=str(tiny_gguf), port=free_port(), target="local")
+    r = run_llmctl("up", spec, env={"PATH": os.path.dirname(sys.executable)})
+    assert r.code == 1, r.output
+    assert "'llama-server' is not on PATH" in r.stderr and "fix:" in r.stderr
+    assert not list(tmp_path.glob(".llmctl/*/*/engine.pid"))
