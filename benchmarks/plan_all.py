@@ -42,24 +42,20 @@ def specs():
 
 
 def run_once(all_specs) -> tuple[float, int, int]:
-    from llmctl import planner as P
+    from llmctl.planner import Trace, make_plan
 
-    counted = {"n": 0, "evaluated": 0}
-    original = P.choose
-
-    def count(ctx, candidates):
-        counted["n"] += len(candidates)
-        counted["evaluated"] += sum(1 for c in candidates if c.feasible)
-        return original(ctx, candidates)
-
-    P.choose = count
+    n = evaluated = 0
     t0 = time.perf_counter()
-    try:
-        for s in all_specs:
-            P.make_plan(s)
-    finally:
-        P.choose = original
-    return time.perf_counter() - t0, counted["n"], counted["evaluated"]
+    traces = []
+    for s in all_specs:
+        trace = Trace()
+        make_plan(s, trace=trace)
+        traces.append(trace)
+    elapsed = time.perf_counter() - t0
+    for trace in traces:
+        n += len(trace.ranked)
+        evaluated += sum(1 for c in trace.ranked if c.feasible)
+    return elapsed, n, evaluated
 
 
 def main(argv: list[str] | None = None) -> int:

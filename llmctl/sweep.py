@@ -89,25 +89,12 @@ def parse_sweep(arg: str) -> tuple[str, list[float]]:
 
 
 def plan_with_candidates(spec, spec_path: str):
-    """make_plan's Plan plus its context and ranked candidates (the chosen one first).
+    """make_plan's Plan plus its context and ranked candidates (the chosen one first)."""
+    from llmctl.planner import Trace, make_plan
 
-    The planner exposes no hook for its candidates yet, so `choose` is wrapped for this one call."""
-    from llmctl import planner as P
-
-    seen: dict = {}
-    original = P.choose
-
-    def keep(ctx, candidates):
-        seen["ctx"], seen["candidates"] = ctx, candidates
-        return original(ctx, candidates)
-
-    P.choose = keep
-    try:
-        plan = P.make_plan(spec, base_dir=Path(spec_path).resolve().parent)
-    finally:
-        P.choose = original
-    ranked = sorted(seen.get("candidates", []), key=lambda c: c.key(), reverse=True)
-    return plan, seen.get("ctx"), ranked
+    trace = Trace()
+    plan = make_plan(spec, base_dir=Path(spec_path).resolve().parent, trace=trace)
+    return plan, trace.context, trace.ranked
 
 
 def _matches(c, plan) -> bool:
@@ -136,12 +123,11 @@ def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart
             points.append(SweepPoint(v, *([math.nan] * 6), 0, 0, False, None, None,
                                      note=f"exceeds max_model_len {ctx.max_model_len}"))
             continue
-        vctx = P.Context(spec.model_copy(update={"workload": wl}), ctx.catalog, ctx.model, ctx.pools,
-                         ctx.max_model_len, ctx.sla, ctx.sla_defaulted, ctx.leans)
-        dep = P._deployment(vctx, chosen)
+        vctx = ctx.with_workload(wl)
+        dep = P.deployment(vctx, chosen)
         users = int(v) if var == "concurrency" else per_replica
-        est = P._predict(vctx, dep, users)
-        checks = P._sla_checks(vctx, est)
+        est = P.predict_at(vctx, dep, users)
+        checks = P.sla_checks(vctx, est)
         met = all(ch.met for ch in checks)
         total_users = int(v) if var == "concurrency" else w.concurrency
         max_ok = P.max_concurrency_within_sla(vctx, dep, max(total_users, 1))

@@ -34,7 +34,23 @@ class KvShape:
         return self.bytes_per_token(context) * context * sequences
 
 
+_SHAPES: dict[tuple, tuple[ModelArch, KvShape]] = {}
+
+
 def kv_shape(a: ModelArch, *, dtype_bytes: float, tp: int = 1, pp: int = 1) -> KvShape:
+    """KV cache shape per GPU, computed once per (architecture object, dtype, TP, PP)."""
+    key = (id(a), dtype_bytes, tp, pp)
+    hit = _SHAPES.get(key)
+    if hit is not None and hit[0] is a:
+        return hit[1]
+    if len(_SHAPES) > 4096:
+        _SHAPES.clear()
+    shape = _kv_shape(a, dtype_bytes=dtype_bytes, tp=tp, pp=pp)
+    _SHAPES[key] = (a, shape)
+    return shape
+
+
+def _kv_shape(a: ModelArch, *, dtype_bytes: float, tp: int, pp: int) -> KvShape:
     layers = math.ceil(a.num_hidden_layers / pp)
     if a.is_mla:
         per_layer = (a.kv_lora_rank + (a.qk_rope_head_dim or 64)) * dtype_bytes

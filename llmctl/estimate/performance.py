@@ -415,6 +415,7 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
         n_chunks = math.ceil(prompt_tokens / chunk)
         # a step that carries a prompt chunk besides the other sequences' decode tokens
         mixed = pre_alone if (batch <= 1 and chunk == prompt_tokens) else _step_k(pp, k, max(batch - 1, 0), context, chunk)
+        mixed = max(mixed, step)  # carrying a prompt chunk never makes a step shorter than plain decode
         own_prefill = n_chunks * mixed
         request_ms = own_prefill + max(output_tokens - 1, 0) * step
         rate = batch / request_ms  # closed loop: a slot frees (and refills) every request_ms / batch
@@ -437,8 +438,15 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     itl_p95 = mixed if p_stall > 0.05 else step
 
     # TTFT: wait for the running step to end, then the own prompt; other prompts that arrived just
-    # before share the token budget (FIFO) — their count is Poisson with mean rate × prefill time.
-    others_mean = rate * own_prefill if batch > 1 else 0.0
+    # before share the token budget (FIFO). Each of the other batch − 1 users is prefilling for a share
+    # of its request's life; that share is taken on an unloaded replica (prompt / (prompt + decode))
+    # so that adding users can only add colliding prompts, as it does in reality — the share measured
+    # under load shrinks when decode slows, which would make TTFT fall as users rise.
+    if open_rate is not None:
+        others_mean = rate * own_prefill if batch > 1 else 0.0
+    else:
+        share = pre_alone / (pre_alone + max(output_tokens - 1, 0) * single)
+        others_mean = (batch - 1) * share if batch > 1 else 0.0
     cap = max(0, math.ceil(batch) - 1)
     ahead50 = min(cap, _poisson_quantile(others_mean, 0.5))
     ahead95 = min(cap, _poisson_quantile(others_mean, 0.95))

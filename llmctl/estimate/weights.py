@@ -53,7 +53,22 @@ class ParamCount:
         return self.active - self.embeddings + head
 
 
+_COUNTS: dict[int, tuple[ModelArch, ParamCount]] = {}
+
+
 def count_params(a: ModelArch) -> ParamCount:
+    """Parameters of `a`, counted once per architecture object (the planner asks thousands of times)."""
+    hit = _COUNTS.get(id(a))
+    if hit is not None and hit[0] is a:
+        return hit[1]
+    if len(_COUNTS) > 256:
+        _COUNTS.clear()
+    pc = _count_params(a)
+    _COUNTS[id(a)] = (a, pc)
+    return pc
+
+
+def _count_params(a: ModelArch) -> ParamCount:
     h = a.hidden_size
     layers = a.num_hidden_layers
     emb = a.vocab_size * h

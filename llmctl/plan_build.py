@@ -1,0 +1,323 @@
+"""Writing the Plan: the chosen candidate's numbers, the engine's settings, and the reasons — every
+rule that fired, the SLA crossover, why each runner-up lost, and the arithmetic for `--explain`."""
+
+from __future__ import annotations
+
+import math
+
+from llmctl.candidates import Candidate, Context
+from llmctl.estimate.memory import vllm_defaults
+from llmctl.estimate.weights import count_params
+from llmctl.plan import (
+    Alternative,
+    Cost,
+    Explanation,
+    GpuChoice,
+    Memory,
+    ModelInfo,
+    Performance,
+    PerGpuMemory,
+    Plan,
+    Rationale,
+    Sla,
+)
+from llmctl.rules import engine_allowed
+
+GiB = 1024**3
+HOURS_PER_MONTH = 730  # 8760 h / 12
+
+
+def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: list[str], feasible: bool = True) -> Plan:
+    spec, model, _w = ctx.spec, ctx.model, ctx.spec.workload
+    mem = best.mem
+    perf = best.perf
+    a = model.arch
+
+    pc = count_params(a)
+    rationale = _rationale(ctx, best, ranked)
+    problems: list[str] = []
+    if not feasible:
+        problems = _problems(ranked)
+    warnings = list(mem.warnings) if mem else []
+    warnings += list(model.notes[1:]) if model.kind != "ollama" else []
+    if ctx.sla_defaulted:
+        warnings.append(f"no SLA in the spec: checked against the default ITL p95 ≤ {ctx.sla['itl_p95_ms']:.0f} ms (reading speed)")
+    if feasible and not best.sla_met:
+        warnings.append("no candidate meets the SLA with the hardware listed: " +
+                        "; ".join(f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in best.checks if not ch.met))
+    if model.gated and best.backend == "vllm":
+        warnings.append(f"{model.arch.hf_id or model.reference} is gated on Hugging Face: provide HF_TOKEN")
+    if "vision" in spec.needs:
+        warnings.append("needs: vision — check that the model is multimodal; llmctl sizes the text model only")
+
+    dev = best.pool.device
+    per_gpu = PerGpuMemory(
+        weights=_r(mem.weights_gib if mem else 0), kv_cache=_r(mem.kv_cache_gib if mem else 0),
+        activation=_r(mem.activation_gib if mem else 0), overhead=_r(mem.overhead_gib if mem else 0),
+        total=_r(mem.total_gib if mem else 0), capacity=_r(best.pool.capacity_gib),
+    )
+    memory = Memory(
+        per_gpu_gib=per_gpu, total_gib=_r(mem.replica_gib if mem else 0),
+        offloaded_to_cpu_gib=_r(mem.offloaded_to_cpu_gib if mem else 0),
+        kv_cache_tokens=mem.kv_cache_tokens if mem else 0, max_concurrency=_r(mem.max_concurrency if mem else 0),
+        gpu_layers=mem.gpu_layers if mem and best.backend != "vllm" else None,
+        total_layers=mem.total_layers if mem and best.backend != "vllm" else None,
+    )
+    performance = Performance()
+    if perf:
+        performance = Performance(
+            ttft_p50_ms=_r(perf.ttft_p50_ms, 1), ttft_p95_ms=_r(perf.ttft_p95_ms, 1),
+            itl_p50_ms=_r(perf.itl_p50_ms, 2), itl_p95_ms=_r(perf.itl_p95_ms, 2),
+            decode_tokens_per_s_single=_r(perf.decode_tokens_per_s_single, 1),
+            output_tokens_per_s_per_user=_r(perf.output_tokens_per_s_per_user, 1),
+            throughput_tokens_per_s=_r(perf.throughput_tokens_per_s, 1),
+            max_concurrency_within_sla=best.max_conc_sla, batch_size=perf.batch,
+        )
+    total_tps = (perf.throughput_tokens_per_s * best.replicas) if perf else 0.0
+    cost = Cost(
+        usd_per_hour=_r(best.usd_per_hour, 3), usd_per_month=_r(best.usd_per_hour * HOURS_PER_MONTH, 2),
+        usd_per_million_tokens=_r(best.usd_per_hour / (total_tps * 3600) * 1e6, 3) if total_tps > 0 else None,
+    )
+    plan = Plan(
+        name=spec.name, environment=spec.environment, target=spec.target,
+        model=ModelInfo(
+            reference=model.reference, id=a.id, hf_id=model.hf_id or a.hf_id, ollama_tag=_ollama_tag(ctx, best),
+            path=model.path, gated=model.gated, params_b=_r(pc.total / 1e9, 3), active_params_b=_r(pc.active / 1e9, 3),
+            architecture=a.architecture, max_position_embeddings=a.max_position_embeddings,
+        ),
+        backend=best.backend, quantization=best.quant.id, kv_cache_dtype=best.kv.id,
+        tensor_parallel=best.tp, pipeline_parallel=best.pp, replicas=best.replicas, max_model_len=ctx.max_model_len,
+        gpu=GpuChoice(type=dev.id, kind=dev.kind, count_per_replica=best.devices if dev.kind != "cpu" else 0,
+                      memory_gib=_r(best.pool.capacity_gib), nodes_per_replica=best.pp),
+        engine_args=engine_args(ctx, best), memory=memory, performance=performance,
+        sla=Sla(met=bool(feasible and best.sla_met), checks=best.checks), cost=cost,
+        needs=list(spec.needs), forced=forced, feasible=feasible, problems=problems, warnings=warnings,
+        rationale=rationale, alternatives=_alternatives(ctx, best, ranked),
+        explain=_explain(ctx, best),
+    )
+    return plan
+
+
+def _r(x: float, nd: int = 2) -> float:
+    return round(float(x), nd)
+
+
+def _ollama_tag(ctx: Context, c: Candidate) -> str | None:
+    m = ctx.model
+    o = m.arch.ollama or {}
+    if c.backend != "ollama":
+        return m.ollama_tag
+    if m.kind == "ollama" and (m.gguf_quantization == c.quant.id):
+        return m.ollama_tag
+    if not o.get("names"):
+        return None
+    name, size = o["names"][0], (o.get("size_tags") or ["latest"])[0]
+    if c.quant.id == o.get("default_quantization"):
+        return f"{name}:{size}"
+    q = "fp16" if c.quant.id == "F16" else c.quant.id.lower().replace("_k_", "_K_").replace("_k", "_K")
+    return f"{name}:{size}-instruct-{q}"
+
+
+def engine_args(ctx: Context, c: Candidate) -> dict:
+    ov = ctx.spec.overrides
+    if c.backend == "vllm":
+        batched, seqs = vllm_defaults(c.pool.device)
+        args = {
+            "tensor_parallel_size": c.tp,
+            "pipeline_parallel_size": c.pp,
+            "max_model_len": ctx.max_model_len,
+            "gpu_memory_utilization": ov.gpu_memory_utilization or _vllm_util(),
+            "max_num_seqs": ov.max_num_seqs or seqs,
+            "max_num_batched_tokens": ov.max_num_batched_tokens or batched,
+            "dtype": "float16" if c.quant.id == "FP16" else "auto",
+            "quantization": c.quant.vllm_quantization,
+            "kv_cache_dtype": c.kv.id,
+            "enable_prefix_caching": "prefix_caching" in ctx.spec.needs or None,
+            "enable_lora": "lora" in ctx.spec.needs or None,
+        }
+        return {k: v for k, v in args.items() if v is not None}
+    flash = c.kv.bytes_per_value < 2  # a quantized V cache needs flash attention in llama.cpp
+    if c.backend == "ollama":
+        args = {
+            "num_ctx": ctx.max_model_len,
+            "num_parallel": c.num_parallel,
+            "kv_cache_type": c.kv.id,
+            "flash_attention": flash,
+            "keep_alive": "24h" if ctx.spec.environment == "production" else "5m",
+            "max_loaded_models": 1,
+            "num_gpu": c.mem.gpu_layers if c.mem and c.mem.gpu_layers is not None and c.mem.gpu_layers < (c.mem.total_layers or 0) else None,
+        }
+        return {k: v for k, v in args.items() if v is not None}
+    return {
+        "ctx_size": ctx.max_model_len * c.num_parallel,
+        "parallel": c.num_parallel,
+        "n_gpu_layers": (c.mem.gpu_layers if c.mem else 0) if c.pool.device.kind != "cpu" else 0,
+        "cache_type_k": c.kv.id,
+        "cache_type_v": c.kv.id,
+        "flash_attn": flash,
+        "batch_size": 2048,
+    }
+
+
+def _vllm_util() -> float:
+    from llmctl.estimate.memory import constants
+
+    return constants()["vllm"]["gpu_memory_utilization"]
+
+
+def _problems(ranked: list[Candidate]) -> list[str]:
+    seen: list[str] = []
+    for c in ranked:
+        if c.reject:
+            line = f"{c.label()}: {c.reject}"
+            if line not in seen:
+                seen.append(line)
+    return seen[:12]
+
+
+def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[Rationale]:
+    _spec, _w = ctx.spec, ctx.spec.workload
+    out: list[Rationale] = []
+    dev = best.pool.device
+    out.append(Rationale(rule="hardware", detail=_hardware_sentence(ctx)))
+    for backend in ("vllm", "ollama", "llama.cpp"):
+        why = engine_allowed(backend, dev)
+        if why and backend != best.backend:
+            out.append(Rationale(rule=f"{backend} ruled out", detail=why))
+    for lean in ctx.leans:
+        out.append(Rationale(rule=lean.rule, detail=lean.detail))
+    cross = _crossover(ctx, best, ranked)
+    if cross:
+        out.append(Rationale(rule="SLA crossover", detail=cross))
+    if best.mem is None:
+        pass  # rejected before any estimate (e.g. the engine cannot run here): the problems say why
+    elif best.backend == "vllm":
+        out.append(Rationale(rule="parallelism", detail=(
+            f"TP {best.tp}" + (f" × PP {best.pp} across {best.pp} nodes" if best.pp > 1 else "") +
+            f": the smallest layout that fits {best.quant.id} weights with room for the KV cache "
+            f"({best.mem.kv_cache_tokens} tokens ≈ {best.mem.max_concurrency:.1f} requests of {ctx.max_model_len})")))
+    else:
+        layers = best.mem.gpu_layers if best.mem else None
+        where = "CPU" if dev.kind == "cpu" else dev.id
+        out.append(Rationale(rule="slots", detail=(
+            f"num_parallel {best.num_parallel}: {best.num_parallel} request(s) decode together, each with a "
+            f"{ctx.max_model_len}-token context; " + (f"{layers}/{best.mem.total_layers} layers on {where}" if dev.kind != "cpu" else "all layers in RAM"))))
+    others = [c for c in ranked if c.feasible and c.backend == best.backend and c.pool is best.pool and c.quant.id != best.quant.id]
+    better = [c for c in ranked if c.quant.quality_rank > best.quant.quality_rank and c.backend == best.backend and c.pool is best.pool]
+    detail = f"{best.quant.id} ({best.quant.bits_per_weight:g} bits/weight, {best.weight_bytes_total / GiB:.1f} GiB)"
+    if better:
+        b = max(better, key=lambda c: c.quant.quality_rank)
+        detail += ": the highest quality that " + ("fits" if not b.feasible else "meets the SLA at this cost") + \
+                  f"; {b.quant.id} " + (f"does not: {b.reject}" if not b.feasible else _lost_because(ctx, b, best))
+    elif others:
+        detail += ": the highest quality this engine offers"
+    out.append(Rationale(rule="quantization", detail=detail))
+    if best.kv.bytes_per_value < 2:
+        out.append(Rationale(rule="KV cache dtype", detail=f"{best.kv.id} KV cache: full precision left too little room"))
+    out.append(Rationale(rule="replicas", detail=_replica_sentence(ctx, best)))
+    return out
+
+
+def _hardware_sentence(ctx: Context) -> str:
+    parts = []
+    for p in ctx.pools:
+        if p.device.kind == "cpu":
+            parts.append(f"{p.nodes}× CPU node ({p.system_ram_gib:g} GB RAM, {p.device.id})")
+        elif p.device.kind == "apple":
+            parts.append(f"{p.nodes}× {p.device.name} ({p.capacity_gib:.0f} GiB of unified memory usable by the GPU)")
+        else:
+            parts.append(f"{p.nodes} node(s) × {p.per_node}× {p.device.id} ({p.capacity_gib:.1f} GiB each)")
+    return "; ".join(parts)
+
+
+def _crossover(ctx: Context, best: Candidate, ranked: list[Candidate]) -> str | None:
+    """Where the engine that lost would stop meeting the SLA, in users per replica."""
+    w = ctx.spec.workload
+    sla = ", ".join(f"{k.replace('_p95_ms', ' p95 ≤ ').replace('output_tokens_per_second', 'tokens/s ≥ ')}{v:g}"
+                    + (" ms" if k.endswith("_ms") else "") for k, v in ctx.sla.items())
+    lines = []
+    for backend in ("ollama", "llama.cpp", "vllm"):
+        if backend == best.backend:
+            continue
+        alts = [c for c in ranked if c.backend == backend and c.feasible and c.pool is best.pool]
+        if not alts:
+            continue
+        alt = alts[0]  # the best-ranked of that engine (ranked order)
+        lines.append(f"{backend} on {alt.devices}× {alt.pool.device.id} ({alt.quant.id}) meets {sla} up to "
+                     f"{alt.max_conc_sla} concurrent user(s) per replica")
+    if not lines:
+        return None
+    return "; ".join(lines) + (f"; {best.backend} ({best.quant.id}) up to {best.max_conc_sla}. You asked for "
+                               f"{w.concurrency} → {best.backend}, {best.replicas} replica(s)")
+
+
+def _replica_sentence(ctx: Context, c: Candidate) -> str:
+    w = ctx.spec.workload
+    if ctx.spec.overrides.replicas:
+        return f"{c.replicas} replica(s), forced by overrides.replicas"
+    if c.max_conc_sla == 0:
+        return (f"{c.replicas} replica(s): even one user misses the SLA on this hardware "
+                "(see warnings); more replicas only add capacity")
+    return (f"one replica serves {c.max_conc_sla} concurrent user(s) within the SLA; {w.concurrency} users → "
+            f"ceil({w.concurrency}/{c.max_conc_sla}) = {math.ceil(w.concurrency / c.max_conc_sla)}"
+            + (f", capped at the {c.replicas} the inventory holds" if c.replicas < math.ceil(w.concurrency / c.max_conc_sla) else "")
+            + f" → {c.replicas}")
+
+
+def _lost_because(ctx: Context, c: Candidate, best: Candidate) -> str:
+    if not c.feasible:
+        return c.reject or "infeasible"
+    if not c.sla_met and (best.sla_met or c.violation > best.violation):
+        return "misses the SLA: " + "; ".join(
+            f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in c.checks if not ch.met)
+    if c.usd_per_hour > best.usd_per_hour + 1e-9:
+        return f"costs {c.usd_per_hour:.2f} USD/h vs {best.usd_per_hour:.2f} ({c.replicas} replica(s) × {c.devices} device(s))"
+    if c.preference < best.preference:
+        return f"the rules prefer {best.backend} here ({c.preference:g} vs {best.preference:g} points)"
+    if c.quant.quality_rank < best.quant.quality_rank:
+        return f"lower quality than {best.quant.id}"
+    if c.kv.bytes_per_value < best.kv.bytes_per_value:
+        return f"quantized KV cache ({c.kv.id}) not needed"
+    if c.tp * c.pp > best.tp * best.pp:
+        return f"same cost with fewer, larger replicas (TP {c.tp}): less redundancy"
+    if c.perf and best.perf and c.perf.itl_p95_ms > best.perf.itl_p95_ms:
+        return f"same cost, slower: ITL p95 {c.perf.itl_p95_ms:.1f} ms vs {best.perf.itl_p95_ms:.1f}"
+    return "ranked lower: no better on any measure"
+
+
+def _alternatives(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[Alternative]:
+    out: list[Alternative] = []
+    seen = set()
+    for c in ranked:
+        if c is best:
+            continue
+        key = (c.backend, c.quant.id, c.tp, c.pp, c.pool.device.id, c.devices)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Alternative(
+            backend=c.backend, quantization=c.quant.id, tensor_parallel=c.tp, pipeline_parallel=c.pp,
+            gpu=c.pool.device.id, replicas=c.replicas if c.feasible else None, feasible=c.feasible,
+            rejected_because=_lost_because(ctx, c, best),
+            ttft_p95_ms=_r(c.perf.ttft_p95_ms, 1) if c.perf else None,
+            itl_p95_ms=_r(c.perf.itl_p95_ms, 2) if c.perf else None,
+            throughput_tokens_per_s=_r(c.perf.throughput_tokens_per_s, 1) if c.perf else None,
+            usd_per_hour=_r(c.usd_per_hour, 3) if c.feasible else None,
+            sla_met=c.sla_met if c.feasible else None,
+            per_gpu_total_gib=_r(c.mem.total_gib) if c.mem else None,
+        ))
+        if len(out) >= 15:
+            break
+    return out
+
+
+def _explain(ctx: Context, c: Candidate) -> list[Explanation]:
+    rows: list[Explanation] = []
+    if c.mem:
+        rows += [Explanation(quantity=q, value=v, formula=f) for q, v, f in c.mem.explain]
+    if c.perf:
+        rows += [Explanation(quantity=q, value=v, formula=f) for q, v, f in c.perf.explain]
+        rows.append(Explanation(quantity="replicas", value=str(c.replicas), formula=_replica_sentence(ctx, c)))
+        rows.append(Explanation(quantity="cost", value=f"{c.usd_per_hour:.2f} USD/h",
+                                formula=f"{c.pool.device.price_usd_per_hour} USD/h × {c.devices} device(s) × {c.replicas} replica(s)"))
+    return rows
