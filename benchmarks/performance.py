@@ -7,8 +7,8 @@ benchmarks/calibration/measured_throughput.yaml, with the fitted constants and a
 
 Every hardware name is mapped to a catalog profile with `Catalog.load().gpu(name)` after dropping
 the parenthesised core count and the memory size ("Apple M1 (7-core GPU, 8GB)" → "Apple M1",
-"RTX 3090 24GB" → "RTX 3090"). The Ryzen AI 5 340 laptop (B44) has no profile: its CPU profile is
-cpu-ddr5-2ch with the laptop's bandwidth (LPDDR5X-7500 on a 128-bit bus = 120 GB/s) put in.
+"RTX 3090 24GB" → "RTX 3090"). The Ryzen AI 5 340 laptop (B44) maps to the cpu-lpddr5x-128bit
+profile (LPDDR5X-7500 on a 128-bit bus = 120 GB/s).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import math
 import re
 import statistics
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from llmctl.catalog import Catalog, GpuProfile, ModelArch
@@ -34,8 +34,6 @@ DATA = HERE / "calibration" / "measured_throughput.yaml"
 # (https://huggingface.co/meta-llama/Llama-2-7b-hf/blob/main/config.json).
 LLAMA2_7B = dict(architecture="LlamaForCausalLM", num_hidden_layers=32, hidden_size=4096, intermediate_size=11008,
                  num_attention_heads=32, num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096)
-# Ryzen AI 5 340: LPDDR5X-7500, 128-bit bus → 7500 MT/s × 16 B = 120 GB/s (AMD product page).
-RYZEN_AI_5_340_GBS = 120.0
 
 
 @dataclass
@@ -86,10 +84,7 @@ def load_rows() -> list[dict]:
 def map_hardware(cat: Catalog, name: str) -> tuple[GpuProfile, str]:
     """A catalog profile for a row's hardware, and how it was found."""
     if "Ryzen AI 5 340" in name:
-        base = cat.gpu("cpu-ddr5-2ch")
-        dev = replace(base, id="cpu-lpddr5x-7500-128bit", name="Ryzen AI 5 340 (LPDDR5X-7500, 128-bit)",
-                      bandwidth_gbs=RYZEN_AI_5_340_GBS)
-        return dev, "cpu-ddr5-2ch with 120 GB/s (no profile)"
+        return cat.gpu("Ryzen AI 5 340"), "cpu-lpddr5x-128bit (LPDDR5X-7500, 128-bit: 120 GB/s)"
     dev = None
     for attempt in (name, re.sub(r"\(.*?\)", "", name).strip()):
         dev = dev or cat.find_gpu(attempt)
