@@ -12,12 +12,12 @@ import difflib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmctl.errors import CheckFailed, InputError
+from llmctl.fileio import write_atomic
 
 if TYPE_CHECKING:
     from llmctl.plan import Plan
@@ -142,10 +142,10 @@ def write_files(out: str | Path, files: dict[str, str], *, force: bool = False, 
     manifest = _read_manifest(out)
     for c in changes:
         if c.status != "unchanged":
-            atomic_write(out / c.name, files[c.name])
+            write_atomic(out / c.name, files[c.name], mode=0o644)
         manifest[c.name] = _sha(files[c.name])
     body = json.dumps({"generator": "llmctl render", "files": dict(sorted(manifest.items()))}, indent=2, sort_keys=True)
-    atomic_write(out / MANIFEST, body + "\n")
+    write_atomic(out / MANIFEST, body + "\n", mode=0o644)
     return changes
 
 
@@ -161,21 +161,3 @@ def _check_name(name: str) -> bool:
     if p.is_absolute() or ".." in p.parts or len(p.parts) != 1:
         raise RuntimeError(f"a target produced an unsafe file name: {name!r}")
     return True
-
-
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write via a temporary file in the same folder, fsync, then rename over the old file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
