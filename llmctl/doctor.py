@@ -675,7 +675,8 @@ def check_shm(req: Requirements, path: str = "/dev/shm", *, limits: dict[str, An
 
 
 def check_ports(ports: list[tuple[str, int]]) -> CheckResult:
-    """Each host port can be bound now (a bind test, as the engine or Docker's proxy will do)."""
+    """Each host port can be listened on now, binding as the engines and Docker's proxy do
+    (SO_REUSEADDR: a port whose last connections sit in TIME_WAIT after a service stopped is free)."""
     name = "ports"
     if not ports:
         return CheckResult(name, SKIP, "no host port fixed by the spec (the engine's default is used)")
@@ -683,8 +684,10 @@ def check_ports(ports: list[tuple[str, int]]) -> CheckResult:
     for bind, port in ports:
         family = socket.AF_INET6 if ":" in bind else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((bind, port))
+                s.listen(1)
             except OSError as exc:
                 busy.append(f"{bind}:{port} ({exc.strerror or exc})")
             else:

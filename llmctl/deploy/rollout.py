@@ -142,40 +142,13 @@ def preflight(spec, plan, target: str, service, driver: Driver, ctx: Context, *,
     from llmctl.doctor import FAIL, any_failed, results_table, run_checks
 
     driver.preflight(ctx, service)
-    # doctor's port check binds without SO_REUSEADDR, so a port whose last connections sit in TIME_WAIT
-    # (a service that just stopped) reads as taken; every engine binds with SO_REUSEADDR, and so does this.
-    results = [r for r in run_checks(spec, plan, target, service=service, skip=("ports",)) if r.name != "ports"]
-    if not ports_held:
-        results.append(check_ports([(p.bind, p.host) for p in service.ports]))
+    # ports held by the running deployment being updated are ours, not a conflict
+    results = run_checks(spec, plan, target, service=service, skip=("ports",) if ports_held else ())
     failed = [r for r in results if r.status == FAIL]
     if any_failed(results):
         say(results_table(results))
         lines = "\n".join(f"  {r.name}: {r.detail}" + (f"\n    fix: {r.fix}" if r.fix else "") for r in failed)
         raise CheckFailed(f"preflight failed; nothing was started:\n{lines}")
-
-
-def check_ports(ports: list[tuple[str, int]]):
-    """Each host port can be listened on now (SO_REUSEADDR, as the engines and docker-proxy bind)."""
-    import socket
-
-    from llmctl.doctor import FAIL, PASS, CheckResult
-
-    busy, ok = [], []
-    for bind, port in ports:
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((bind, port))
-                s.listen(1)
-            except OSError as exc:
-                busy.append(f"{bind}:{port} ({exc.strerror or exc})")
-            else:
-                ok.append(f"{bind}:{port}")
-    if busy:
-        return CheckResult("ports", FAIL, "cannot bind " + ", ".join(busy),
-                           "stop what listens there (`ss -ltnp`) or set `endpoint.port` to a free port")
-    return CheckResult("ports", PASS, "free: " + ", ".join(ok))
 
 
 def _start_checked(driver: Driver, ctx: Context, service, color: str, spec, smoke: bool, smoke_timeout_s: float,

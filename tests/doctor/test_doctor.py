@@ -435,3 +435,18 @@ def test_doctor_cli_local_spec_passes_on_this_host(tmp_path, free_port):
     checks = {c["name"]: c for c in data["checks"]}
     assert checks["ports"]["status"] == "pass" and f"127.0.0.1:{free_port}" in checks["ports"]["detail"]
     assert checks["GPUs on this host"]["status"] == "skip"
+
+
+def test_port_left_in_time_wait_counts_as_free():
+    """A service that just stopped leaves its accepted connections in TIME_WAIT; engines bind with
+    SO_REUSEADDR and start fine, so the check must not call the port taken."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    conn, _ = server.accept()
+    conn.close()  # the server side closes first: its end of the connection enters TIME_WAIT
+    server.close()
+    client.close()
+    assert doctor.check_ports([("127.0.0.1", port)]).status == PASS
