@@ -441,6 +441,7 @@ def test_port_left_in_time_wait_counts_as_free():
     """A service that just stopped leaves its accepted connections in TIME_WAIT; engines bind with
     SO_REUSEADDR and start fine, so the check must not call the port taken."""
     server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn and llama-server do
     server.bind(("127.0.0.1", 0))
     server.listen()
     port = server.getsockname()[1]
