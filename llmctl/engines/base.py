@@ -239,3 +239,17 @@ def native_env(service: Any, state_dir: str) -> dict[str, str]:
         port = service.ports[0]
         env["OLLAMA_HOST"] = f"{host_address(port.bind)}:{port.host}"
     return env
+
+
+def native_listen(args: list[str], port: Any) -> list[str]:
+    """The same arguments for a host process: listen on the spec's address and host port."""
+    out = list(args)
+    out[out.index("--host") + 1] = port.bind
+    out[out.index("--port") + 1] = str(port.host)
+    return out
+
+
+def pvc_gib(weights_gib: float) -> int:
+    """Size of the model-cache volume: the weights with headroom for downloads and conversions."""
+    headroom = float(engine_profiles()["kubernetes"]["storage_headroom"])
+    return int(math.ceil(max(weights_gib, 1.0) * headroom + 10))

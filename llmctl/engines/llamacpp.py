@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from llmctl.engines.base import Engine, check_value, check_word, flag_args
+from llmctl.engines.base import Engine, check_value, check_word, flag_args, native_listen, pvc_gib
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ class LlamaCppEngine(Engine):
     name = "llama.cpp"
 
     def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
-        from llmctl.engines.vllm import _native_listen, pvc_gib
         from llmctl.service import SecretRef, ServiceSpec, Volume
 
         prof = self.profile
@@ -86,7 +85,7 @@ class LlamaCppEngine(Engine):
         return ServiceSpec(
             **base,
             argv=[*prof["container_command"], *model_c, *args],
-            native_argv=[*prof["native_command"], *model_n, *_native_listen(args, base["ports"][0])],
+            native_argv=[*prof["native_command"], *model_n, *native_listen(args, base["ports"][0])],
             env={"LLAMA_CACHE": prof["model_cache"], "HOME": "/tmp"},
             secrets=secrets,
             volumes=volumes,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from llmctl.engines.base import Engine, check_word
+from llmctl.engines.base import Engine, check_word, pvc_gib
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
@@ -83,7 +83,6 @@ class OllamaEngine(Engine):
             env["OLLAMA_FLASH_ATTENTION"] = "1"
         if kv in prof["kv_cache_types"]:
             env["OLLAMA_KV_CACHE_TYPE"] = kv
-        from llmctl.engines.vllm import pvc_gib
 
         cmd = prof["container_command"][0]
         native = prof["native_command"][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from llmctl.engines.base import Engine, check_value, check_word, flag_args
+from llmctl.engines.base import Engine, check_value, check_word, flag_args, native_listen, pvc_gib
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class VllmEngine(Engine):
         if "prefix_caching" in plan.needs or "prefix_caching" in spec.needs:
             args += ["--enable-prefix-caching"]
 
-        native_args = _native_listen(args, base["ports"][0])
+        native_args = native_listen(args, base["ports"][0])
         adapters_c: list[str] = []
         adapters_n: list[str] = []
         for i, ad in enumerate(spec.adapters):
@@ -160,21 +160,6 @@ exec "$@"
 _WORKER_SCRIPT = """set -eu
 exec ray start --address="${LWS_LEADER_ADDRESS}:6379" --block
 """
-
-
-def _native_listen(args: list[str], port: Any) -> list[str]:
-    """The same arguments for a host process: listen on the spec's address and host port."""
-    out = list(args)
-    out[out.index("--host") + 1] = port.bind
-    out[out.index("--port") + 1] = str(port.host)
-    return out
-
-
-def pvc_gib(weights_gib: float) -> int:
-    from llmctl.engines.base import engine_profiles
-
-    headroom = float(engine_profiles()["kubernetes"]["storage_headroom"])
-    return int(math.ceil(max(weights_gib, 1.0) * headroom + 10))
 
 
 def _safe_component(name: str) -> str:
