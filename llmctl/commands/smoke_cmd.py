@@ -85,20 +85,19 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
 
 
 def _target_from_spec(path: str):
-    """The smoke target of the service that the spec's plan describes (URL: its published port here).
+    """The smoke target of the service the spec describes: the URL `llmctl up` recorded in `.llmctl/`
+    beside the spec when it deployed it (a Kubernetes port-forward, a blue/green port), else the
+    published port the plan's service has on this host."""
+    from pathlib import Path
 
-    TODO(up): once `llmctl up` records where it deployed (state file), read the URL from there.
-    """
+    from llmctl.deploy.state import deployment_dir, load_state
     from llmctl.engines import get_engine
-    from llmctl.errors import InputError
+    from llmctl.planner import make_plan
     from llmctl.smoke import target_for_service
     from llmctl.spec import load_spec
 
     spec = load_spec(path)
-    try:
-        from llmctl.planner import make_plan
-    except ImportError:  # pragma: no cover - the planner ships with llmctl
-        raise InputError("the planner is not available in this install; use --url and --model") from None
-    plan = make_plan(spec)
+    plan = make_plan(spec, base_dir=Path(path).resolve().parent)
     svc = get_engine(plan.backend).build(plan, spec)
-    return target_for_service(svc, spec, plan)
+    state = load_state(deployment_dir(path, svc.slug))
+    return target_for_service(svc, spec, plan, base_url=state.url if state and state.url else None)

@@ -52,3 +52,22 @@ def test_smoke_spec_sla_miss_fails(vllm_server, tiny_hf_model, tmp_path):
     r = run_llmctl("smoke", spec, "--model", "tiny", "--timeout", "120")
     assert r.code == 1
     assert "SLA TTFT p95" in r.stderr
+
+
+def test_smoke_spec_uses_the_url_up_recorded(vllm_server, tiny_hf_model, tmp_path, free_port):
+    """After `llmctl up`, the deployment's URL lives in .llmctl/<slug>/state.json (a blue/green port,
+    a Kubernetes port-forward): `llmctl smoke SPEC` must test that, not the spec's nominal port."""
+    from llmctl.deploy.state import State, deployment_dir
+    from llmctl.engines import get_engine
+    from llmctl.planner import make_plan
+    from llmctl.spec import load_spec
+
+    spec_path = _spec(tmp_path, str(tiny_hf_model), free_port, "vllm", 60000)  # nothing listens on free_port
+    spec = load_spec(spec_path)
+    plan = make_plan(spec, base_dir=tmp_path)
+    svc = get_engine(plan.backend).build(plan, spec)
+    State(name=spec.name, slug=svc.slug, target="local", spec=spec_path, hash="x", active={},
+          url=vllm_server.base_url, model="tiny", engine="vllm").save(deployment_dir(spec_path, svc.slug))
+    r = run_llmctl("smoke", spec_path, "--model", "tiny", "--output", "json", "--timeout", "120")
+    assert r.code == 0, r.output
+    assert json.loads(r.stdout)["base_url"].rstrip("/") == vllm_server.base_url.rstrip("/")
