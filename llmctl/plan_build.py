@@ -242,7 +242,7 @@ def _crossover(ctx: Context, best: Candidate, ranked: list[Candidate]) -> str | 
         alts = [c for c in ranked if c.backend == backend and c.feasible and c.pool is best.pool]
         if not alts:
             continue
-        alt = alts[0]  # the best-ranked of that engine (ranked order)
+        alt = max(alts, key=lambda c: (c.max_conc_sla, c.quant.quality_rank))
         lines.append(f"{backend} on {alt.devices}× {alt.pool.device.id} ({alt.quant.id}) meets {sla} up to "
                      f"{alt.max_conc_sla} concurrent user(s) per replica")
     if not lines:

@@ -217,16 +217,10 @@ def evaluate(ctx: Context, c: Candidate) -> None:
     c.usd_per_hour = c.pool.device.price_usd_per_hour * c.devices * c.replicas
 
 
-def shown(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[Candidate]:
-    """The candidates whose capacity the plan states: the choice, and the best of each other engine
-    on the same hardware (the SLA crossover)."""
-    out = [best]
-    for backend in ("vllm", "ollama", "llama.cpp"):
-        if backend != best.backend:
-            alt = next((c for c in ranked if c.backend == backend and c.feasible and c.pool is best.pool), None)
-            if alt is not None:
-                out.append(alt)
-    return out
+def shown(best: Candidate, ranked: list[Candidate]) -> list[Candidate]:
+    """The candidates whose capacity the plan states: the choice, and every feasible candidate of the
+    other engines on the same hardware (the SLA crossover names the one that serves the most users)."""
+    return [best] + [c for c in ranked if c.feasible and c.backend != best.backend and c.pool is best.pool]
 
 
 # --------------------------------------------------------------------------- choice
@@ -241,7 +235,7 @@ def choose(ctx: Context, candidates: list[Candidate]) -> tuple[Plan, list[Candid
     best = ranked[0]
     forced = [k for k, v in ctx.spec.overrides.model_dump().items() if v is not None]
     if best.feasible:
-        for c in shown(ctx, best, ranked):
+        for c in shown(best, ranked):
             c.max_conc_sla = max_concurrency_within_sla(ctx, c.dep, ctx.spec.workload.concurrency)
         return build_plan(ctx, best, ranked, forced), ranked
     # Nothing fits: report the closest candidate that got an estimate, and every reason, so the user can act
