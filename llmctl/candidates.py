@@ -36,7 +36,7 @@ class Candidate:
     replicas: int = 1
     max_conc_sla: int = 0  # users one replica serves within the SLA; set for the candidates a plan shows
     sla_met: bool = False
-    checks: list[SlaCheck] = field(default_factory=list)
+    violation: float = 0.0  # worst SLA ratio at the planned load: predicted / target, ≤ 1 is met
     reject: str | None = None
     usd_per_hour: float = 0.0
     preference: float = 0.0
@@ -63,17 +63,6 @@ class Candidate:
                     -self.tp * self.pp, itl, -self.devices)
         # missing the SLA: closest first (the smallest overshoot at the planned load)
         return (1, 0, -round(self.violation, 2), self.preference, self.quant.quality_rank - kv_penalty, itl)
-
-    @property
-    def violation(self) -> float:
-        """How far the worst SLA check is off: predicted/target (1.0 = just met)."""
-        worst = 0.0
-        for ch in self.checks:
-            if ch.predicted is None:
-                continue
-            ratio = ch.target / max(ch.predicted, 1e-9) if ch.metric == "output_tokens_per_second" else ch.predicted / ch.target
-            worst = max(worst, ratio)
-        return worst
 
 
 @dataclass
@@ -351,3 +340,33 @@ def _llamacpp_fit(ctx: Context, c: Candidate) -> None:
     c.num_parallel, c.mem = n, mem
     if not mem.fits:
         c.reject = mem.problems[0]
+
+
+# --------------------------------------------------------------------------- the SLA
+
+
+def sla_ratio(ctx: Context, p: PerfEstimate) -> float:
+    """How the worst SLA check stands: predicted / target (≤ 1 is met). Cheap: the search below asks
+    it for thousands of candidates, so it builds no SlaCheck records."""
+    worst = 0.0
+    for metric, target in ctx.sla.items():
+        if metric == "output_tokens_per_second":
+            ratio = target / max(p.output_tokens_per_s_per_user, 1e-9)
+        else:
+            ratio = getattr(p, metric) / target
+        worst = max(worst, ratio)
+    return worst
+
+
+def sla_checks(ctx: Context, p: PerfEstimate) -> list[SlaCheck]:
+    checks: list[SlaCheck] = []
+    for metric, target in ctx.sla.items():
+        if metric == "output_tokens_per_second":
+            predicted = p.output_tokens_per_s_per_user
+            met = predicted >= target
+        else:
+            predicted = getattr(p, metric)
+            met = predicted <= target
+        # our own numbers: construct without re-validating (thousands of candidates are checked)
+        checks.append(SlaCheck.model_construct(metric=metric, target=target, predicted=round(predicted, 2), met=met))
+    return checks

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from llmctl.candidates import Candidate, Context
+from llmctl.candidates import Candidate, Context, sla_checks
 from llmctl.estimate.memory import vllm_defaults
 from llmctl.estimate.weights import count_params
 from llmctl.plan import (
@@ -44,7 +44,7 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
         warnings.append(f"no SLA in the spec: checked against the default ITL p95 ≤ {ctx.sla['itl_p95_ms']:.0f} ms (reading speed)")
     if feasible and not best.sla_met:
         warnings.append("no candidate meets the SLA with the hardware listed: " +
-                        "; ".join(f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in best.checks if not ch.met))
+                        "; ".join(f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in sla_checks(ctx, best.perf) if not ch.met))
     if model.gated and best.backend == "vllm":
         warnings.append(f"{model.arch.hf_id or model.reference} is gated on Hugging Face: provide HF_TOKEN")
     if "vision" in spec.needs:
@@ -90,7 +90,7 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
         gpu=GpuChoice(type=dev.id, kind=dev.kind, count_per_replica=best.devices if dev.kind != "cpu" else 0,
                       memory_gib=_r(best.pool.capacity_gib), nodes_per_replica=best.pp),
         engine_args=engine_args(ctx, best), memory=memory, performance=performance,
-        sla=Sla(met=bool(feasible and best.sla_met), checks=best.checks), cost=cost,
+        sla=Sla(met=bool(feasible and best.sla_met), checks=sla_checks(ctx, perf) if perf else []), cost=cost,
         needs=list(spec.needs), forced=forced, feasible=feasible, problems=problems, warnings=warnings,
         rationale=rationale, alternatives=_alternatives(ctx, best, ranked),
         explain=_explain(ctx, best),
@@ -269,7 +269,7 @@ def _lost_because(ctx: Context, c: Candidate, best: Candidate) -> str:
         return c.reject or "infeasible"
     if not c.sla_met and (best.sla_met or c.violation > best.violation):
         return "misses the SLA: " + "; ".join(
-            f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in c.checks if not ch.met)
+            f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in sla_checks(ctx, c.perf) if not ch.met)
     if c.usd_per_hour > best.usd_per_hour + 1e-9:
         return f"costs {c.usd_per_hour:.2f} USD/h vs {best.usd_per_hour:.2f} ({c.replicas} replica(s) × {c.devices} device(s))"
     if c.preference < best.preference:

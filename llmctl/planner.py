@@ -13,14 +13,14 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmctl.candidates import Candidate, Context, enumerate_candidates
+from llmctl.candidates import Candidate, Context, enumerate_candidates, sla_ratio
 from llmctl.catalog import Catalog, ResolvedModel
 from llmctl.errors import InputError
 from llmctl.estimate.memory import vllm_defaults
 from llmctl.estimate.performance import Deployment, PerfEstimate, predict
 from llmctl.estimate.performance import constants as perf_constants
 from llmctl.estimate.weights import weight_bytes_per_gpu
-from llmctl.plan import Plan, SlaCheck
+from llmctl.plan import Plan
 from llmctl.plan_build import build_plan
 from llmctl.pools import build_pools
 from llmctl.rules import leanings
@@ -129,19 +129,6 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
     )
 
 
-def sla_checks(ctx: Context, p: PerfEstimate) -> list[SlaCheck]:
-    checks = []
-    for metric, target in ctx.sla.items():
-        if metric == "output_tokens_per_second":
-            predicted = p.output_tokens_per_s_per_user
-            met = predicted >= target
-        else:
-            predicted = getattr(p, metric)
-            met = predicted <= target
-        checks.append(SlaCheck(metric=metric, target=target, predicted=round(predicted, 2), met=met))
-    return checks
-
-
 def predict_at(ctx: Context, dep: Deployment, concurrency: int) -> PerfEstimate:
     """The performance model at `concurrency` users per replica, remembered per deployment: the SLA
     search, the replica count and the final figures ask for the same points."""
@@ -153,19 +140,6 @@ def predict_at(ctx: Context, dep: Deployment, concurrency: int) -> PerfEstimate:
     est = predict(dep, concurrency=concurrency, prompt_tokens=prompt, output_tokens=output, requests_per_minute=rpm)
     ctx.predictions[key] = (dep, est)
     return est
-
-
-def sla_ratio(ctx: Context, p: PerfEstimate) -> float:
-    """How the worst SLA check stands: predicted / target (≤ 1 is met). Cheap: the search below asks
-    it for thousands of candidates, so it builds no SlaCheck records."""
-    worst = 0.0
-    for metric, target in ctx.sla.items():
-        if metric == "output_tokens_per_second":
-            ratio = target / max(p.output_tokens_per_s_per_user, 1e-9)
-        else:
-            ratio = getattr(p, metric) / target
-        worst = max(worst, ratio)
-    return worst
 
 
 def max_concurrency_within_sla(ctx: Context, dep: Deployment, upper: int) -> int:
@@ -200,10 +174,22 @@ def evaluate(ctx: Context, c: Candidate) -> None:
         def misses(replicas: int) -> float:  # ≤ 1 when `replicas` replicas meet the SLA
             return sla_ratio(ctx, predict_at(ctx, dep, math.ceil(users / replicas)))
 
-        if misses(most) > 1:
+        at_most = misses(most)
+        if at_most > 1:
             c.replicas = most  # the SLA is out of reach here: all the capacity there is, and say so
         else:
-            lo, hi = 1, most  # fewest replicas that meet it
+            lo, hi = 1, most  # fewest replicas that meet it: misses(lo - 1) > 1 ≥ misses(hi)
+            # latency grows about linearly with users per replica, so the SLA ratio at `most` replicas
+            # predicts the answer (most × ratio); test it and its neighbour before bisecting
+            guess = min(max(1, math.ceil(most * at_most)), most)
+            if guess < hi and misses(guess) <= 1:
+                hi = guess
+                if guess == 1 or misses(guess - 1) > 1:
+                    lo = guess
+                else:
+                    hi = guess - 1
+            elif guess < hi:
+                lo = guess + 1
             while lo < hi:
                 mid = (lo + hi) // 2
                 if misses(mid) <= 1:
@@ -212,8 +198,8 @@ def evaluate(ctx: Context, c: Candidate) -> None:
                     lo = mid + 1
             c.replicas = lo
     c.perf = predict_at(ctx, dep, math.ceil(users / c.replicas))
-    c.checks = sla_checks(ctx, c.perf)
-    c.sla_met = all(ch.met for ch in c.checks)
+    c.violation = sla_ratio(ctx, c.perf)
+    c.sla_met = c.violation <= 1
     c.usd_per_hour = c.pool.device.price_usd_per_hour * c.devices * c.replicas
 
 

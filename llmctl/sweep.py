@@ -104,6 +104,7 @@ def _matches(c, plan) -> bool:
 
 def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart: str | None = None) -> str:
     from llmctl import planner as P
+    from llmctl.candidates import sla_checks
 
     var, values = parse_sweep(sweep_arg)
     if chart:
@@ -127,7 +128,7 @@ def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart
         dep = P.deployment(vctx, chosen)
         users = int(v) if var == "concurrency" else per_replica
         est = P.predict_at(vctx, dep, users)
-        checks = P.sla_checks(vctx, est)
+        checks = sla_checks(vctx, est)
         met = all(ch.met for ch in checks)
         total_users = int(v) if var == "concurrency" else w.concurrency
         max_ok = P.max_concurrency_within_sla(vctx, dep, max(total_users, 1))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable
 
 from llmctl.catalog import GpuProfile, ModelArch
@@ -49,12 +49,12 @@ class MemoryEstimate:
     fits: bool = True
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    explain_lines: list[Callable[[], tuple[str, str, str]]] = field(default_factory=list, repr=False)
+    explain_source: Callable[[], list[tuple[str, str, str]]] | None = field(default=None, repr=False)
 
     @property
     def explain(self) -> list[tuple[str, str, str]]:
         """(quantity, value, formula) rows for `--explain`."""
-        return [line() for line in self.explain_lines]
+        return self.explain_source() if self.explain_source else []
 
     @property
     def total_gib(self) -> float:
@@ -103,48 +103,33 @@ def vllm_memory(
     tokens = max_num_batched_tokens or default_tokens
     capacity = capacity_gib if capacity_gib is not None else (gpu.memory_gib or 0.0)
     budget = capacity * util
-    ex: list[Callable[[], tuple[str, str, str]]] = []  # formatted only when --explain asks
-    ex.append(lambda: ("budget", _g(budget), f"{capacity:.2f} GiB capacity × {util} gpu_memory_utilization"))
 
     weights = weight_bytes_per_gpu(arch, weight_bytes_total, tp, pp) / GiB
-    ex.append(lambda: ("weights", _g(weights),
-               f"{weight_bytes_total / GiB:.2f} GiB checkpoint split over TP={tp} × PP={pp} "
-               f"(layers, embeddings and LM head split by rank; k/v replicated when kv_heads < TP)"))
 
     width = _mlp_width(arch)
     per_token = (2 * width + 2 * arch.hidden_size) * 2 / tp
     logits = seqs * arch.vocab_size * 4
     workspace = c["activation"]["workspace_gib"]
     act = (tokens * per_token + logits) / GiB + workspace
-    ex.append(lambda: ("activation peak", _g(act),
-               f"{tokens} batched tokens × (2×{width} MLP + 2×{arch.hidden_size} hidden) × 2 B / TP {tp}"
-               f" + {seqs} seqs × {arch.vocab_size} vocab × 4 B logits + {workspace} GiB workspace"))
 
     ranks = tp * pp
     non_torch = c["non_torch"]["base_gib"] + (c["non_torch"]["nccl_gib"] if ranks > 1 else 0.0)
-    ex.append(lambda: ("non-torch memory", _g(non_torch),
-               f"{c['non_torch']['base_gib']} GiB CUDA/cuBLAS" + (f" + {c['non_torch']['nccl_gib']} GiB NCCL buffers" if ranks > 1 else "")))
     graphs = min(c["cuda_graphs"]["max_gib"], c["cuda_graphs"]["base_gib"] + c["cuda_graphs"]["per_extra_rank_gib"] * (tp - 1))
-    ex.append(lambda: ("CUDA graphs", _g(graphs), "captured outside the utilisation budget, in its slack"))
 
     kv_gib = budget - weights - act - non_torch
-    ex.append(lambda: ("KV cache", _g(kv_gib), f"{budget:.2f} budget − {weights:.2f} weights − {act:.2f} activation − {non_torch:.2f} non-torch"))
     shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
     per_tok = shape.bytes_per_token(max_model_len)
     block = c["block_size"]
     blocks = max(0, math.floor(kv_gib * GiB / (per_tok * block))) if kv_gib > 0 else 0
     kv_tokens = blocks * block
-    ex.append(lambda: ("KV bytes per token", f"{per_tok / 1024:.1f} KiB",
-               _kv_formula(arch, kv_dtype_bytes, tp, pp, max_model_len)))
-    ex.append(lambda: ("KV cache tokens", f"{kv_tokens}", f"{blocks} blocks of {block} tokens = KV GiB / ({per_tok / 1024:.1f} KiB × {block})"))
     concurrency = kv_tokens / max_model_len if max_model_len else 0.0
-    ex.append(lambda: ("max concurrency", f"{concurrency:.2f}", f"{kv_tokens} KV tokens / {max_model_len} max_model_len"))
 
     est = MemoryEstimate(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
         capacity_gib=capacity, kv_cache_tokens=kv_tokens, max_concurrency=concurrency,
-        kv_bytes_per_token=per_tok, gpus=tp * pp, explain_lines=ex, kv_budget_gib=kv_gib,
+        kv_bytes_per_token=per_tok, gpus=tp * pp, kv_budget_gib=kv_gib,
     )
+    est.explain_source = partial(_vllm_rows, **locals())  # the numbers as they stand; text only on request
     slack = capacity * (1 - util)
     if graphs + c["cuda_context_gib"] > slack:
         est.warnings.append(
@@ -163,7 +148,6 @@ def vllm_memory(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
-
 
 def _mlp_width(arch: ModelArch) -> int:
     if arch.is_moe:
@@ -210,21 +194,13 @@ def llamacpp_memory(
     """Memory of one llama.cpp server (Ollama runner). `capacity_gib` is the memory of ONE device
     (for Apple: the unified memory the GPU may wire; for CPU: RAM usable by the model)."""
     c = constants()["llama_cpp"]
-    ex: list[Callable[[], tuple[str, str, str]]] = []  # formatted only when --explain asks
     ctx_total = num_ctx * num_parallel
     weights = weight_bytes_total / GiB
-    ex.append(lambda: ("weights", _g(weights), "GGUF tensor bytes (from the file header when the file is at hand)"))
     shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes)
     kv = shape.bytes_for(ctx_total) / GiB
-    ex.append(lambda: ("KV cache", _g(kv), f"{ctx_total} tokens (num_ctx {num_ctx} × num_parallel {num_parallel}) × "
-               f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)))
     graph = graph_bytes(arch, ctx_total) / GiB
-    ex.append(lambda: ("compute graph", _g(graph), f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + {arch.num_attention_heads})), "
-               f"4·{c['num_batch']}·({arch.hidden_size} + {arch.vocab_size})) bytes"))
     runtime = c["runtime_gib"]
-    ex.append(lambda: ("runtime", _g(runtime), "CUDA minimum memory and runtime buffers (fitted on `ollama ps`)"))
     need = weights + kv + graph + runtime
-    ex.append(lambda: ("needed", _g(need), "weights + KV + graph + runtime"))
 
     devices = max(gpu_count, 1)
     layers = arch.num_hidden_layers
@@ -233,16 +209,14 @@ def llamacpp_memory(
     usable = capacity_gib * devices
     if gpu is not None and gpu.kind == "gpu":
         usable *= c["gpu_memory_fraction"]
-    ex.append(lambda: ("usable memory", _g(usable), f"{devices} × {capacity_gib:.2f} GiB"
-               + (f" × {c['gpu_memory_fraction']}" if gpu is not None and gpu.kind == "gpu" else "")))
 
     est = MemoryEstimate(
         weights_gib=weights / devices, kv_cache_gib=kv / devices, activation_gib=graph, overhead_gib=runtime,
         capacity_gib=capacity_gib, kv_cache_tokens=ctx_total, max_concurrency=float(num_parallel),
         kv_bytes_per_token=shape.bytes_per_token(ctx_total), gpus=devices if gpu is not None else 0,
-        gpu_layers=layers if gpu is not None else 0, total_layers=layers, explain_lines=ex,
-        need_gib=need, usable_gib=usable,
+        gpu_layers=layers if gpu is not None else 0, total_layers=layers, need_gib=need, usable_gib=usable,
     )
+    est.explain_source = partial(_llamacpp_rows, **locals())
     if gpu is None or gpu.kind == "cpu":
         est.gpus = 0
         est.gpu_layers = 0
@@ -265,8 +239,7 @@ def llamacpp_memory(
     est.kv_cache_gib = on_gpu_kv / devices
     est.gpu_layers = gpu_layers
     est.offloaded_to_cpu_gib = max(0.0, offloaded)
-    ex.append(lambda: ("GPU layers", f"{gpu_layers}/{layers}",
-               f"floor(({usable:.2f} usable − {graph:.2f} graph − {runtime:.2f} runtime − embeddings) / {per_layer:.3f} GiB per layer)"))
+    est.explain_source = partial(_llamacpp_rows, **locals())
     est.warnings.append(
         f"only {gpu_layers} of {layers} layers fit on the GPU; {est.offloaded_to_cpu_gib:.1f} GiB run on the CPU "
         "and decoding slows to the speed of system memory"
@@ -275,3 +248,50 @@ def llamacpp_memory(
         est.fits = False
         est.problems.append(f"{est.offloaded_to_cpu_gib:.1f} GiB would spill to RAM, more than the node has free")
     return est
+
+
+def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, graphs, kv_dtype_bytes, kv_gib, kv_tokens,
+               max_model_len, non_torch, per_tok, pp, ranks, seqs, tokens, tp, util, weight_bytes_total, weights, width,
+               workspace, **_: object) -> list[tuple[str, str, str]]:
+    """The arithmetic behind vllm_memory's numbers (called with its locals), formatted only for `--explain`."""
+    nt = c["non_torch"]
+    return [
+        ("budget", _g(budget), f"{capacity:.2f} GiB capacity × {util} gpu_memory_utilization"),
+        ("weights", _g(weights), f"{weight_bytes_total / GiB:.2f} GiB checkpoint split over TP={tp} × PP={pp} "
+         "(layers, embeddings and LM head split by rank; k/v replicated when kv_heads < TP)"),
+        ("activation peak", _g(act),
+         f"{tokens} batched tokens × (2×{width} MLP + 2×{arch.hidden_size} hidden) × 2 B / TP {tp}"
+         f" + {seqs} seqs × {arch.vocab_size} vocab × 4 B logits + {workspace} GiB workspace"),
+        ("non-torch memory", _g(non_torch),
+         f"{nt['base_gib']} GiB CUDA/cuBLAS" + (f" + {nt['nccl_gib']} GiB NCCL buffers" if ranks > 1 else "")),
+        ("CUDA graphs", _g(graphs), "captured outside the utilisation budget, in its slack"),
+        ("KV cache", _g(kv_gib),
+         f"{budget:.2f} budget − {weights:.2f} weights − {act:.2f} activation − {non_torch:.2f} non-torch"),
+        ("KV bytes per token", f"{per_tok / 1024:.1f} KiB", _kv_formula(arch, kv_dtype_bytes, tp, pp, max_model_len)),
+        ("KV cache tokens", f"{kv_tokens}",
+         f"{blocks} blocks of {block} tokens = KV GiB / ({per_tok / 1024:.1f} KiB × {block})"),
+        ("max concurrency", f"{concurrency:.2f}", f"{kv_tokens} KV tokens / {max_model_len} max_model_len"),
+    ]
+
+
+def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, gpu, graph, kv, kv_dtype_bytes, need, num_ctx,
+                   num_parallel, runtime, shape, usable, weights, gpu_layers=None, layers=None, per_layer=None,
+                   **_: object) -> list[tuple[str, str, str]]:
+    """The arithmetic behind llamacpp_memory's numbers (called with its locals), formatted only for `--explain`."""
+    rows = [
+        ("weights", _g(weights), "GGUF tensor bytes (from the file header when the file is at hand)"),
+        ("KV cache", _g(kv), f"{ctx_total} tokens (num_ctx {num_ctx} × num_parallel {num_parallel}) × "
+         f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)),
+        ("compute graph", _g(graph),
+         f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + {arch.num_attention_heads})), "
+         f"4·{c['num_batch']}·({arch.hidden_size} + {arch.vocab_size})) bytes"),
+        ("runtime", _g(runtime), "CUDA minimum memory and runtime buffers (fitted on `ollama ps`)"),
+        ("needed", _g(need), "weights + KV + graph + runtime"),
+        ("usable memory", _g(usable), f"{devices} × {capacity_gib:.2f} GiB"
+         + (f" × {c['gpu_memory_fraction']}" if gpu is not None and gpu.kind == "gpu" else "")),
+    ]
+    if per_layer is not None:
+        rows.append(("GPU layers", f"{gpu_layers}/{layers}",
+                     f"floor(({usable:.2f} usable − {graph:.2f} graph − {runtime:.2f} runtime − embeddings) / "
+                     f"{per_layer:.3f} GiB per layer)"))
+    return rows

@@ -59,19 +59,30 @@ def override_constants(values: dict) -> Iterator[None]:
         _OVERRIDE = old
 
 
+_MERGED: dict[tuple[int, str], tuple[dict, dict]] = {}  # holds the constants object so its id stays its own
+
+
 def engine_constants(backend: str) -> dict:
-    engines = constants()["engines"]
+    """An engine's constants, with those it inherits (Ollama runs llama.cpp's kernels) merged in once
+    per constants object: predict() asks for them on every call."""
+    consts = constants()
+    key = (id(consts), backend)
+    hit = _MERGED.get(key)
+    if hit is not None and hit[0] is consts:
+        return hit[1]
+    engines = consts["engines"]
     c = engines[backend]
-    if "inherit" not in c:
-        return c
-    merged = {**engines[c["inherit"]], **c}
-    merged.pop("inherit")
+    merged = c if "inherit" not in c else {k: v for k, v in {**engines[c["inherit"]], **c}.items() if k != "inherit"}
+    if len(_MERGED) > 64:  # fitting tries many override dicts
+        _MERGED.clear()
+    _MERGED[key] = (consts, merged)
     return merged
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # compared by identity; not frozen: a frozen __init__ costs 2× and thousands are made
 class Deployment:
-    """One replica as the performance model sees it."""
+    """One replica as the performance model sees it. Treat it as read-only: predictions are cached
+    on it (see _coef)."""
 
     arch: ModelArch
     backend: str  # vllm | ollama | llama.cpp
@@ -89,7 +100,7 @@ class Deployment:
     params: ParamCount = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", count_params(self.arch))
+        self.params = count_params(self.arch)
 
 
 @dataclass
@@ -103,7 +114,7 @@ class PerfEstimate:
     throughput_tokens_per_s: float
     batch: int
     queued: int  # requests waiting for a slot at the planned concurrency
-    explain: list[tuple[str, str, str]]
+    inputs: tuple = field(default=(), repr=False, compare=False)  # predict()'s arguments, for `explain`
     ttft_mean_ms: float = 0.0
     itl_mean_ms: float = 0.0
     queue_wait_p50_ms: float = 0.0
@@ -113,6 +124,16 @@ class PerfEstimate:
     step_ms: float = 0.0  # one decode step at the planned batch
     queue_model: str = "closed loop"  # or "M/D/c (Allen–Cunneen)"
     overloaded: bool = False  # requests_per_minute above what the replica can serve
+
+    @property
+    def explain(self) -> list[tuple[str, str, str]]:
+        """The arithmetic behind these figures, for `--explain`: predict() runs again with the same
+        inputs and formats its working (the planner predicts thousands of candidates, explains one)."""
+        if not self.inputs:
+            return []
+        dep, concurrency, prompt_tokens, output_tokens, rpm = self.inputs
+        return predict(dep, concurrency=concurrency, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                       requests_per_minute=rpm, _rows=True)
 
 
 # --------------------------------------------------------------------------- device arithmetic
@@ -167,7 +188,7 @@ def _flops_per_token(dep: Deployment, context: float) -> float:
     return (linear + attn) / (dep.tp * dep.pp)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Coef:
     """Everything a step needs, per pipeline stage, in milliseconds — computed once per deployment
     and constants (the planner asks for thousands of predictions)."""
@@ -191,14 +212,18 @@ class _Coef:
     kv_unified: bool = False  # every sequence attends over the whole shared KV buffer (masked)
 
 
-def _coef(dep: Deployment) -> _Coef:
-    consts = constants()
-    cached = dep.__dict__.get("_coef_cache")
-    if cached is not None and cached.consts == id(consts):
-        return cached
+_SHARED: dict[tuple, tuple] = {}  # (constants, arch, coefficients) by what they depend on
+
+
+def _shared_coef(dep: Deployment, consts: dict) -> dict:
+    """The coefficients that depend on the engine, device, architecture and layout but not on the
+    bytes one candidate holds: computed once for the many candidates that share them."""
+    key = (id(consts), dep.backend, dep.device.id, id(dep.arch), dep.tp, dep.pp, dep.fp8_compute, dep.engine_version)
+    hit = _SHARED.get(key)
+    if hit is not None and hit[0] is consts and hit[1] is dep.arch:
+        return hit[2]
     c = engine_constants(dep.backend)
     dev, a = dep.device, dep.arch
-    bw = dev.bandwidth_gbs * 1e9
     layers = math.ceil(a.num_hidden_layers / dep.pp)
     p = dep.params
     comp = _eff(c["compute_efficiency"], dev)
@@ -213,26 +238,44 @@ def _coef(dep: Deployment) -> _Coef:
         ar_lat = 2 * layers * lat_table.get(dev.interconnect_type, lat_table["none"]) / 1000
         link = max(dev.interconnect_gbs, 1.0) * 1e9 / 2 * ic["efficiency"]  # one direction
         ar_tok = 2 * layers * (2 * (dep.tp - 1) / dep.tp * a.hidden_size * 2) / link * 1000  # ring, bf16
-    offload = 0.0
-    if dep.offloaded_bytes and dep.cpu is not None:
-        cpu_c = engine_constants("llama.cpp")
-        offload = dep.offloaded_bytes / (dep.cpu.bandwidth_gbs * 1e9 * _eff(cpu_c["memory_efficiency"], dep.cpu)) * 1000
     busy = _legacy_busy_fraction(dep, c)
-    coef = _Coef(
-        consts=id(consts),
-        weights_ms=dep.weight_bytes_per_gpu / (bw * _eff(c["memory_efficiency"], dev)) * 1000,
+    bw = dev.bandwidth_gbs * 1e9
+    shared = dict(
+        weights_ms_per_byte=1000 / (bw * _eff(c["memory_efficiency"], dev)),
+        kv_ms_per_byte=1000 / (bw * _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev)),
         moe_share=(p.experts / max(p.total, 1)) if a.is_moe else 0.0,
         moe_keep=(1 - (a.experts_per_token or 2) / a.num_experts) if a.is_moe else 1.0,
-        kv_ms=dep.kv_bytes_per_token / (bw * _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev)) * 1000,
         lin_ms=lin / peak * 1000, attn_ms=attn / peak * 1000,
         pre_lin_ms=lin / peak_pre * 1000, pre_attn_ms=attn / peak_pre * 1000,
         pre_fixed_ms=layers * _eff(c.get("prefill_token_layer_us", 0.0), dev) / 1000,
         layers_ms=layers * _eff(c["layer_overhead_ms"], dev),
         ar_latency_ms=ar_lat, ar_ms_per_token=ar_tok, busy=busy,
         step_ms=float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,
-        offload_ms=offload, kv_unified=bool(c.get("kv_unified")),
+        kv_unified=bool(c.get("kv_unified")),
     )
-    object.__setattr__(dep, "_coef_cache", coef)
+    if len(_SHARED) > 4096:
+        _SHARED.clear()
+    _SHARED[key] = (consts, dep.arch, shared)
+    return shared
+
+
+def _coef(dep: Deployment) -> _Coef:
+    consts = constants()
+    cached = dep.__dict__.get("_coef_cache")
+    if cached is not None and cached.consts == id(consts):
+        return cached
+    sh = dict(_shared_coef(dep, consts))
+    offload = 0.0
+    if dep.offloaded_bytes and dep.cpu is not None:
+        cpu_c = engine_constants("llama.cpp")
+        offload = dep.offloaded_bytes / (dep.cpu.bandwidth_gbs * 1e9 * _eff(cpu_c["memory_efficiency"], dep.cpu)) * 1000
+    coef = _Coef(
+        consts=id(consts),
+        weights_ms=dep.weight_bytes_per_gpu * sh.pop("weights_ms_per_byte"),
+        kv_ms=dep.kv_bytes_per_token * sh.pop("kv_ms_per_byte"),
+        offload_ms=offload, **sh,
+    )
+    dep._coef_cache = coef  # type: ignore[attr-defined]
     return coef
 
 
@@ -363,38 +406,47 @@ def closed_loop_wait_ms(users: int, slots: int, service_ms: float) -> tuple[floa
 # --------------------------------------------------------------------------- the workload
 
 
-class _LazyExplain(list):
-    """The `--explain` rows, formatted only when someone reads them (the planner predicts thousands
-    of candidates and shows the arithmetic of one)."""
+def _ttft(ahead: int, tail: float, prompt_tokens: int, chunk: float, step: float, n_chunks: int, mixed: float) -> float:
+    """Time to first token with `ahead` prompts before ours sharing the token budget: the rest of the
+    running step, then enough budget-sized steps for all those prompts (at least our own chunks)."""
+    steps = math.ceil((ahead + 1) * prompt_tokens / chunk)
+    return tail * step + max(steps, n_chunks) * mixed
 
-    def __init__(self, build) -> None:
-        super().__init__()
-        self._build = build
 
-    def _fill(self) -> None:
-        if self._build is not None:
-            build, self._build = self._build, None
-            self.extend(build())
-
-    def __iter__(self):
-        self._fill()
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._fill()
-        return super().__len__()
-
-    def __getitem__(self, i):
-        self._fill()
-        return super().__getitem__(i)
-
-    def __repr__(self) -> str:
-        self._fill()
-        return super().__repr__()
+def _predict_rows(*, single, c, batch, step, context, dep, pre_alone, prompt_tokens, itl_p95, chunk, mixed, p_stall,
+                  ttft_p95, own_prefill, ahead95, others_mean, budget, wait95, users, slots, model, request_ms,
+                  throughput, output_tokens, **_: object) -> list[tuple[str, str, str]]:
+    """The arithmetic behind predict()'s figures (called with its locals), formatted only for `--explain`."""
+    ex: list[tuple[str, str, str]] = []
+    ex.append(("decode step (1 seq)", f"{single:.2f} ms",
+               "weights / (bandwidth × memory efficiency) + KV / (bandwidth × attention efficiency) "
+               "+ layers × per-layer overhead" + (" + step overhead" if c.get("step_overhead_ms") else "")))
+    ex.append((f"decode step ({batch:g} seqs)", f"{step:.2f} ms",
+               f"max(memory, compute) for {batch:g} sequences of ~{context:g} tokens"
+               + (f", TP {dep.tp} all-reduce over {dep.device.interconnect_type}" if dep.tp > 1 else "")
+               + (f", {dep.pp} pipeline stages" if dep.pp > 1 else "")))
+    ex.append(("prefill", f"{pre_alone:.0f} ms",
+               f"{prompt_tokens} tokens × 2 × active params / (peak FLOPs × efficiency) + per-token overhead"))
+    ex.append(("ITL p95", f"{itl_p95:.2f} ms",
+               f"prompt chunks ({chunk} tokens, step {mixed:.1f} ms) land in {p_stall:.1%} of decode steps; "
+               + ("above 5 % they set the p95" if p_stall > 0.05 else "below 5 % they do not move the p95")))
+    ex.append(("TTFT p95", f"{ttft_p95:.0f} ms",
+               f"half a step + own prompt {own_prefill:.0f} ms + {ahead95} colliding prompt(s) (95th percentile of Poisson("
+               f"{others_mean:.2f})) sharing the {budget}-token batch" + (f" + {wait95:.0f} ms waiting for a slot" if wait95 else "")))
+    if wait95 > 0:
+        ex.append(("queueing", f"{wait95:.0f} ms p95",
+                   f"{max(users - slots, 0)} request(s) beyond {slots} slots; {model}: "
+                   + ("Little's law for the median, the 95th-percentile place in a burst for the p95"
+                      if model == "closed loop" else "Erlang C waiting time × ½ for deterministic service, "
+                      "bounded by the closed loop at the stated concurrency")
+                   + f" ({request_ms:.0f} ms per request)"))
+    ex.append(("throughput", f"{throughput:.0f} tokens/s",
+               f"{batch:g} sequences × {output_tokens} tokens / {request_ms / 1000:.2f} s per request"))
+    return ex
 
 
 def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
-            requests_per_minute: float | None = None) -> PerfEstimate:
+            requests_per_minute: float | None = None, _rows: bool = False) -> PerfEstimate:
     """Steady state of `concurrency` users of one replica, each sending a prompt and reading the answer."""
     c = engine_constants(dep.backend)
     slots = max(1, dep.max_batch)
@@ -409,7 +461,7 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     # Fixed point: the batch sets the step time, the step time sets how long a request holds its
     # slot, which (with an arrival rate) sets how many requests are in service.
     batch = float(min(users, slots))
-    for _ in range(4):
+    for _ in range(60):  # converges in a few rounds; the bound only guards against oscillation
         step = single if batch == 1 else _step_k(pp, k, batch, context)
         chunk = max(1, min(prompt_tokens, budget - (batch if dep.backend == "vllm" else 0)))
         n_chunks = math.ceil(prompt_tokens / chunk)
@@ -428,7 +480,7 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
         if open_rate is None:
             break
         in_service = min(float(users), float(slots), max(1.0, open_rate * request_ms))
-        if abs(in_service - batch) < 0.01:
+        if abs(in_service - batch) < 1e-9:  # tight: different starting loads must land on the same point
             break
         batch = in_service
 
@@ -451,13 +503,8 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     ahead50 = min(cap, _poisson_quantile(others_mean, 0.5))
     ahead95 = min(cap, _poisson_quantile(others_mean, 0.95))
 
-    def ttft_for(ahead: int, tail: float) -> float:
-        tokens = (ahead + 1) * prompt_tokens
-        steps = math.ceil(tokens / chunk)
-        return tail * step + max(steps, n_chunks) * mixed
-
-    ttft_p50 = ttft_for(ahead50, 0.5)
-    ttft_p95 = ttft_for(ahead95, 0.95)
+    ttft_p50 = _ttft(ahead50, 0.5, prompt_tokens, chunk, step, n_chunks, mixed)
+    ttft_p95 = _ttft(ahead95, 0.95, prompt_tokens, chunk, step, n_chunks, mixed)
     ttft_mean = 0.5 * step + (1 + others_mean / 2) * own_prefill if batch > 1 else 0.5 * step + own_prefill
     ttft_mean = min(max(ttft_mean, ttft_p50), ttft_p95)
 
@@ -484,38 +531,13 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     throughput = batch * output_tokens / (request_ms / 1000)
     if open_rate is not None:
         throughput = min(throughput, open_rate * 1000 * output_tokens)
-    def explain() -> list[tuple[str, str, str]]:
-        ex: list[tuple[str, str, str]] = []
-        ex.append(("decode step (1 seq)", f"{single:.2f} ms",
-                   "weights / (bandwidth × memory efficiency) + KV / (bandwidth × attention efficiency) "
-                   "+ layers × per-layer overhead" + (" + step overhead" if c.get("step_overhead_ms") else "")))
-        ex.append((f"decode step ({batch:g} seqs)", f"{step:.2f} ms",
-                   f"max(memory, compute) for {batch:g} sequences of ~{context:g} tokens"
-                   + (f", TP {dep.tp} all-reduce over {dep.device.interconnect_type}" if dep.tp > 1 else "")
-                   + (f", {dep.pp} pipeline stages" if dep.pp > 1 else "")))
-        ex.append(("prefill", f"{pre_alone:.0f} ms",
-                   f"{prompt_tokens} tokens × 2 × active params / (peak FLOPs × efficiency) + per-token overhead"))
-        ex.append(("ITL p95", f"{itl_p95:.2f} ms",
-                   f"prompt chunks ({chunk} tokens, step {mixed:.1f} ms) land in {p_stall:.1%} of decode steps; "
-                   + ("above 5 % they set the p95" if p_stall > 0.05 else "below 5 % they do not move the p95")))
-        ex.append(("TTFT p95", f"{ttft_p95:.0f} ms",
-                   f"half a step + own prompt {own_prefill:.0f} ms + {ahead95} colliding prompt(s) (95th percentile of Poisson("
-                   f"{others_mean:.2f})) sharing the {budget}-token batch" + (f" + {wait95:.0f} ms waiting for a slot" if wait95 else "")))
-        if wait95 > 0:
-            ex.append(("queueing", f"{wait95:.0f} ms p95",
-                       f"{max(users - slots, 0)} request(s) beyond {slots} slots; {model}: "
-                       + ("Little's law for the median, the 95th-percentile place in a burst for the p95"
-                          if model == "closed loop" else "Erlang C waiting time × ½ for deterministic service, "
-                          "bounded by the closed loop at the stated concurrency")
-                       + f" ({request_ms:.0f} ms per request)"))
-        ex.append(("throughput", f"{throughput:.0f} tokens/s",
-                   f"{batch:g} sequences × {output_tokens} tokens / {request_ms / 1000:.2f} s per request"))
-        return ex
-
+    if _rows:  # PerfEstimate.explain asks for the working, not the figures
+        return _predict_rows(**locals())  # type: ignore[return-value]
     return PerfEstimate(
         ttft_p50_ms=ttft_p50, ttft_p95_ms=max(ttft_p95, ttft_p50), itl_p50_ms=itl_p50, itl_p95_ms=max(itl_p95, itl_p50),
         decode_tokens_per_s_single=1000 / single, output_tokens_per_s_per_user=1000 / itl_mean,
-        throughput_tokens_per_s=throughput, batch=max(1, round(batch)), queued=queued, explain=_LazyExplain(explain),
+        throughput_tokens_per_s=throughput, batch=max(1, round(batch)), queued=queued,
+        inputs=(dep, concurrency, prompt_tokens, output_tokens, requests_per_minute),
         ttft_mean_ms=ttft_mean, itl_mean_ms=itl_mean, queue_wait_p50_ms=wait50, queue_wait_p95_ms=wait95,
         request_ms=request_ms, prefill_ms=pre_alone, step_ms=step, queue_model=model, overloaded=overloaded,
     )
