@@ -55,8 +55,7 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
             raise InputError(f"no node in `hardware` has GPU type {want}", where="overrides.gpu_type")
     ctx = Context(spec, catalog, model, pools, _max_model_len(spec, model), *_sla(spec), leans=[])
     candidates = enumerate_candidates(ctx)
-    needs_multi = bool(candidates) and not any(
-        c.feasible and c.devices == 1 for c in candidates if c.backend in ("vllm", "ollama", "llama.cpp"))
+    needs_multi = bool(candidates) and not any(c.feasible and c.devices == 1 for c in candidates)
     ctx.leans = leanings(spec, needs_multi)
     for c in candidates:
         if c.feasible:
@@ -118,12 +117,14 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
             kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
             max_num_batched_tokens=batched, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
         )
-    on_device = m.weights_gib * GiB if c.pool.device.kind != "cpu" else c.weight_bytes_total
+    # llama.cpp splits layers across GPUs and runs them one device after the other, so a token reads
+    # every on-device weight and every layer's KV at one device's bandwidth: the totals, not a share
     dev = c.pool.device
+    on_device = m.weights_gib * GiB * max(c.devices, 1) if dev.kind != "cpu" else c.weight_bytes_total
     return Deployment(
         arch=a, backend=c.backend, device=dev, tp=1, pp=1,
-        weight_bytes_per_gpu=on_device if c.devices == 1 else on_device,  # layer split: one device works at a time
-        kv_bytes_per_token=m.kv_bytes_per_token / max(c.devices, 1),
+        weight_bytes_per_gpu=on_device,
+        kv_bytes_per_token=m.kv_bytes_per_token,
         max_batch=c.num_parallel, max_num_batched_tokens=2048,  # llama-server -b default
         cpu=c.pool.cpu, offloaded_bytes=m.offloaded_to_cpu_gib * GiB,
     )
