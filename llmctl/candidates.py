@@ -110,10 +110,16 @@ def _quant_options(ctx: Context, backend: str, pool: Pool) -> list[Quantization]
         if model.hf_quantization:
             q = cat.find_quantization(model.hf_quantization)
             return [q] if q else []
-        dtype = "FP16" if not pool.device.cc_at_least("8.0") else "BF16"
-        opts = [cat.quantization(dtype)]
+        dev = pool.device
+        nvidia = dev.vendor == "nvidia"
+        # bf16 needs Ampere (8.0) on NVIDIA; AMD Instinct GPUs have it
+        opts = [cat.quantization("BF16" if (not nvidia or dev.cc_at_least("8.0")) else "FP16")]
         fp8 = cat.quantization("FP8")
-        if pool.device.cc_at_least(fp8.needs_compute_capability) and not (model.arch.is_moe and not pool.device.cc_at_least("8.9")):
+        if nvidia:  # FP8 from 8.0 (weight-only on Ampere), but FP8 MoE only natively from 8.9
+            fp8_ok = dev.cc_at_least(fp8.needs_compute_capability) and not (model.arch.is_moe and not dev.cc_at_least("8.9"))
+        else:
+            fp8_ok = bool(dev.fp8_tflops)  # e.g. MI300X: native FP8 in the profile
+        if fp8_ok:
             opts.append(fp8)
         return opts
     # llama.cpp / Ollama
