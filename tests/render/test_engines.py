@@ -65,12 +65,14 @@ def test_ollama_entry_pulls_once_then_serves(tmp_path):
     state = tmp_path / "models"
     state.mkdir()
     log = tmp_path / "log"
+    up = tmp_path / "temporary-server-up"
+    # like the real one, `ollama list` answers only once the (temporary) server is up
     (bindir / "ollama").write_text(textwrap.dedent(f"""\
         #!/bin/sh
         echo "$* host=$OLLAMA_HOST" >> {log}
         case "$1" in
-          serve) [ "$OLLAMA_HOST" = "127.0.0.1:11435" ] && exec sleep 30; exit 0 ;;
-          list) exit 0 ;;
+          serve) [ "$OLLAMA_HOST" = "127.0.0.1:11435" ] && touch {up} && exec sleep 30; exit 0 ;;
+          list) [ -e {up} ] ;;
           show) [ -e "{state}/$2" ] ;;
           pull) touch "{state}/$2" ;;
         esac
@@ -78,6 +80,7 @@ def test_ollama_entry_pulls_once_then_serves(tmp_path):
     (bindir / "ollama").chmod(0o755)
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "OLLAMA_HOST": s.env["OLLAMA_HOST"]}
     for _ in range(2):
+        up.unlink(missing_ok=True)  # each container start begins with no server running
         res = subprocess.run(s.argv, env=env, capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, res.stderr
     lines = log.read_text().splitlines()
