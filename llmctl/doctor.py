@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from llmctl.paths import profiles_dir
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
@@ -78,9 +77,10 @@ class Requirements:
 
 
 def _yaml(name: str) -> Any:
-    from ruamel.yaml import YAML
+    """A file of profiles/, parsed once and cached (read-only: callers must not change it)."""
+    from llmctl.profiles_io import profile
 
-    return YAML(typ="safe", pure=True).load((profiles_dir() / name).read_text(encoding="utf-8"))
+    return profile(name)
 
 
 def driver_table() -> dict[str, Any]:

@@ -19,15 +19,12 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=1)
 def engine_profiles() -> dict[str, Any]:
-    from ruamel.yaml import YAML
-
     from llmctl.paths import profiles_dir
+    from llmctl.profiles_io import profile
 
-    path = profiles_dir() / "engines.yaml"
-    with path.open(encoding="utf-8") as fh:
-        data = YAML(typ="safe").load(fh)
+    data = profile("engines.yaml")
     if not isinstance(data, dict):
-        raise InputError("engines profile is not a mapping", where=str(path))
+        raise InputError("engines profile is not a mapping", where=str(profiles_dir() / "engines.yaml"))
     return data
 
 
