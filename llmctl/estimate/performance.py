@@ -180,14 +180,6 @@ def _peak_flops(dep: Deployment, *, prefill: bool = False) -> float:
     return max(tflops, 0.05) * 1e12
 
 
-def _flops_per_token(dep: Deployment, context: float) -> float:
-    """FLOPs of one token on one device: active parameters (MoE: routed experts only) + attention."""
-    a = dep.arch
-    linear = 2 * dep.params.per_token_flop_params
-    attn = 4 * a.num_hidden_layers * context * a.num_attention_heads * a.head_dim
-    return (linear + attn) / (dep.tp * dep.pp)
-
-
 @dataclass
 class _Coef:
     """Everything a step needs, per pipeline stage, in milliseconds — computed once per deployment
@@ -286,12 +278,6 @@ def weights_read_per_step(dep: Deployment, batch: float) -> float:
         return dep.weight_bytes_per_gpu
     touched = 1 - k.moe_keep ** max(batch, 1)
     return dep.weight_bytes_per_gpu * ((1 - k.moe_share) + k.moe_share * touched)
-
-
-def _allreduce_ms(dep: Deployment, tokens: float) -> float:
-    """Two ring all-reduces of the hidden state per layer under TP (latency + volume / link)."""
-    k = _coef(dep)
-    return k.ar_latency_ms + k.ar_ms_per_token * tokens if dep.tp > 1 else 0.0
 
 
 def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0) -> float:
