@@ -1,4 +1,4 @@
-"""Writing files safely, and YAML text for people."""
+"""Reading input files with limits, writing files safely, and YAML text for people."""
 
 from __future__ import annotations
 
@@ -7,6 +7,53 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+# Inputs are small: the largest shipped spec is about 2 KB and a saved plan about 60 KB. The limits
+# keep a wrong file (a model, a log, /dev/zero) from being read into memory and parsed for minutes.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_PLAN_BYTES = 16 * 1024 * 1024
+STDIN = "-"
+
+
+def read_text_input(path: str | Path, *, what: str, max_bytes: int, hint: str | None = None) -> str:
+    """The text of `path` (or of standard input for "-"): at most `max_bytes`, UTF-8, no NUL bytes.
+
+    Every failure is an InputError (exit 2) naming the file and, where there is one, the line.
+    """
+    import sys
+
+    from llmctl.errors import InputError
+
+    name = "<stdin>" if str(path) == STDIN else str(path)
+    too_big = InputError(f"{what} file is larger than {max_bytes // 1024:,} KiB", where=name,
+                         hint=f"is {name} really a {what}?")
+    try:
+        if str(path) == STDIN:
+            data = sys.stdin.buffer.read(max_bytes + 1)
+        else:
+            p = Path(path)
+            if p.is_dir():
+                raise InputError(f"{what} file {name} is a folder")
+            with open(p, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size > max_bytes:
+                    raise too_big
+                data = fh.read(max_bytes + 1)  # also bounds pipes and devices, whose size is unknown
+    except FileNotFoundError:
+        raise InputError(f"{what} file not found: {name}", hint=hint) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} file {name}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise too_big
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
+                         where=f"{name}:{line}", hint=f"save the {what} as UTF-8") from None
+    nul = text.find("\0")
+    if nul >= 0:
+        raise InputError(f"contains a NUL byte (binary data, not a {what})", where=f"{name}:{text.count(chr(10), 0, nul) + 1}")
+    return text.removeprefix("\ufeff")  # a byte order mark some editors write
 
 
 def write_atomic(path: str | Path, text: str, *, mode: int | None = None) -> None:

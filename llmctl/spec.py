@@ -1,7 +1,8 @@
 """The workload spec (`llmctl.yaml`): a pydantic model, and a loader whose errors name file:line.
 
-The loader parses with ruamel.yaml's round-trip parser because it remembers where every key sits;
-pydantic then validates, and any error is mapped back from its field path to the line that holds it.
+The loader (llmctl.yaml_lines) parses with limits on size, alias expansion and depth and remembers
+the line of every key; pydantic then validates, and any error is mapped back from its field path to
+the line that holds it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from llmctl.errors import InputError
 
@@ -115,6 +116,8 @@ class Overrides(_Strict):
 
 
 class Spec(_Strict):
+    _source: tuple[str, dict] | None = PrivateAttr(None)  # (file name, {key path: line}) when loaded from a file
+
     name: str = Field(min_length=1, max_length=200)
     model: str = Field(min_length=1)
     workload: Workload = Workload()
@@ -144,74 +147,38 @@ class Spec(_Strict):
 
 
 def load_spec(path: str | Path) -> Spec:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"spec file not found: {path}", hint="create one with `llmctl init`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read spec file {path}: {exc}") from None
-    return load_spec_text(text, str(path))
+    """Load and validate a spec file; "-" reads standard input. Errors name file:line (exit 2)."""
+    from llmctl.fileio import MAX_SPEC_BYTES, read_text_input
+
+    text = read_text_input(path, what="spec", max_bytes=MAX_SPEC_BYTES, hint="create one with `llmctl init`")
+    return load_spec_text(text, "<stdin>" if str(path) == "-" else str(path))
 
 
 def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
-    data = parse_yaml(text, filename)
+    from llmctl.yaml_lines import load_yaml
+
+    data, lines = load_yaml(text, filename)
     if data is None:
         raise InputError("the spec is empty", where=f"{filename}:1", hint="start from `llmctl init`")
     if not isinstance(data, dict):
         raise InputError("the spec must be a mapping of keys (name, model, workload, …)", where=f"{filename}:1")
     try:
-        return Spec.model_validate(_plain(data))
+        spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise _explain(exc, data, filename) from None
+        raise _explain(exc, lines, filename) from None
+    spec._source = (filename, lines)
+    return spec
 
 
-def parse_yaml(text: str, filename: str) -> Any:
-    """Parse YAML keeping line information; syntax errors become an InputError with file:line."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+def where_in_spec(spec: Spec, *loc: Any) -> str | None:
+    """`file:line` of the key at `loc` (e.g. "model", or "hardware", 0, "gpu") in the file the spec came
+    from; None for a spec built in code."""
+    from llmctl.yaml_lines import line_of
 
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    try:
-        return yaml.load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"not valid YAML: {problem}", where=f"{filename}{line}") from None
-    except Exception as exc:  # ruamel raises a few non-YAMLError types on odd input
-        raise InputError(f"not valid YAML: {exc}", where=filename) from None
-
-
-def _plain(node: Any) -> Any:
-    """ruamel containers → plain dict/list, so pydantic sees ordinary Python values."""
-    if isinstance(node, dict):
-        return {(k if isinstance(k, str) else str(k)): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
-
-
-def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest key or item along `loc` that exists in the parsed document."""
-    line = None
-    node = data
-    for part in loc:
-        lc = getattr(node, "lc", None)
-        if isinstance(node, dict) and part in node:
-            if lc is not None:
-                line = lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            if lc is not None:
-                line = lc.item(part)[0] + 1
-            node = node[part]
-        else:
-            break
-    if line is None and getattr(data, "lc", None) is not None:
-        line = data.lc.line + 1
-    return line
+    if not spec._source:
+        return None
+    filename, lines = spec._source
+    return f"{filename}:{line_of(lines, tuple(loc))}"
 
 
 def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -238,14 +205,16 @@ def _first_model(ann: Any) -> type[BaseModel] | None:
     return None
 
 
-def _explain(exc: ValidationError, data: Any, filename: str) -> InputError:
+def _explain(exc: ValidationError, where_lines: dict, filename: str) -> InputError:
+    from llmctl.yaml_lines import line_of
+
     lines = []
     first_where = None
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("list[", "literal["))))
         # pydantic reports union branches as 'list[Node]' / "literal['detect']"; drop them from the path
         path = ".".join(str(p) for p in loc) or "(top level)"
-        line = line_of(data, loc)
+        line = line_of(where_lines, loc)
         where = f"{filename}:{line}" if line else filename
         first_where = first_where or where
         msg = err["msg"]

@@ -61,11 +61,15 @@ def _load_plan(path: str):
     from pydantic import ValidationError
 
     from llmctl.errors import InputError
+    from llmctl.fileio import MAX_PLAN_BYTES, read_text_input
     from llmctl.plan import Plan
 
+    text = read_text_input(path, what="plan", max_bytes=MAX_PLAN_BYTES, hint="save one with `llmctl plan -o json`")
     try:
-        return Plan.model_validate(json.loads(open(path, encoding="utf-8").read()))
-    except (OSError, ValueError, ValidationError) as exc:
+        return Plan.model_validate(json.loads(text))
+    except RecursionError:
+        raise InputError(f"--plan: {path} is not a saved plan: nested too deeply") from None
+    except (ValueError, ValidationError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"--plan: {path} is not a saved plan: {first}") from None
 
