@@ -25,6 +25,10 @@ from llmctl.errors import InputError
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 MAX_CONCURRENCY = 512  # a smoke test, not a load test: the burst sends at most this many requests
+READY_PROBE_S = 5.0  # one readiness GET: a server that accepted the connection answers /health sooner
+# Outside a readiness window (nothing is starting), how long "nothing answers" is retried: long enough
+# for a server that is binding its port, short enough that a dead endpoint fails at once.
+UNREACHABLE_GRACE_S = 3.0
 
 # A short, plain prompt; the reply's content does not matter, only that text comes back.
 PROMPT = "Say hello and count from one to ten."
@@ -62,6 +66,7 @@ class StreamResult:
     text: str = ""
     error: str | None = None
     total_ms: float | None = None
+    gone: bool = False  # failed because the server went away or fell silent
 
 
 @dataclass
@@ -147,17 +152,37 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def _short(exc: BaseException) -> str:
+    """The cause of a failed request, in words: refused, silent, cut off mid-reply, an HTTP error."""
     import httpx
 
     if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect ({exc})" if str(exc) else "cannot connect (connection refused?)"
+        text = str(exc)
+        if "refused" in text.lower() or "errno 111" in text.lower():
+            return "cannot connect: connection refused (nothing listens there)"
+        return f"cannot connect ({text})" if text else "cannot connect"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "cannot connect: no TCP answer in time (host down or a firewall drops the packets)"
+    if isinstance(exc, (httpx.ReadTimeout, httpx.PoolTimeout, httpx.WriteTimeout)):
+        return "timed out: the server accepted the connection but sent no answer in time"
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server closed the connection mid-reply ({exc})" if str(exc) else \
+            "the server closed the connection mid-reply"
+    if isinstance(exc, httpx.ReadError):
+        return f"the connection broke mid-reply ({exc or type(exc).__name__})"
     if isinstance(exc, httpx.HTTPStatusError):
         body = exc.response.text[:200].strip() if exc.response is not None else ""
         return f"HTTP {exc.response.status_code}" + (f": {body}" if body else "")
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The server is gone or silent (as opposed to answering with an error)."""
+    import httpx
+
+    return isinstance(exc, (httpx.TransportError, TimeoutError, ConnectionError))
 
 
 class _Deadline:
@@ -219,8 +244,11 @@ class _Api:
                 if self.deadline.expired():
                     raise TimeoutError("smoke test deadline reached while streaming")
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reported error
-            return StreamResult(ok=False, error=_short(exc), chunks=len(times), text="".join(text),
-                                ttft_ms=(times[0] - start) * 1000 if times else None)
+            error = _short(exc)
+            if times and _unreachable(exc):
+                error += f" after {len(times)} chunk(s)"
+            return StreamResult(ok=False, error=error, chunks=len(times), text="".join(text),
+                                ttft_ms=(times[0] - start) * 1000 if times else None, gone=_unreachable(exc))
         if not times:
             return StreamResult(ok=False, error="the stream ended without any text", chunks=0)
         itl = [(b - a) * 1000 for a, b in zip(times, times[1:])]
@@ -373,6 +401,8 @@ def run_smoke(
     metrics_path: str | None = None,
     expect_metrics: bool | None = None,
     on_event: Callable[[str], None] | None = None,
+    ready_window_s: float = 0.0,
+    on_progress: Callable[[str], None] | None = None,
 ) -> SmokeReport:
     """Check a running endpoint; never raises for what the server does (that is a failed check).
 
@@ -383,6 +413,9 @@ def run_smoke(
     None — read it, and skip the check when the server has no /metrics.
     on_event: called with "burst-first-token" when the first token of the burst arrives (tests use
     it to kill a server mid-burst), and "ready" once readiness passed.
+    ready_window_s: how long the server may still be starting (refusing connections, or silent);
+    past it, and past UNREACHABLE_GRACE_S, an endpoint where nothing answers fails at once.
+    on_progress: called with what the test is doing or waiting for, as it changes.
     """
     import httpx
 
@@ -409,18 +442,21 @@ def run_smoke(
             dialect.ready_paths = (health_path,) if health_path == fallback else (health_path, fallback)
         dialect.metrics_path = metrics_path or "/metrics"
         try:
-            _run(report, dialect, client, sla, deadline, concurrency, expect_metrics, emit)
+            _run(report, dialect, client, sla, deadline, concurrency, expect_metrics, emit,
+                 max(0.0, ready_window_s), on_progress or (lambda _s: None))
         finally:
             report.duration_s = time.monotonic() - started
     return report
 
 
 def _run(report: SmokeReport, api: _Api, client, sla: SlaTargets, deadline: _Deadline, concurrency: int,
-         expect_metrics: bool | None, emit: Callable[[str], None]) -> None:
+         expect_metrics: bool | None, emit: Callable[[str], None], window_s: float,
+         progress: Callable[[str], None]) -> None:
     add = report.checks.append
 
     # 1. readiness ----------------------------------------------------------------------------
-    ready, detail, waited = _wait_ready(api, client, deadline)
+    progress(f"waiting for {api.base}{api.ready_paths[0]} to answer")
+    ready, detail, waited = _wait_ready(api, client, deadline, window_s, progress)
     add(Check("ready", PASS if ready else FAIL, detail, measured=round(waited, 2), unit="s"))
     if not ready:
         for name in ("model listed", "chat completion", "streaming", f"burst x{concurrency}"):
@@ -429,6 +465,7 @@ def _run(report: SmokeReport, api: _Api, client, sla: SlaTargets, deadline: _Dea
     emit("ready")
 
     # 2. model list ---------------------------------------------------------------------------
+    progress("listing the served models")
     try:
         names = api.list_models()
         if model_listed(api.model, names, report.api):
@@ -440,6 +477,8 @@ def _run(report: SmokeReport, api: _Api, client, sla: SlaTargets, deadline: _Dea
         add(Check("model listed", FAIL, _short(exc)))
 
     # 3. one chat completion ------------------------------------------------------------------
+    progress("one chat completion")
+    gone = None  # why the server cannot be asked anything more (it went away or fell silent)
     try:
         t0 = time.monotonic()
         text = api.chat()
@@ -450,8 +489,15 @@ def _run(report: SmokeReport, api: _Api, client, sla: SlaTargets, deadline: _Dea
             add(Check("chat completion", FAIL, "the reply has no text", round(ms, 1), unit="ms"))
     except Exception as exc:  # noqa: BLE001
         add(Check("chat completion", FAIL, _short(exc)))
+        if _unreachable(exc):
+            gone = f"chat completion: {_short(exc)}"
+    if gone:
+        for name in ("streaming", f"burst x{concurrency}"):
+            add(Check(name, SKIP, f"not run: the server stopped answering ({gone})"))
+        return
 
     # 4. one streamed completion --------------------------------------------------------------
+    progress("one streamed completion")
     single = api.stream()
     if single.ok:
         itl50 = percentile(single.itl_ms, 50)
@@ -466,7 +512,12 @@ def _run(report: SmokeReport, api: _Api, client, sla: SlaTargets, deadline: _Dea
         "itl_p50_ms": _r(percentile(single.itl_ms, 50)), "error": single.error,
     }
 
+    if single.gone:
+        add(Check(f"burst x{concurrency}", SKIP, f"not run: the server stopped answering (streaming: {single.error})"))
+        return
+
     # 5. a bounded burst at the planned concurrency -------------------------------------------
+    progress(f"a burst of {concurrency} streamed request(s)")
     results = _burst(api, concurrency, deadline, emit)
     errors = [r for r in results if not r.ok]
     ttfts = [r.ttft_ms for r in results if r.ok and r.ttft_ms is not None]
@@ -510,6 +561,7 @@ def _run(report: SmokeReport, api: _Api, client, sla: SlaTargets, deadline: _Dea
 
     # 7. Prometheus metrics ------------------------------------------------------------------
     if expect_metrics is not False and report.api == "openai":
+        progress(f"reading {api.metrics_path}")
         add(_metrics_check(api, client, expect_metrics))
 
 
@@ -521,20 +573,30 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f} ms"
 
 
-def _wait_ready(api: _Api, client, deadline: _Deadline) -> tuple[bool, str, float]:
-    """Poll the readiness paths until one answers 2xx; a path answering 404/405 is dropped."""
+def _wait_ready(api: _Api, client, deadline: _Deadline, window_s: float = 0.0,
+                progress: Callable[[str], None] = lambda _s: None) -> tuple[bool, str, float]:
+    """Poll the readiness paths until one answers 2xx; a path answering 404/405 is dropped.
+
+    An HTTP answer that is not ready yet (503 while a model loads) is waited for until the deadline.
+    No answer at all (refused, silent, reset) is waited for only within the readiness window, or
+    UNREACHABLE_GRACE_S without one: then the endpoint is dead, and waiting longer helps nobody.
+    """
     import httpx
 
     start = time.monotonic()
+    give_up_unreachable = start + max(window_s, UNREACHABLE_GRACE_S)
     paths = list(api.ready_paths)
     last = "no answer"
     delay = 0.1
     while True:
+        unreachable = False
         for path in list(paths):
+            per = max(0.5, min(READY_PROBE_S, deadline.left()))
             try:
-                r = client.get(api.base + path, timeout=httpx.Timeout(min(5.0, max(0.5, deadline.left())), connect=2.0))
+                r = client.get(api.base + path, timeout=httpx.Timeout(per, connect=min(2.0, per)))
             except Exception as exc:  # noqa: BLE001
                 last = f"{api.base}{path}: {_short(exc)}"
+                unreachable = _unreachable(exc)
                 break  # the server is not answering at all: no point trying the next path now
             if 200 <= r.status_code < 300:
                 return True, f"{path} answered {r.status_code}", time.monotonic() - start
@@ -546,9 +608,15 @@ def _wait_ready(api: _Api, client, deadline: _Deadline) -> tuple[bool, str, floa
                 continue
             last = f"{api.base}{path} answered HTTP {r.status_code}"  # e.g. 503 while loading
             break
+        now = time.monotonic()
+        waited = now - start
+        if unreachable and now >= give_up_unreachable:
+            why = ("its readiness window is over" if window_s > UNREACHABLE_GRACE_S
+                   else "nothing is starting there")
+            return False, f"{last} (gave up after {waited:.1f}s: {why})", waited
         if deadline.left() <= 0:
-            waited = time.monotonic() - start
             return False, f"not ready after {waited:.1f}s: {last}", waited
+        progress(f"waiting for readiness: {last}")
         time.sleep(min(delay, max(0.0, deadline.left())))
         delay = min(delay * 2, 2.0)
 
@@ -614,6 +682,7 @@ class SmokeTarget:
     metrics_path: str | None = None
     expect_metrics: bool | None = None
     predicted: dict[str, float] = field(default_factory=dict)
+    ready_window_s: float = 0.0  # how long the server may still be starting (see run_smoke)
 
 
 def target_for_service(svc, spec, plan=None, *, base_url: str | None = None) -> SmokeTarget:
@@ -651,12 +720,14 @@ def target_for_service(svc, spec, plan=None, *, base_url: str | None = None) -> 
 
 
 def smoke_target(target: SmokeTarget, *, api_key: str | None = None, timeouts: Timeouts | None = None,
-                 max_tokens: int = 32, on_event: Callable[[str], None] | None = None) -> SmokeReport:
+                 max_tokens: int = 32, on_event: Callable[[str], None] | None = None,
+                 on_progress: Callable[[str], None] | None = None) -> SmokeReport:
     """run_smoke() for a SmokeTarget (what `llmctl up` calls after the service is ready)."""
     report = run_smoke(
         target.base_url, target.model, api=target.api, api_key=api_key, concurrency=target.concurrency,
         sla=target.sla, timeouts=timeouts, max_tokens=max_tokens, health_path=target.health_path,
         metrics_path=target.metrics_path, expect_metrics=target.expect_metrics, on_event=on_event,
+        ready_window_s=target.ready_window_s, on_progress=on_progress,
     )
     if target.predicted:
         report.measurements["predicted"] = dict(target.predicted)

@@ -27,7 +27,8 @@ _POSITIVE = click.FloatRange(min=0, min_open=True)
               help="Deadline of the whole smoke test in seconds (readiness included).")
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=32, show_default=True,
               help="Tokens to generate per request.")
-@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
 def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_p95_ms, timeout_s, max_tokens,
               output) -> None:
     """Check a running endpoint against the SLA; exit 1 when a check fails.
@@ -39,6 +40,7 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
     from dataclasses import replace
 
     from llmctl.errors import CheckFailed, InputError
+    from llmctl.deploy.progress import Waiting, say
     from llmctl.smoke import MAX_CONCURRENCY, SlaTargets, SmokeTarget, Timeouts, smoke_target
 
     if spec:
@@ -70,8 +72,12 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
         itl_p95_ms=itl_p95_ms if itl_p95_ms is not None else target.sla.itl_p95_ms,
     ))
 
-    report = smoke_target(target, api_key=api_key, max_tokens=max_tokens,
-                          timeouts=Timeouts(total_s=timeout_s, request_s=min(60.0, timeout_s)))
+    window = f"; it may still be starting for {target.ready_window_s:.0f}s" if target.ready_window_s > 0 else ""
+    say(f"smoke: testing {target.base_url} (model {target.model}, {target.concurrency} concurrent, "
+        f"at most {timeout_s:g}s{window})")
+    with Waiting(f"smoke {target.base_url}", timeout_s) as waiting:
+        report = smoke_target(target, api_key=api_key, max_tokens=max_tokens, on_progress=waiting.update,
+                              timeouts=Timeouts(total_s=timeout_s, request_s=min(60.0, timeout_s)))
     if output == "json":
         import json
 
@@ -79,25 +85,45 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
     else:
         click.echo(report.table())
     if not report.ok:
-        failed = report.failed()
-        names = ", ".join(c.name for c in failed) or "no check passed"
-        raise CheckFailed(f"smoke test of {report.base_url} failed: {names}")
+        raise CheckFailed(f"smoke test of {report.base_url} failed: {failure_summary(report)}")
+
+
+def failure_summary(report) -> str:
+    """The failed checks with their cause, e.g. `ready: …: connection refused (nothing listens there)`."""
+    failed = report.failed()
+    if not failed:
+        return "no check passed"
+    parts = [f"{c.name}: {c.detail}" if c.detail else c.name for c in failed[:3]]
+    more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
+    return "; ".join(p[:240] for p in parts) + more
 
 
 def _target_from_spec(path: str):
-    """The smoke target of the service the spec describes: the URL `llmctl up` recorded in `.llmctl/`
-    beside the spec when it deployed it (a Kubernetes port-forward, a blue/green port), else the
-    published port the plan's service has on this host."""
+    """The smoke target of the deployment `llmctl up` recorded in `.llmctl/` beside the spec (its URL:
+    a published port, a blue/green colour, a Kubernetes port-forward). No record: "not deployed", at
+    once — test a server started another way with --url."""
+    import time
     from pathlib import Path
 
     from llmctl.deploy.state import deployment_dir, load_state
     from llmctl.engines import get_engine
+    from llmctl.errors import CheckFailed
     from llmctl.planner import make_plan
+    from llmctl.slug import slugify
     from llmctl.smoke import target_for_service
     from llmctl.spec import load_spec
 
     spec = load_spec(path)
+    state = load_state(deployment_dir(path, slugify(spec.name)))
+    if state is None:
+        raise CheckFailed(f"{spec.name!r} is not deployed: `llmctl up {path}` records no deployment for it in "
+                          f"{deployment_dir(path, slugify(spec.name))}\n"
+                          f"  fix: `llmctl up {path}`, or test a server started another way with --url URL --model NAME")
     plan = make_plan(spec, base_dir=Path(path).resolve().parent)
     svc = get_engine(plan.backend).build(plan, spec)
-    state = load_state(deployment_dir(path, svc.slug))
-    return target_for_service(svc, spec, plan, base_url=state.url if state and state.url else None)
+    target = target_for_service(svc, spec, plan, base_url=state.url if state.url.startswith("http") else None)
+    # the deployment may be (re)starting: allow what its plan allows a model load, counted from `up`
+    window = state.applied_at + float(svc.health.startup_timeout_s) - time.time()
+    from dataclasses import replace
+
+    return replace(target, ready_window_s=max(0.0, window))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from llmctl.errors import CheckFailed
 
 if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
@@ -71,6 +74,25 @@ class Driver:
 
         port = service.ports[0]
         return f"http://{probe_address(port.bind)}:{record.get('port', port.host)}"
+
+
+# Every external command has a bound, so no `up`, `down`, `status` or `logs` can hang on a stuck daemon
+QUERY_TIMEOUT_S = 30.0  # a status query (systemctl show, kubectl get, journalctl -n)
+CHANGE_TIMEOUT_S = 600.0  # a change (kubectl apply/delete, systemctl enable --now: the unit's start is async)
+PULL_TIMEOUT_S = 2 * 3600.0  # an image pull: a vLLM image is ~10 GB; 2 h is ~1.4 MB/s
+
+
+def run_bounded(argv: list[str], *, timeout: float, **kwargs: Any) -> subprocess.CompletedProcess:
+    """subprocess.run with a timeout that ends in a CheckFailed naming the command, never a hang."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL if "input" not in kwargs else None)
+    if kwargs["stdin"] is None:
+        del kwargs["stdin"]
+    try:
+        return subprocess.run(argv, check=False, timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"`{' '.join(argv)}` did not finish within {timeout:.0f}s") from None
+    except OSError as exc:
+        raise CheckFailed(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
 
 
 def with_host_port(service: "ServiceSpec", port: int) -> "ServiceSpec":

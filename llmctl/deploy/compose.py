@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmctl.deploy.base import Context, Driver, listen_args
+from llmctl.deploy.base import PULL_TIMEOUT_S, Context, Driver, listen_args, run_bounded
 from llmctl.deploy.progress import Poll, http_status, say, tail, wait_for
 from llmctl.errors import CheckFailed, InputError
 
@@ -99,7 +99,7 @@ class ComposeDriver(Driver):
             pass
         say(f"  pulling {image} …")
         # docker compose draws its own pull progress (layers, bytes) on stderr: let it through live
-        proc = subprocess.run(compose_argv(folder, project, "pull"), stdin=subprocess.DEVNULL, check=False)
+        proc = run_bounded(compose_argv(folder, project, "pull"), timeout=PULL_TIMEOUT_S)
         if proc.returncode != 0:
             raise CheckFailed(
                 f"cannot pull image {image} (see above); nothing was started.\n"

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmctl.deploy.base import Context, Driver, free_port
+from llmctl.deploy.base import CHANGE_TIMEOUT_S, QUERY_TIMEOUT_S, Context, Driver, free_port, run_bounded
 from llmctl.deploy.progress import say, tail
 from llmctl.errors import CheckFailed
 
@@ -67,7 +67,7 @@ def check_kubectl(options: dict[str, Any]) -> None:
         argv = [*kubectl_base({}), "config", "get-contexts", options["context"], "--output", "name"]
     else:
         argv = ["kubectl", "config", "current-context"]
-    out = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, timeout=30)
+    out = run_bounded(argv, capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
     if out.returncode != 0 or not out.stdout.strip():
         what = f"context {options['context']!r} does not exist" if options.get("context") else "kubectl has no current context"
         raise CheckFailed(f"{what} ({(out.stderr or out.stdout).strip()[:200] or 'empty'}); nothing was applied\n"
@@ -109,11 +109,11 @@ class KubernetesDriver(Driver):
 
     def wait_ready(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> None:
         say(f"  waiting for the rollout of {record['kind']}/{record['name']}")
-        out = subprocess.run(rollout_argv(ctx.options, record["kind"], record["name"], ctx.timeout_s),
-                             capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+        out = run_bounded(rollout_argv(ctx.options, record["kind"], record["name"], ctx.timeout_s),
+                          capture_output=True, text=True, timeout=ctx.timeout_s + QUERY_TIMEOUT_S)
         if out.returncode != 0:
-            subprocess.run([*kubectl_base(ctx.options), "rollout", "undo", f"{record['kind']}/{record['name']}"],
-                           capture_output=True, check=False)
+            run_bounded([*kubectl_base(ctx.options), "rollout", "undo", f"{record['kind']}/{record['name']}"],
+                        capture_output=True, timeout=CHANGE_TIMEOUT_S)
             raise CheckFailed(f"rollout of {record['kind']}/{record['name']} failed: {(out.stderr or out.stdout).strip()[:300]}"
                               f" (rolled back to the previous revision)\n  last log lines:\n{tail(self.logs(ctx, record))}")
         record["port"] = self._port_forward(ctx, record)
@@ -153,13 +153,13 @@ class KubernetesDriver(Driver):
         return f"service/{record['name']}:{record['remote_port']}"
 
     def logs(self, ctx: Context, record: dict[str, Any], n: int = 20) -> str:
-        out = subprocess.run([*kubectl_base(ctx.options), "logs", f"{record['kind']}/{record['name']}",
-                              f"--tail={n}", "--all-containers"], capture_output=True, text=True, check=False)
+        out = run_bounded([*kubectl_base(ctx.options), "logs", f"{record['kind']}/{record['name']}",
+                           f"--tail={n}", "--all-containers"], capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
         return out.stdout or out.stderr
 
     def running(self, ctx: Context, record: dict[str, Any]) -> bool:
-        out = subprocess.run([*kubectl_base(ctx.options), "get", f"{record['kind']}/{record['name']}", "--output",
-                              "jsonpath={.status.readyReplicas}"], capture_output=True, text=True, check=False)
+        out = run_bounded([*kubectl_base(ctx.options), "get", f"{record['kind']}/{record['name']}", "--output",
+                           "jsonpath={.status.readyReplicas}"], capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
         return out.returncode == 0 and out.stdout.strip() not in ("", "0")
 
     def stop(self, ctx: Context, record: dict[str, Any]) -> None:
@@ -182,6 +182,6 @@ class KubernetesDriver(Driver):
 
 
 def _run(argv: list[str], *, stdin: str | None = None) -> None:
-    out = subprocess.run(argv, capture_output=True, text=True, input=stdin, check=False, timeout=600)
+    out = run_bounded(argv, capture_output=True, text=True, input=stdin, timeout=CHANGE_TIMEOUT_S)
     if out.returncode != 0:
         raise CheckFailed(f"`{' '.join(argv)}` failed (exit {out.returncode}): {(out.stderr or out.stdout).strip()[:500]}")

@@ -1,12 +1,20 @@
-"""Waiting for a deployment with a deadline, a progress line on stderr, and no sleeping-as-synchronisation:
-the probe is polled; each poll either finishes the wait, fails it, or reports what it sees."""
+"""Waiting with a deadline and progress on stderr, and no sleeping-as-synchronisation: the probe is
+polled; each poll either finishes the wait, fails it, or reports what it sees.
+
+`Waiting` is the progress display every wait uses (readiness, smoke tests, pulls): what is awaited,
+elapsed time and what is left of the budget. On a terminal it is one live line (rich, which honours
+NO_COLOR); otherwise a line when the status changes and a heartbeat every HEARTBEAT_S, so CI logs
+show progress without a wall of repeats.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import click
 
@@ -27,40 +35,97 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def live_output() -> bool:
+    """A live (redrawn) progress line: stderr is a terminal that can redraw."""
+    return sys.stderr.isatty() and os.environ.get("TERM", "") != "dumb" and not os.environ.get("LLMCTL_NO_PROGRESS")
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class Waiting:
+    """What is awaited, with elapsed and remaining time against `budget_s` (None: no budget).
+
+    with Waiting("vllm (compose, blue)", budget_s=600) as w:
+        w.update("container running; GET /health: 503")
+    """
+
+    def __init__(self, what: str, budget_s: float | None = None, *, live: bool | None = None):
+        self.what = what
+        self.budget_s = budget_s
+        self.status = ""
+        self.start = time.monotonic()
+        self.live = live_output() if live is None else live
+        self._printed: tuple[str, float] | None = None
+        self._rich: Any = None
+
+    # the text of the line, computed at each redraw so the clock moves on its own
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.start
+        clock = _clock(elapsed)
+        if self.budget_s is not None:
+            clock += f" of {_clock(self.budget_s)}, {_clock(math.ceil(self.budget_s - elapsed))} left"
+        return f"{self.what} [{clock}]: {self.status or 'waiting'}"
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        return Text(self.line(), overflow="ellipsis", no_wrap=True)
+
+    def __enter__(self) -> "Waiting":
+        if self.live:
+            from rich.console import Console
+
+            self._rich = Console(stderr=True, highlight=False).status(self, spinner="dots")
+            self._rich.start()
+        return self
+
+    def update(self, status: str) -> None:
+        self.status = status
+        if not self.live:
+            self._emit()
+
+    def _emit(self) -> None:
+        now = time.monotonic()
+        if self._printed is None or self._printed[0] != self.status or now - self._printed[1] >= HEARTBEAT_S:
+            say("  " + self.line())
+            self._printed = (self.status, now)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+            self._rich = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
 def wait_for(probe: Callable[[], Poll], *, what: str, timeout_s: float,
              on_fail: Callable[[str], str] | None = None) -> None:
     """Poll until `probe` says done; CheckFailed on failure or after `timeout_s` (message + on_fail's text)."""
-    tty = sys.stderr.isatty()
-    start = time.monotonic()
-    last_status, last_print = None, 0.0
-    while True:
-        poll = probe()
-        elapsed = time.monotonic() - start
-        if poll.failed or poll.done:
-            if tty and last_status is not None:
-                sys.stderr.write("\n")
-        if poll.failed:
-            detail = on_fail(poll.failed) if on_fail else ""
-            raise CheckFailed(f"{what}: {poll.failed}" + (f"\n{detail}" if detail else ""))
-        if poll.done:
-            say(f"  {what}: ready after {elapsed:.0f}s")
-            return
-        if elapsed >= timeout_s:
-            if tty and last_status is not None:
-                sys.stderr.write("\n")
-            reason = f"not ready after {timeout_s:.0f}s (last seen: {poll.status or 'nothing'})"
-            detail = on_fail(reason) if on_fail else ""
-            raise CheckFailed(f"{what}: {reason}" + (f"\n{detail}" if detail else ""))
-        now = time.monotonic()
-        if tty:
-            line = f"  {what}: {poll.status} ({elapsed:.0f}s)"
-            sys.stderr.write("\r" + line[:200].ljust(min(200, max(len(line), 80))))
-            sys.stderr.flush()
-            last_status = poll.status
-        elif poll.status != last_status or now - last_print >= HEARTBEAT_S:
-            say(f"  {what}: {poll.status} ({elapsed:.0f}s)")
-            last_status, last_print = poll.status, now
-        time.sleep(POLL_S)
+    with Waiting(what, timeout_s) as waiting:
+        while True:
+            poll = probe()
+            if poll.failed:
+                break
+            if poll.done:
+                break
+            if waiting.elapsed >= timeout_s:
+                break
+            waiting.update(poll.status)
+            time.sleep(POLL_S)
+    if poll.failed:
+        detail = on_fail(poll.failed) if on_fail else ""
+        raise CheckFailed(f"{what}: {poll.failed}" + (f"\n{detail}" if detail else ""))
+    if poll.done:
+        say(f"  {what}: ready after {waiting.elapsed:.0f}s")
+        return
+    reason = f"not ready after {timeout_s:.0f}s (last seen: {poll.status or 'nothing'})"
+    detail = on_fail(reason) if on_fail else ""
+    raise CheckFailed(f"{what}: {reason}" + (f"\n{detail}" if detail else ""))
 
 
 def http_status(url: str, timeout: float = 2.0, api_key: str | None = None) -> int | None:

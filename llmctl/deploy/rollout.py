@@ -204,13 +204,16 @@ def _smoke(driver: Driver, ctx: Context, service, record, spec, timeout_s: float
     api_key = next((ctx.secrets[s.key] for s in service.secrets if s.env.endswith("API_KEY") and s.key in ctx.secrets),
                    None)
     sla = spec.workload.sla
+    from llmctl.deploy.progress import Waiting
+
     say(f"  smoke test of {url} (concurrency {min(spec.workload.concurrency, 512)})")
-    report = run_smoke(url, service.served_model_name, api="openai", api_key=api_key,
-                       concurrency=min(spec.workload.concurrency, 512),
-                       sla=SlaTargets(ttft_p95_ms=sla.ttft_p95_ms, itl_p95_ms=sla.itl_p95_ms),
-                       timeouts=Timeouts(total_s=timeout_s, request_s=min(60.0, timeout_s)),
-                       health_path=service.health.path, metrics_path=service.metrics_path,
-                       expect_metrics=bool(service.metrics_path))
+    with Waiting(f"smoke test of {url}", timeout_s) as waiting:
+        report = run_smoke(url, service.served_model_name, api="openai", api_key=api_key,
+                           concurrency=min(spec.workload.concurrency, 512),
+                           sla=SlaTargets(ttft_p95_ms=sla.ttft_p95_ms, itl_p95_ms=sla.itl_p95_ms),
+                           timeouts=Timeouts(total_s=timeout_s, request_s=min(60.0, timeout_s)),
+                           health_path=service.health.path, metrics_path=service.metrics_path,
+                           expect_metrics=bool(service.metrics_path), on_progress=waiting.update)
     echo(report.table())
     if not report.ok:
         parts = []

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmctl.deploy.base import Context, Driver
+from llmctl.deploy.base import CHANGE_TIMEOUT_S, QUERY_TIMEOUT_S, Context, Driver, run_bounded
 from llmctl.deploy.progress import Poll, http_status, tail, wait_for
 from llmctl.errors import CheckFailed
 
@@ -86,9 +86,9 @@ class SystemdDriver(Driver):
         return record
 
     def _show(self, record: dict[str, Any]) -> dict[str, str]:
-        out = subprocess.run(systemctl_argv(record["user"], "show", record["unit"], "--property",
-                                            "ActiveState,SubState,NRestarts,Result"),
-                             capture_output=True, text=True, check=False)
+        out = run_bounded(systemctl_argv(record["user"], "show", record["unit"], "--property",
+                                         "ActiveState,SubState,NRestarts,Result"),
+                          capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
         return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
     def running(self, ctx: Context, record: dict[str, Any]) -> bool:
@@ -111,8 +111,8 @@ class SystemdDriver(Driver):
                  on_fail=lambda _r: "  last journal lines:\n" + tail(self.logs(ctx, record)))
 
     def logs(self, ctx: Context, record: dict[str, Any], n: int = 20) -> str:
-        out = subprocess.run(journalctl_argv(record["user"], record["unit"], n), capture_output=True, text=True,
-                             check=False)
+        out = run_bounded(journalctl_argv(record["user"], record["unit"], n), capture_output=True, text=True,
+                          timeout=QUERY_TIMEOUT_S)
         return out.stdout or out.stderr
 
     def stop(self, ctx: Context, record: dict[str, Any]) -> None:
@@ -124,18 +124,19 @@ class SystemdDriver(Driver):
     def remove(self, ctx: Context, record: dict[str, Any], *, volumes: bool = False) -> list[str]:
         require_systemd()
         user = record["user"]
-        subprocess.run(systemctl_argv(user, "disable", "--now", record["unit"]), capture_output=True, check=False)
+        run_bounded(systemctl_argv(user, "disable", "--now", record["unit"]), capture_output=True, timeout=CHANGE_TIMEOUT_S)
         removed = []
         for p in (record["unit_path"], record["env_path"]):
             if Path(p).exists():
                 Path(p).unlink()
                 removed.append(p)
         run(systemctl_argv(user, "daemon-reload"))
-        subprocess.run(systemctl_argv(user, "reset-failed", record["unit"]), capture_output=True, check=False)
+        run_bounded(systemctl_argv(user, "reset-failed", record["unit"]), capture_output=True, timeout=QUERY_TIMEOUT_S)
         if volumes and record.get("runtime") in ("docker", "podman") and shutil.which(record["runtime"]):
             # the unit's named volume (llmctl/targets/systemd.py: source=llmctl-<slug>-<volume>)
             slug = record["unit"].removesuffix(".service")
-            subprocess.run([record["runtime"], "volume", "rm", f"llmctl-{slug}-models"], capture_output=True, check=False)
+            run_bounded([record["runtime"], "volume", "rm", f"llmctl-{slug}-models"], capture_output=True,
+                        timeout=CHANGE_TIMEOUT_S)
         return [f"unit {record['unit']}"] + removed[1:]
 
     def describe(self, ctx: Context, record: dict[str, Any]) -> list[dict[str, str]]:
@@ -153,6 +154,6 @@ def require_systemd(runtime_dir: str = SYSTEMD_RUNTIME_DIR) -> None:
 
 
 def run(argv: list[str]) -> None:
-    out = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    out = run_bounded(argv, capture_output=True, text=True, timeout=CHANGE_TIMEOUT_S)
     if out.returncode != 0:
         raise CheckFailed(f"`{' '.join(argv)}` failed (exit {out.returncode}): {(out.stderr or out.stdout).strip()[:500]}")

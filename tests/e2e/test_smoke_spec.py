@@ -1,4 +1,5 @@
-"""`llmctl smoke SPEC`: URL, concurrency, SLA and metrics expectations come from the spec's plan."""
+"""`llmctl smoke SPEC`: the URL comes from the deployment `llmctl up` recorded; concurrency, SLA and
+metrics expectations from the spec's plan. (No record: "not deployed", tests/cli/test_smoke_hangs.py.)"""
 
 from __future__ import annotations
 
@@ -33,13 +34,26 @@ overrides:
     return str(path)
 
 
+def _record(spec_path: str, url: str) -> None:
+    """What `llmctl up` leaves beside the spec (the test server stands in for the deployment)."""
+    from llmctl.deploy.state import State, deployment_dir
+    from llmctl.slug import slugify
+    from llmctl.spec import load_spec
+
+    spec = load_spec(spec_path)
+    slug = slugify(spec.name)
+    State(name=spec.name, slug=slug, target="local", spec=spec_path, hash="x", active={}, url=url, model="tiny",
+          engine="vllm").save(deployment_dir(spec_path, slug))
+
+
 def test_smoke_spec_reads_url_concurrency_sla_and_metrics_from_the_plan(vllm_server, tiny_hf_model, tmp_path):
     spec = _spec(tmp_path, str(tiny_hf_model), vllm_server.port, "vllm", 60000)
+    _record(spec, vllm_server.base_url)
     # the test server was started as `tiny`; the plan would serve the folder's path: --model overrides
     r = run_llmctl("smoke", spec, "--model", "tiny", "--output", "json", "--timeout", "120")
     assert r.code == 0, r.output
     report = json.loads(r.stdout)
-    assert report["base_url"] == f"http://127.0.0.1:{vllm_server.port}"  # endpoint.bind + endpoint.port
+    assert report["base_url"] == f"http://127.0.0.1:{vllm_server.port}"  # the recorded deployment's URL
     assert report["concurrency"] == 3  # workload.concurrency
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["burst x3"]["status"] == "pass"
@@ -49,6 +63,7 @@ def test_smoke_spec_reads_url_concurrency_sla_and_metrics_from_the_plan(vllm_ser
 
 def test_smoke_spec_sla_miss_fails(vllm_server, tiny_hf_model, tmp_path):
     spec = _spec(tmp_path, str(tiny_hf_model), vllm_server.port, "vllm", 0.001)
+    _record(spec, vllm_server.base_url)
     r = run_llmctl("smoke", spec, "--model", "tiny", "--timeout", "120")
     assert r.code == 1
     assert "SLA TTFT p95" in r.stderr
