@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rc = cli.main(args=argv, prog_name="llmctl", standalone_mode=False)
     except LlmctlError as exc:
+        if "llmctl.spec" in sys.modules and hasattr(exc, "where"):
+            exc = sys.modules["llmctl.spec"].locate(exc)
         click.echo(f"error: {exc}" if exc.exit_code == 2 else f"failed: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -15,6 +15,7 @@ class InputError(LlmctlError):
     exit_code = 2
 
     def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        self.message = message
         self.where = where
         self.hint = hint
         text = f"{where}: {message}" if where else message

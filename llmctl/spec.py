@@ -8,6 +8,7 @@ the line that holds it.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -30,7 +31,9 @@ Need = Literal[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `concurrency: true` or `gpus: "2"` is an error, not 1 and 2 (a whole number may still
+    # stand for a float, e.g. `memory_gb: 64`)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SLA(_Strict):
@@ -167,7 +170,33 @@ def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
     except ValidationError as exc:
         raise _explain(exc, lines, filename) from None
     spec._source = (filename, lines)
+    _LOADED.append(spec)
     return spec
+
+
+_LOADED: list[Spec] = []  # specs read from files by this process (a command reads one)
+
+
+def locate(exc: InputError) -> InputError:
+    """An error whose `where` is a spec field path (`hardware[0].gpu`, `model`, raised by the planner or
+    the catalog after loading) gets the file and line of that field in the spec this command read."""
+    if not exc.where or not _LOADED or re.search(r":\d+$", exc.where.split(" ")[0]):
+        return exc
+    loc: list[Any] = []
+    for part in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]", exc.where):
+        loc.append(int(part[1:-1]) if part.startswith("[") else part)
+    if not loc or loc[0] not in Spec.model_fields:
+        return exc
+    spec = _LOADED[-1]
+    filename, lines = spec._source or ("", {})
+    from llmctl.yaml_lines import line_of
+
+    line = line_of(lines, tuple(loc), default=None)
+    if line is None:
+        return exc
+    located = InputError(exc.message, where=f"{filename}:{line}: {exc.where}", hint=exc.hint)
+    located.exit_code = exc.exit_code
+    return located
 
 
 def where_in_spec(spec: Spec, *loc: Any) -> str | None:
@@ -205,6 +234,39 @@ def _first_model(ann: Any) -> type[BaseModel] | None:
     return None
 
 
+_TYPE_WORDS = {"int_type": "a whole number", "float_type": "a number", "string_type": "text",
+               "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping of keys",
+               "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys"}
+
+
+def _yaml_repr(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return repr(value) if isinstance(value, str) else str(value)[:80]
+
+
+def suggest(got: str, choices: list[str]) -> str | None:
+    """The choice `got` was probably meant to be: close in spelling (kubernets → kubernetes), a
+    prefix (prod → production), or close to one word of it (tools → tool_calling)."""
+    g = got.strip().lower()
+    if not g or not choices:
+        return None
+    best, score = None, 0.0
+    for choice in choices:
+        c = choice.lower()
+        s = difflib.SequenceMatcher(None, g, c).ratio()
+        if len(g) >= 3 and c.startswith(g):
+            s = max(s, 0.9)
+        for part in re.split(r"[_.\-]", c):
+            if len(part) >= 3:
+                s = max(s, difflib.SequenceMatcher(None, g, part).ratio() - 0.05)
+        if s > score:
+            best, score = choice, s
+    return best if score >= 0.75 else None
+
+
 def _explain(exc: ValidationError, where_lines: dict, filename: str) -> InputError:
     from llmctl.yaml_lines import line_of
 
@@ -231,6 +293,13 @@ def _explain(exc: ValidationError, where_lines: dict, filename: str) -> InputErr
         elif err["type"] == "literal_error":
             got = err.get("input")
             msg = f"{msg}; got {got!r}"
+            close = suggest(str(got), re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", ""))))
+            if close:
+                msg += f" — did you mean {close!r}?"
+        elif err["type"] in _TYPE_WORDS:
+            got = err.get("input")
+            kind = "a yes/no value" if isinstance(got, bool) else ("text" if isinstance(got, str) else type(got).__name__)
+            msg = f"expected {_TYPE_WORDS[err['type']]}, got {_yaml_repr(got)} ({kind})"
         lines.append(f"{where}: {path}: {msg}")
     # de-duplicate the union noise pydantic produces for `hardware`
     seen: list[str] = []

@@ -27,6 +27,8 @@ SWEEP_VARS = {
     "requests_per_minute": float,
 }
 MAX_POINTS = 64
+SWEEP_SCHEMA = "llmctl.sweep/v1"
+COMPARE_SCHEMA = "llmctl.compare/v1"
 CHART_MARK = "llmctl-sweep-chart"  # an existing chart with this mark may be replaced
 
 
@@ -151,20 +153,16 @@ def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart
     title = f"{label}: one replica as {var} varies{fixed} (the chosen candidate re-predicted at each value)"
     if chart:
         _write_chart(chart, title, var, points, ctx.sla)
-    if fmt == "json":
-        return json.dumps({
-            "sweep": var, "method": "re-predict the chosen candidate (one replica) at each value",
+    if fmt in ("json", "yaml", "data"):
+        doc = {
+            "schema": SWEEP_SCHEMA, "sweep": var, "method": "re-predict the chosen candidate (one replica) at each value",
             "candidate": {"backend": chosen.backend, "quantization": chosen.quant.id, "kv_cache_dtype": chosen.kv.id,
                           "tensor_parallel": chosen.tp, "pipeline_parallel": chosen.pp, "gpu": chosen.pool.device.id,
                           "devices_per_replica": chosen.devices, "num_parallel": chosen.num_parallel},
             "sla": ctx.sla, "chart": chart,
             "points": [_point_json(p) for p in points],
-        }, indent=2)
-    if fmt == "yaml":
-        from llmctl.fileio import to_yaml
-
-        return to_yaml({"sweep": var, "candidate": label, "sla": ctx.sla,
-                        "points": [_point_json(p) for p in points]}).rstrip("\n")
+        }
+        return _serialize(doc, fmt)
     return _sweep_table(title, var, points, ctx.sla) + (f"\nchart written to {chart}" if chart else "")
 
 
@@ -342,8 +340,18 @@ def chart_svg(title: str, var: str, points: list[SweepPoint], sla: dict) -> str:
 # --------------------------------------------------------------------------- compare
 
 
-def compare_table(plan, *, fmt: str = "table", limit: int = 8) -> str:
-    """The chosen plan and the best runners-up side by side."""
+def _serialize(doc: dict, fmt: str):
+    if fmt == "data":
+        return doc
+    if fmt == "json":
+        return json.dumps(doc, indent=2)
+    from llmctl.fileio import to_yaml
+
+    return to_yaml(doc).rstrip("\n")
+
+
+def compare_table(plan, *, fmt: str = "table", limit: int = 8, explain: bool = False):
+    """The chosen plan and the best runners-up side by side (with `explain`, the chosen plan's arithmetic)."""
     rows = [{
         "rank": 1, "chosen": True, "backend": plan.backend, "quantization": plan.quantization,
         "tensor_parallel": plan.tensor_parallel, "pipeline_parallel": plan.pipeline_parallel, "gpu": plan.gpu.type,
@@ -367,12 +375,11 @@ def compare_table(plan, *, fmt: str = "table", limit: int = 8) -> str:
                                        if a.usd_per_hour and a.throughput_tokens_per_s and a.replicas else None),
             "sla_met": a.sla_met, "why_not": a.rejected_because,
         })
-    if fmt == "json":
-        return json.dumps({"candidates": rows}, indent=2)
-    if fmt == "yaml":
-        from llmctl.fileio import to_yaml
-
-        return to_yaml({"candidates": rows}).rstrip("\n")
+    if fmt in ("json", "yaml", "data"):
+        doc = {"schema": COMPARE_SCHEMA, "name": plan.name, "candidates": rows}
+        if explain:
+            doc["explain"] = [e.model_dump(mode="json") for e in plan.explain]
+        return _serialize(doc, fmt)
     from tabulate import tabulate
 
     def v(x, f="{:g}"):
@@ -386,4 +393,9 @@ def compare_table(plan, *, fmt: str = "table", limit: int = 8) -> str:
               "-" if r["sla_met"] is None else ("yes" if r["sla_met"] else "NO"), r["why_not"][:60]] for r in rows]
     head = ["engine", "quant", "layout", "GPU", "replicas", "GiB/GPU", "TTFT p95 ms", "ITL p95 ms", "tok/s/replica",
             "USD/h", "USD/month", "USD/M tok", "SLA", "why not chosen"]
-    return f"top candidates for {plan.name!r} (→ chosen)\n" + tabulate(table, headers=head, disable_numparse=True)
+    text = f"top candidates for {plan.name!r} (→ chosen)\n" + tabulate(table, headers=head, disable_numparse=True)
+    if explain:
+        text += "\n\narithmetic of the chosen plan:\n" + tabulate(
+            [[e.quantity, e.value, e.formula] for e in plan.explain], headers=["quantity", "value", "how"],
+            maxcolwidths=[None, None, 90])
+    return text
