@@ -61,13 +61,19 @@ def write_atomic(path: str | Path, text: str, *, mode: int | None = None) -> Non
 
     A reader never sees half a file, and a crash leaves the old file intact. `mode` (e.g. 0o600 for
     secrets) is applied before the rename, so the content is never readable with wider permissions.
+    Without `mode` the file keeps the mode it had, or a new one gets what open() would give it
+    (0666 less the umask) — not mkstemp's 0600: charts and manifests are not secrets.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        if mode is not None:
-            os.fchmod(fd, mode)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
@@ -79,6 +85,18 @@ def write_atomic(path: str | Path, text: str, *, mode: int | None = None) -> Non
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    try:  # Linux shows it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def to_yaml(data: Any) -> str:

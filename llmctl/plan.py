@@ -145,6 +145,7 @@ class Plan(_Data):
     rationale: list[Rationale] = []
     alternatives: list[Alternative] = []
     explain: list[Explanation] = []
+    spec_sha256: str | None = None  # llmctl.spec.spec_digest of the spec it was made from (`render --plan` checks it)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

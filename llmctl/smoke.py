@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 
 from llmctl.errors import InputError
 
+SCHEMA = "llmctl.smoke/v1"  # of `llmctl smoke -o json`
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 MAX_CONCURRENCY = 512  # a smoke test, not a load test: the burst sends at most this many requests
 READY_PROBE_S = 5.0  # one readiness GET: a server that accepted the connection answers /health sooner
@@ -88,6 +89,7 @@ class SmokeReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema": SCHEMA,
             "ok": self.ok,
             "base_url": self.base_url,
             "model": self.model,

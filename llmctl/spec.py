@@ -199,6 +199,14 @@ def locate(exc: InputError) -> InputError:
     return located
 
 
+def spec_digest(spec: Spec) -> str:
+    """sha256 of what the spec says (not of its text: comments and key order do not count)."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
 def where_in_spec(spec: Spec, *loc: Any) -> str | None:
     """`file:line` of the key at `loc` (e.g. "model", or "hardware", 0, "gpu") in the file the spec came
     from; None for a spec built in code."""

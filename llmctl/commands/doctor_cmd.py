@@ -9,6 +9,9 @@ import json
 
 import click
 
+INVENTORY_SCHEMA = "llmctl.inventory/v1"
+DOCTOR_SCHEMA = "llmctl.doctor/v1"
+
 
 @click.command("inventory")
 @click.option(
@@ -21,7 +24,7 @@ def inventory_cmd(output: str) -> None:
 
     det = inventory.detect()
     if output == "json":
-        click.echo(json.dumps(det.to_dict(), indent=2))
+        click.echo(json.dumps({"schema": INVENTORY_SCHEMA, **det.to_dict()}, indent=2))
     else:
         click.echo(inventory.hardware_yaml(det), nl=False)
 
@@ -51,7 +54,7 @@ def doctor_cmd(ctx: click.Context, spec: str | None, target: str | None, output:
         plan = doctor.plan_for(loaded)
         results = doctor.run_checks(loaded, plan, target)
     if output == "json":
-        click.echo(json.dumps(doctor.results_json(results), indent=2))
+        click.echo(json.dumps({"schema": DOCTOR_SCHEMA, **doctor.results_json(results)}, indent=2))
     else:
         click.echo(doctor.results_table(results))
     if doctor.any_failed(results):

@@ -128,8 +128,11 @@ def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str 
     from llmctl.planner import make_plan
     from llmctl.spec import load_spec
 
+    from llmctl.spec import spec_digest
+
     spec = load_spec(spec_path)
     plan = make_plan(spec, base_dir=Path("." if spec_path == "-" else spec_path).resolve().parent)
+    plan = plan.model_copy(update={"spec_sha256": spec_digest(spec)})
     if sweep or compare:
         from llmctl import sweep as sweep_mod
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from llmctl.spec import Spec
 
 COLORS = ("blue", "green")
+STATUS_SCHEMA = "llmctl.status/v1"  # of `llmctl status -o json`
 
 
 def get_driver(target: str) -> Driver:
@@ -267,7 +268,7 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
     ctx, state, driver, target = _ctx_for(spec_path, target, options)
     if state is None:
         leftovers = driver.leftovers(ctx)
-        data = {"deployed": False, "target": target, "slug": ctx.slug,
+        data = {"schema": STATUS_SCHEMA, "deployed": False, "target": target, "slug": ctx.slug,
                 "leftovers": [row for r in leftovers for row in driver.describe(ctx, r)]}
         if output == "json":
             echo(json.dumps(data, indent=2))
@@ -289,7 +290,7 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
     except Exception as exc:  # noqa: BLE001 - status reports; it does not fail on a spec mid-edit
         current = f"unknown ({str(exc).splitlines()[0][:80]})"
     healthy = running and (health == 200 or not state.url.startswith("http"))
-    data = {"deployed": True, "name": state.name, "slug": state.slug, "target": state.target,
+    data = {"schema": STATUS_SCHEMA, "deployed": True, "name": state.name, "slug": state.slug, "target": state.target,
             "color": state.active.get("color"), "url": state.url, "model": state.model, "engine": state.engine,
             "applied_at": state.applied_at, "running": running, "health_http": health, "healthy": healthy,
             "spec_since_up": current, "objects": rows}

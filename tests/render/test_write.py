@@ -140,6 +140,6 @@ def test_cli_bad_spec_names_file_and_line(spec_and_plan):
 
 def test_cli_local_target_is_input_error(spec_and_plan):
     d = spec_and_plan
-    (d / "local.yaml").write_text("name: chat\nmodel: x\ntarget: local\n")
+    (d / "local.yaml").write_text("name: chat\nmodel: meta-llama/Llama-3.1-8B-Instruct\ntarget: local\n")
     r = _cli("render", "local.yaml", "--plan", "plan.json", cwd=d)
     assert r.returncode == 2 and "local" in r.stderr
