@@ -26,7 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("llmctl.commands.deploy_cmd:up_cmd", "Render, apply, wait for readiness and smoke-test a spec."),
     "down": ("llmctl.commands.deploy_cmd:down_cmd", "Remove what `llmctl up` created (model volumes kept)."),
     "status": ("llmctl.commands.deploy_cmd:status_cmd", "Show what `llmctl up` applied and whether it is healthy."),
+    "logs": ("llmctl.commands.deploy_cmd:logs_cmd", "Show (or follow, -f) the log of a spec's deployment."),
+    "ps": ("llmctl.commands.ps_cmd:ps_cmd", "List llmctl deployments on this host."),
     "smoke": ("llmctl.commands.smoke_cmd:smoke_cmd", "Check a running endpoint against the SLA."),
+    "completion": ("llmctl.commands.completion_cmd:completion_cmd", "Print the shell completion script (bash, zsh, fish)."),
 }
 
 
@@ -53,8 +56,29 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+EPILOG = """
+\b
+Examples:
+  llmctl init && llmctl plan llmctl.yaml
+  llmctl render llmctl.yaml -t compose --out deploy/
+  llmctl up llmctl.yaml && llmctl smoke llmctl.yaml
+  source <(llmctl completion bash)
+
+\b
+Exit codes: 0 ok · 1 a check failed (plan cannot work or misses the SLA, smoke test,
+doctor, not deployed) · 2 bad input (file:line and field named) · 130 interrupted.
+"""
+
+
+def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        os.environ["NO_COLOR"] = "1"  # read by llmctl.term and by rich
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(__version__, prog_name="llmctl")
+@click.option("--no-color", is_flag=True, expose_value=False, is_eager=True, callback=_no_color,
+              help="No colour in the output (also: the NO_COLOR environment variable).")
 def cli() -> None:
     """Plan, render, deploy and verify self-hosted LLM serving (Ollama, vLLM, llama.cpp).
 

@@ -324,12 +324,14 @@ def results_json(results: list[CheckResult]) -> dict[str, Any]:
     return {"ok": counts[FAIL] == 0, "counts": counts, "checks": [r.to_dict() for r in results]}
 
 
-def results_table(results: list[CheckResult]) -> str:
-    from tabulate import tabulate
+def results_table(results: list[CheckResult], *, wide: bool = False) -> str:
+    from llmctl.term import table as fit, terminal_width, verdict_word
 
-    rows = [[r.status.upper(), r.name, r.detail, r.fix] for r in results]
-    table = tabulate(rows, headers=["STATUS", "CHECK", "DETAIL", "FIX"], tablefmt="simple",
-                     maxcolwidths=[None, None, 60, 60])
+    rows = [[verdict_word(r.status.upper()), r.name, r.detail, r.fix] for r in results]
+    # without a terminal (CI logs) DETAIL and FIX wrap at 60 characters, as they always did
+    width = None if wide else (terminal_width() or 160)
+    table = fit(rows, ["STATUS", "CHECK", "DETAIL", "FIX"], tablefmt="simple", wrap=["FIX", "DETAIL"], width=width,
+                wide=wide)
     c = results_json(results)["counts"]
     return f"{table}\n\n{c[PASS]} pass, {c[WARN]} warn, {c[FAIL]} fail, {c[SKIP]} skip"
 

@@ -100,17 +100,20 @@ class SmokeReport:
             "measurements": self.measurements,
         }
 
-    def table(self) -> str:
-        from tabulate import tabulate
+    def table(self, *, wide: bool = False) -> str:
+        from llmctl.term import paint, table, verdict_word
 
         rows = []
         for c in self.checks:
             measured = "" if c.measured is None else f"{_fmt(c.measured)}{(' ' + c.unit) if c.unit else ''}"
             target = "" if c.target is None else f"≤ {_fmt(c.target)}{(' ' + c.unit) if c.unit else ''}"
-            rows.append([c.name, c.status.upper(), measured, target, c.detail])
+            rows.append([c.name, verdict_word(c.status.upper()), measured, target, c.detail])
         head = f"smoke test of {self.base_url} (model {self.model}, api {self.api}, {self.duration_s:.1f}s)"
-        verdict = "PASSED" if self.ok else f"FAILED ({len(self.failed())} check(s) failed)"
-        return f"{head}\n{tabulate(rows, headers=['check', 'result', 'measured', 'target', 'detail'])}\n{verdict}"
+        n = len(self.failed())
+        verdict = paint("PASSED", "pass") if self.ok else paint(f"FAILED ({n} check{'s' if n != 1 else ''} failed)", "fail")
+        body = table(rows, ["check", "result", "measured", "target", "detail"], wrap=["detail"], wide=wide,
+                     optional=["target"])
+        return f"{head}\n{body}\n{verdict}"
 
 
 def _fmt(x: float) -> str:

@@ -104,7 +104,8 @@ def _matches(c, plan) -> bool:
             and c.tp == plan.tensor_parallel and c.pp == plan.pipeline_parallel and c.pool.device.id == plan.gpu.type)
 
 
-def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart: str | None = None) -> str:
+def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart: str | None = None,
+              wide: bool = False):
     from llmctl import planner as P
     from llmctl.candidates import sla_checks
 
@@ -163,7 +164,7 @@ def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart
             "points": [_point_json(p) for p in points],
         }
         return _serialize(doc, fmt)
-    return _sweep_table(title, var, points, ctx.sla) + (f"\nchart written to {chart}" if chart else "")
+    return _sweep_table(title, var, points, ctx.sla, wide=wide) + (f"\nchart written to {chart}" if chart else "")
 
 
 def _point_json(p: SweepPoint) -> dict:
@@ -178,8 +179,8 @@ def _fmt_ms(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def _sweep_table(title: str, var: str, points: list[SweepPoint], sla: dict) -> str:
-    from tabulate import tabulate
+def _sweep_table(title: str, var: str, points: list[SweepPoint], sla: dict, *, wide: bool = True) -> str:
+    from llmctl.term import table
 
     rows = []
     for p in points:
@@ -192,7 +193,16 @@ def _sweep_table(title: str, var: str, points: list[SweepPoint], sla: dict) -> s
     sla_text = ", ".join(f"{k} {'≥' if k == 'output_tokens_per_second' else '≤'} {v:g}" for k, v in sla.items())
     head = [var, "TTFT p50 ms", "TTFT p95 ms", "ITL p50 ms", "ITL p95 ms", "tok/s/user", "tok/s/replica",
             "batch", "SLA", "replicas for SLA", "USD/M tok", "note"]
-    return f"{title}\nSLA: {sla_text}\n\n" + tabulate(rows, headers=head, disable_numparse=True)
+    body = table(rows, head, wrap=["note"], optional=["USD/M tok", "TTFT p50 ms", "ITL p50 ms", "batch", "tok/s/user",
+                                                      "note"], wide=wide)
+    from llmctl.term import terminal_width
+
+    width = None if wide else terminal_width()
+    if width:
+        import textwrap
+
+        title = textwrap.fill(title, width=max(40, width), break_on_hyphens=False)
+    return f"{title}\nSLA: {sla_text}\n\n" + body
 
 
 # --------------------------------------------------------------------------- chart
@@ -224,7 +234,7 @@ def _write_chart(chart: str, title: str, var: str, points: list[SweepPoint], sla
     else:
         from html import escape
 
-        table = _sweep_table(title, var, points, sla)
+        table = _sweep_table(title, var, points, sla, wide=True)
         text = (f"<!DOCTYPE html>\n<!-- {CHART_MARK} -->\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
                 "<style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}</style></head><body>\n"
                 f"<h1 style=\"font-size:16px\">{escape(title)}</h1>\n{svg}\n<pre>{escape(table)}</pre>\n</body></html>\n")
@@ -350,7 +360,7 @@ def _serialize(doc: dict, fmt: str):
     return to_yaml(doc).rstrip("\n")
 
 
-def compare_table(plan, *, fmt: str = "table", limit: int = 8, explain: bool = False):
+def compare_table(plan, *, fmt: str = "table", limit: int = 8, explain: bool = False, wide: bool = False):
     """The chosen plan and the best runners-up side by side (with `explain`, the chosen plan's arithmetic)."""
     rows = [{
         "rank": 1, "chosen": True, "backend": plan.backend, "quantization": plan.quantization,
@@ -390,12 +400,16 @@ def compare_table(plan, *, fmt: str = "table", limit: int = 8, explain: bool = F
               r["gpu"], v(r["replicas"]), v(r["memory_per_gpu_gib"], "{:.1f}"), v(r["ttft_p95_ms"], "{:,.0f}"),
               v(r["itl_p95_ms"], "{:.1f}"), v(r["throughput_tokens_per_s"], "{:,.0f}"), v(r["usd_per_hour"], "{:.2f}"),
               v(r["usd_per_month"], "{:,.0f}"), v(r["usd_per_million_tokens"], "{:.3f}"),
-              "-" if r["sla_met"] is None else ("yes" if r["sla_met"] else "NO"), r["why_not"][:60]] for r in rows]
+              "-" if r["sla_met"] is None else ("yes" if r["sla_met"] else "NO"), r["why_not"]] for r in rows]
     head = ["engine", "quant", "layout", "GPU", "replicas", "GiB/GPU", "TTFT p95 ms", "ITL p95 ms", "tok/s/replica",
             "USD/h", "USD/month", "USD/M tok", "SLA", "why not chosen"]
-    text = f"top candidates for {plan.name!r} (→ chosen)\n" + tabulate(table, headers=head, disable_numparse=True)
+    from llmctl.term import table as fit
+
+    text = f"top candidates for {plan.name!r} (→ chosen)\n" + fit(
+        table, head, wrap=["why not chosen"], wide=wide,
+        optional=["USD/month", "USD/M tok", "GiB/GPU", "tok/s/replica", "TTFT p95 ms", "layout", "why not chosen"])
     if explain:
-        text += "\n\narithmetic of the chosen plan:\n" + tabulate(
-            [[e.quantity, e.value, e.formula] for e in plan.explain], headers=["quantity", "value", "how"],
-            maxcolwidths=[None, None, 90])
+        text += "\n\narithmetic of the chosen plan:\n" + fit(
+            [[e.quantity, e.value, e.formula] for e in plan.explain], ["quantity", "value", "how"],
+            wrap=["how", "value"], wide=wide)
     return text

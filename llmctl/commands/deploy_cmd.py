@@ -11,7 +11,10 @@ TARGETS = ["compose", "systemd", "kubernetes", "local"]
 
 
 def _target_options(f):
-    f = click.option("--kube-namespace", "namespace", default=None, help="kubernetes: namespace (default: the context's).")(f)
+    f = click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+                     help="kubernetes: the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")(f)
+    f = click.option("--namespace", "-n", "--kube-namespace", "namespace", default=None,
+                     help="kubernetes: namespace (default: the context's).")(f)
     f = click.option("--context", default=None, help="kubernetes: kubectl context (default: the current one).")(f)
     f = click.option("--user", "user_mode", is_flag=True, default=None,
                      help="systemd: a user unit (~/.config/systemd/user) instead of a system unit.")(f)
@@ -21,10 +24,26 @@ def _target_options(f):
 
 
 def _options(**kw) -> dict:
+    if kw.get("kubeconfig"):
+        import os
+
+        # every kubectl this command runs (preflight checks included) reads the same file
+        kw["kubeconfig"] = os.path.abspath(os.path.expanduser(kw["kubeconfig"]))
+        os.environ["KUBECONFIG"] = kw["kubeconfig"]
     return {k: v for k, v in kw.items() if v is not None}
 
 
-@click.command("up")
+UP_EXAMPLES = """
+\b
+Examples:
+  llmctl up llmctl.yaml                         # the spec's target; smoke-tested against its SLA
+  llmctl up llmctl.yaml -t local --python ~/vllm/bin/python
+  llmctl up llmctl.yaml -t kubernetes -n llm --context prod --kubeconfig ~/.kube/prod
+  llmctl up llmctl.yaml --no-smoke --timeout 900
+"""
+
+
+@click.command("up", epilog=UP_EXAMPLES)
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @_target_options
 @click.option("--network", type=click.Choice(["bridge", "host"]), default=None,
@@ -41,7 +60,7 @@ def _options(**kw) -> dict:
               help="Deadline of the smoke test in seconds.")
 @click.option("--force", is_flag=True,
               help="Deploy a plan the planner calls infeasible (e.g. vLLM's CPU build on a development machine).")
-def up_cmd(spec_path, target, user_mode, context, namespace, network, runtime, python, timeout_s, smoke,
+def up_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, network, runtime, python, timeout_s, smoke,
            smoke_timeout, force) -> int:
     """Render SPEC's plan, apply it, wait until it is ready and smoke-test it against the SLA.
 
@@ -54,30 +73,69 @@ def up_cmd(spec_path, target, user_mode, context, namespace, network, runtime, p
     from llmctl.deploy.rollout import up
 
     opts = _options(network=network, user=user_mode, context=context, namespace=namespace, runtime=runtime,
-                    python=python)
+                    python=python, kubeconfig=kubeconfig)
     return up(spec_path, target=target, options=opts, timeout_s=timeout_s, smoke=smoke,
               smoke_timeout_s=smoke_timeout, echo=click.echo, force=force)
 
 
-@click.command("down")
+@click.command("down", epilog="""
+\b
+Examples:
+  llmctl down llmctl.yaml              # keeps the downloaded model
+  llmctl down llmctl.yaml --volumes    # removes it too
+""")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @_target_options
 @click.option("--volumes", is_flag=True, help="Also remove the model volumes / caches (downloaded weights).")
-def down_cmd(spec_path, target, user_mode, context, namespace, volumes) -> int:
+def down_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, volumes) -> int:
     """Remove everything `llmctl up` created for SPEC. Model volumes are kept unless --volumes."""
     from llmctl.deploy.rollout import down
 
     return down(spec_path, target=target, volumes=volumes,
-                options=_options(user=user_mode, context=context, namespace=namespace), echo=click.echo)
+                options=_options(user=user_mode, context=context, namespace=namespace, kubeconfig=kubeconfig),
+                echo=click.echo)
 
 
-@click.command("status")
+@click.command("status", epilog="""
+\b
+Examples:
+  llmctl status llmctl.yaml
+  llmctl status llmctl.yaml -o json | jq .healthy
+""")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @_target_options
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def status_cmd(spec_path, target, user_mode, context, namespace, output) -> int:
+def status_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, output) -> int:
     """Show what `llmctl up` applied for SPEC and whether it is healthy (exit 1 when it is not)."""
     from llmctl.deploy.rollout import status
 
-    return status(spec_path, target=target, options=_options(user=user_mode, context=context, namespace=namespace),
+    return status(spec_path, target=target,
+                  options=_options(user=user_mode, context=context, namespace=namespace, kubeconfig=kubeconfig),
                   output=output, echo=click.echo)
+
+
+@click.command("logs", epilog="""
+\b
+Examples:
+  llmctl logs llmctl.yaml              # the last 100 lines
+  llmctl logs llmctl.yaml -f           # and keep following (Ctrl-C stops)
+  llmctl logs llmctl.yaml --tail 20 -n llm
+""")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@_target_options
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C (or the deployment stops).")
+@click.option("--tail", "lines", type=click.IntRange(0, 100_000), default=100, show_default=True,
+              help="Lines of the past to show first.")
+def logs_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, follow, lines) -> int:
+    """Show the log of what `llmctl up` deployed for SPEC: `docker compose logs`, `journalctl -u`,
+    `kubectl logs`, or the local engine's log file."""
+    from llmctl.deploy.logs import show_logs
+    from llmctl.deploy.rollout import _ctx_for
+    from llmctl.errors import CheckFailed
+
+    opts = _options(user=user_mode, context=context, namespace=namespace, kubeconfig=kubeconfig)
+    ctx, state, driver, target = _ctx_for(spec_path, target, opts)
+    if state is None:
+        raise CheckFailed(f"{ctx.slug} is not deployed ({target}): no deployment recorded in {ctx.dir}\n"
+                          f"  fix: `llmctl up {spec_path}`")
+    return show_logs(driver, ctx, state.active, lines=lines, follow=follow)

@@ -19,7 +19,13 @@ DOCTOR_SCHEMA = "llmctl.doctor/v1"
     help="yaml: a `hardware:` block to paste into a spec (details as comments); json: everything detected.",
 )
 def inventory_cmd(output: str) -> None:
-    """Detect this machine's GPUs (NVIDIA, AMD, Apple), CPU and memory."""
+    """Detect this machine's GPUs (NVIDIA, AMD, Apple), CPU and memory.
+
+    \b
+    Examples:
+      llmctl inventory                  # a `hardware:` block to paste into a spec
+      llmctl inventory -o json          # everything detected (llmctl.inventory/v1)
+    """
     from llmctl import inventory
 
     det = inventory.detect()
@@ -35,16 +41,29 @@ def inventory_cmd(output: str) -> None:
     "--target", "-t", type=click.Choice(["compose", "systemd", "kubernetes", "local"]), default=None,
     help="Check for this target instead of the spec's (default: the spec's, or compose without a spec).",
 )
-@click.option("--output", "-o", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--output", "-o", "output", type=click.Choice(["table", "wide", "json"]), default="table",
+              show_default=True, help="Output format; `wide`: the table unwrapped.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+              help="kubernetes: the kubeconfig file for the cluster checks (default: $KUBECONFIG or ~/.kube/config).")
 @click.pass_context
-def doctor_cmd(ctx: click.Context, spec: str | None, target: str | None, output: str) -> None:
+def doctor_cmd(ctx: click.Context, spec: str | None, target: str | None, output: str, kubeconfig: str | None) -> None:
     """Check that this host can run SPEC's plan: container runtime, GPU runtime, driver, disk, /dev/shm,
     ports, Kubernetes GPU capacity, Hugging Face token. Exits 1 when any check fails.
 
     Without SPEC, checks what can be checked from this machine alone.
+
+    \b
+    Examples:
+      llmctl doctor                         # this host, for compose
+      llmctl doctor llmctl.yaml             # what the spec's plan needs
+      llmctl doctor llmctl.yaml -t kubernetes --kubeconfig ~/.kube/prod -o json
     """
     from llmctl import doctor
 
+    if kubeconfig:
+        import os
+
+        os.environ["KUBECONFIG"] = os.path.abspath(os.path.expanduser(kubeconfig))
     if spec is None:
         results = doctor.run_host_checks(target or "compose")
     else:
@@ -56,6 +75,6 @@ def doctor_cmd(ctx: click.Context, spec: str | None, target: str | None, output:
     if output == "json":
         click.echo(json.dumps({"schema": DOCTOR_SCHEMA, **doctor.results_json(results)}, indent=2))
     else:
-        click.echo(doctor.results_table(results))
+        click.echo(doctor.results_table(results, wide=output == "wide"))
     if doctor.any_failed(results):
         ctx.exit(1)

@@ -111,8 +111,8 @@ Exit codes: 0 the plan meets the SLA; 1 it cannot work or misses the SLA; 2 bad 
 
 @click.command("plan", epilog=PLAN_EXAMPLES)
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table", show_default=True,
-              help="Output format.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "wide", "json", "yaml"]), default="table",
+              show_default=True, help="Output format; `wide`: tables with every column, nothing wrapped or cut.")
 @click.option("--explain", is_flag=True, help="Show the arithmetic behind every number (also with --compare).")
 @click.option("--compare", is_flag=True, help="Show the top candidates side by side.")
 @click.option("--sweep", metavar="VAR=V1,V2,…", help="Predict across loads, e.g. concurrency=1,4,16,64.")
@@ -130,6 +130,8 @@ def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str 
 
     from llmctl.spec import spec_digest
 
+    wide = fmt == "wide"
+    fmt = "table" if wide else fmt
     spec = load_spec(spec_path)
     plan = make_plan(spec, base_dir=Path("." if spec_path == "-" else spec_path).resolve().parent)
     plan = plan.model_copy(update={"spec_sha256": spec_digest(spec)})
@@ -139,9 +141,9 @@ def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str 
         if fmt == "table" or not (sweep and compare):
             docs = []
             if sweep:
-                docs.append(sweep_mod.run_sweep(spec, spec_path, sweep, fmt=fmt, chart=chart))
+                docs.append(sweep_mod.run_sweep(spec, spec_path, sweep, fmt=fmt, chart=chart, wide=wide))
             if compare:
-                docs.append(sweep_mod.compare_table(plan, fmt=fmt, explain=explain))
+                docs.append(sweep_mod.compare_table(plan, fmt=fmt, explain=explain, wide=wide))
             click.echo("\n\n".join(docs))
         else:  # one document, not two concatenated
             doc = {"schema": VIEWS_SCHEMA,
@@ -158,7 +160,7 @@ def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str 
         else:
             from llmctl.plan_table import format_plan
 
-            click.echo(format_plan(plan, explain=explain))
+            click.echo(format_plan(plan, explain=explain, wide=wide))
     return verdict(plan)
 
 

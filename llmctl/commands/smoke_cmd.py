@@ -27,8 +27,8 @@ _POSITIVE = click.FloatRange(min=0, min_open=True)
               help="Deadline of the whole smoke test in seconds (readiness included).")
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=32, show_default=True,
               help="Tokens to generate per request.")
-@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
+@click.option("--output", "-o", type=click.Choice(["table", "wide", "json"]), default="table", show_default=True,
+              help="Output format; `wide`: the table unwrapped.")
 def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_p95_ms, timeout_s, max_tokens,
               output) -> None:
     """Check a running endpoint against the SLA; exit 1 when a check fails.
@@ -36,6 +36,12 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
     Either give SPEC (the spec that `llmctl up` deployed: URL, model name, concurrency and SLA come
     from its plan) or --url and --model for any OpenAI-compatible or Ollama server. Flags override
     what the spec says.
+
+    \b
+    Examples:
+      llmctl smoke llmctl.yaml                       # the deployment `llmctl up` made
+      llmctl smoke --url http://127.0.0.1:8000 --model my-model --concurrency 8 --itl-p95-ms 50
+      llmctl smoke --url http://127.0.0.1:11434 --api ollama --model llama3.1:8b -o json
     """
     from dataclasses import replace
 
@@ -83,7 +89,7 @@ def smoke_cmd(spec, url, model, api, api_key_env, concurrency, ttft_p95_ms, itl_
 
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        click.echo(report.table())
+        click.echo(report.table(wide=output == "wide"))
     if not report.ok:
         raise CheckFailed(f"smoke test of {report.base_url} failed: {failure_summary(report)}")
 

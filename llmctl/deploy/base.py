@@ -45,6 +45,16 @@ class Driver:
     def logs(self, ctx: Context, record: dict[str, Any], n: int = 20) -> str:
         return ""
 
+    def logs_argv(self, ctx: Context, record: dict[str, Any], *, lines: int, follow: bool) -> list[str] | None:
+        """The command that prints the instance's last `lines` log lines, and with `follow` keeps
+        printing new ones (`docker compose logs -f`, `journalctl -f`, `kubectl logs -f`); None when
+        the log is a file (`log_file`) or only `logs()` can read it."""
+        return None
+
+    def log_file(self, ctx: Context, record: dict[str, Any]) -> Path | None:
+        """The file the instance logs to, when it logs to a file (the local target)."""
+        return None
+
     def stop(self, ctx: Context, record: dict[str, Any]) -> None:
         raise NotImplementedError
 

@@ -171,6 +171,14 @@ class ComposeDriver(Driver):
                 out.append(f"(no logs: {exc})")
         return "\n".join(out)
 
+    def logs_argv(self, ctx: Context, record: dict[str, Any], *, lines: int, follow: bool) -> list[str] | None:
+        follow_arg = ["--follow"] if follow else []
+        folder = Path(record["dir"])
+        if (folder / "compose.yaml").exists():
+            return compose_argv(folder, record["project"], "logs", "--no-color", "--tail", str(lines), *follow_arg)
+        names = [c.name for c in self.containers(record["project"])]  # the files are gone: the labelled container
+        return [docker_cli(), "logs", "--tail", str(lines), *follow_arg, names[0]] if names else None
+
     def running(self, ctx: Context, record: dict[str, Any]) -> bool:
         cs = self.containers(record["project"])
         return bool(cs) and all(c.status == "running" for c in cs)

@@ -25,6 +25,8 @@ PORT_FORWARD_READY_S = 30.0
 
 def kubectl_base(options: dict[str, Any]) -> list[str]:
     argv = ["kubectl"]
+    if options.get("kubeconfig"):
+        argv += ["--kubeconfig", options["kubeconfig"]]
     if options.get("context"):
         argv += ["--context", options["context"]]
     if options.get("namespace"):
@@ -156,6 +158,10 @@ class KubernetesDriver(Driver):
         out = run_bounded([*kubectl_base(ctx.options), "logs", f"{record['kind']}/{record['name']}",
                            f"--tail={n}", "--all-containers"], capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
         return out.stdout or out.stderr
+
+    def logs_argv(self, ctx: Context, record: dict[str, Any], *, lines: int, follow: bool) -> list[str] | None:
+        return [*kubectl_base(ctx.options), "logs", f"{record['kind']}/{record['name']}", f"--tail={lines}",
+                "--all-containers", "--prefix", *(["--follow"] if follow else [])]
 
     def running(self, ctx: Context, record: dict[str, Any]) -> bool:
         out = run_bounded([*kubectl_base(ctx.options), "get", f"{record['kind']}/{record['name']}", "--output",

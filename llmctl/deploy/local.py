@@ -145,6 +145,9 @@ class LocalDriver(Driver):
             return ""
         return "\n".join(lines[-n:])
 
+    def log_file(self, ctx: Context, record: dict[str, Any]) -> Path | None:
+        return Path(record["log"]) if record.get("log") else None
+
     def describe(self, ctx: Context, record: dict[str, Any]) -> list[dict[str, str]]:
         return [{"kind": "process", "name": Path(record["argv"][0]).name, "id": str(record.get("pid")),
                  "state": "running" if self._alive(record) else "not running", "health": "-",

@@ -115,6 +115,9 @@ class SystemdDriver(Driver):
                           timeout=QUERY_TIMEOUT_S)
         return out.stdout or out.stderr
 
+    def logs_argv(self, ctx: Context, record: dict[str, Any], *, lines: int, follow: bool) -> list[str] | None:
+        return journalctl_argv(record["user"], record["unit"], lines) + (["--follow"] if follow else [])
+
     def stop(self, ctx: Context, record: dict[str, Any]) -> None:
         run(systemctl_argv(record["user"], "stop", record["unit"]))
 
