@@ -86,9 +86,24 @@ def cli() -> None:
     """
 
 
+def _no_pydantic_plugins() -> None:
+    """llmctl uses no pydantic plugins and turns their discovery off (PYDANTIC_DISABLE_PLUGINS). With
+    it off, pydantic's loader returns no plugins — but importing the loader still imports
+    importlib.metadata (and with it email, zipfile, csv: ~10 % of a `plan`). When the variable
+    disables every plugin, the loader is replaced by one that says so without that import."""
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in ("__all__", "1", "true") or "pydantic" in sys.modules:
+        return
+    import types
+
+    loader = types.ModuleType("pydantic.plugin._loader", "pydantic plugins: all disabled (PYDANTIC_DISABLE_PLUGINS)")
+    loader.get_plugins = lambda: ()  # what pydantic's own get_plugins() returns when they are disabled
+    sys.modules.setdefault("pydantic.plugin._loader", loader)
+
+
 def main(argv: list[str] | None = None) -> None:
     # pydantic looks for plugins through importlib.metadata on its first model (~25 ms); llmctl uses none
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _no_pydantic_plugins()
     from llmctl.errors import LlmctlError
 
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tabulate import tabulate
-
 from llmctl.plan import Plan
 from llmctl.term import count, num, paint, table, terminal_width, verdict_word
 
@@ -50,8 +48,8 @@ def format_plan(plan: Plan, *, explain: bool = False, wide: bool = False) -> str
     checks = [[c.metric, num(c.target), num(c.predicted), verdict_word("PASS" if c.met else "FAIL")]
               for c in plan.sla.checks]
     if checks:
-        out.append(tabulate(checks, headers=["SLA", "target", "predicted", ""], disable_numparse=True,
-                            colalign=("left", "right", "right", "left")))
+        out.append(table(checks, ["SLA", "target", "predicted", ""], wide=wide,
+                         colalign=("left", "right", "right", "left")))
     c = plan.cost
     costs = [f"{c.usd_per_hour:.2f} USD/h", f"{c.usd_per_month:,.0f} USD/month"]
     if c.usd_per_million_tokens is not None:

@@ -390,8 +390,6 @@ def compare_table(plan, *, fmt: str = "table", limit: int = 8, explain: bool = F
         if explain:
             doc["explain"] = [e.model_dump(mode="json") for e in plan.explain]
         return _serialize(doc, fmt)
-    from tabulate import tabulate
-
     def v(x, f="{:g}"):
         return "-" if x is None else f.format(x)
 

@@ -43,28 +43,75 @@ def terminal_width() -> int | None:
 
 
 def _width(text: str) -> int:
-    import re
+    """Columns `text` takes on a terminal: its longest line, colour codes not counted."""
+    if "\x1b" in text:
+        import re
 
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
-    return max((len(line) for line in plain.splitlines()), default=0)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return max((len(line) for line in text.split("\n")), default=0)
+
+
+def grid(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, maxcolwidths: Sequence[int | None] | None = None,
+         colalign: Sequence[str] | None = None, tablefmt: str = "simple") -> str:
+    """A plain-text table: headers (several lines where they hold "\n"), a rule of dashes ("simple";
+    none for "plain"), then the rows; columns two spaces apart, cells wrapped to `maxcolwidths`."""
+    import textwrap
+
+    n = len(headers)
+    limits = list(maxcolwidths or [None] * n)
+    align = list(colalign or ["left"] * n)
+
+    def cell_lines(value: Any, limit: int | None) -> list[str]:
+        text = "" if value is None else str(value)
+        out: list[str] = []
+        for line in text.split("\n") or [""]:
+            if limit and _width(line) > limit:
+                out.extend(textwrap.wrap(line, width=limit, break_on_hyphens=True) or [""])
+            else:
+                out.append(line)
+        return out or [""]
+
+    head = [str(h).split("\n") for h in headers]
+    body = [[cell_lines(row[i] if i < len(row) else "", limits[i]) for i in range(n)] for row in rows]
+    widths = [max([_width(x) for x in head[i]] + [_width(x) for r in body for x in r[i]] + [0]) for i in range(n)]
+
+    def fmt(cells: list[list[str]], top: bool = False) -> list[str]:
+        height = max(len(c) for c in cells) if cells else 1
+        lines = []
+        for k in range(height):
+            parts = []
+            for i, c in enumerate(cells):
+                # headers sit at the bottom of their block, cells at the top
+                idx = k - (height - len(c)) if top else k
+                text = c[idx] if 0 <= idx < len(c) else ""
+                pad = widths[i] - _width(text)
+                parts.append(" " * pad + text if align[i] == "right" else text + " " * pad)
+            lines.append("  ".join(parts).rstrip())
+        return lines
+
+    out = fmt(head, top=True) if any(str(h) for h in headers) else []
+    if tablefmt == "simple":
+        out.append("  ".join("-" * w for w in widths))
+    for r in body:
+        out.extend(fmt(r))
+    return "\n".join(out)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, wrap: Sequence[str] = (),
-          optional: Sequence[str] = (), wide: bool = False, width: int | None = None, **kw: Any) -> str:
-    """tabulate() that fits `width` (default: the terminal's): first the `wrap` columns are wrapped
-    (down to MIN_WRAP characters), then `optional` columns are dropped in that order, and a last line
-    says which. `wide` (-o wide) shows everything unwrapped."""
-    from tabulate import tabulate
-
-    kw.setdefault("disable_numparse", True)
+          optional: Sequence[str] = (), wide: bool = False, width: int | None = None,
+          colalign: Sequence[str] | None = None, tablefmt: str = "simple") -> str:
+    """A table that fits `width` (default: the terminal's): first headers go over several lines,
+    then the `wrap` columns are wrapped (down to MIN_WRAP characters), then `optional` columns are
+    dropped in that order, and a last line says which. `wide` (-o wide) shows everything unwrapped."""
     if width is None and not wide:
         width = terminal_width()
     headers = list(headers)
     cols = list(range(len(headers)))
+    aligns = list(colalign or ["left"] * len(headers))
 
     def render(keep: list[int], limits: dict[int, int]) -> str:
-        return tabulate([[r[i] for i in keep] for r in rows], headers=[headers[i] for i in keep],
-                        maxcolwidths=[limits.get(i) for i in keep] if limits else None, **kw)
+        return grid([[r[i] for i in keep] for r in rows], [headers[i] for i in keep],
+                    maxcolwidths=[limits.get(i) for i in keep], colalign=[aligns[i] for i in keep], tablefmt=tablefmt)
 
     text = render(cols, {})
     if wide or width is None or _width(text) <= width:
