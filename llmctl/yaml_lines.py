@@ -16,6 +16,7 @@ this module builds plain dicts and lists itself, which lets it
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from llmctl.errors import InputError
@@ -25,6 +26,7 @@ from llmctl.errors import InputError
 MAX_NODES = 20_000  # keys + values after alias expansion
 MAX_DEPTH = 64  # nested mappings/sequences
 Lines = dict[tuple[Any, ...], int]  # path of a key or list item -> 1-based line
+_BRACKET_RUN = re.compile(r"[\[{](?:[ \t]*[\[{]){%d,}" % MAX_DEPTH)
 
 
 class _Budget:
@@ -51,6 +53,11 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Lines]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    run = _BRACKET_RUN.search(text)
+    if run is not None:  # the scanner would slow down with every open bracket before the parser saw them
+        line = text.count("\n", 0, run.start()) + 1
+        raise InputError(f"not valid YAML: nested more than {MAX_DEPTH} levels deep ({MAX_DEPTH + 1} or more "
+                         "'[' or '{' in a row)", where=f"{filename}:{line}")
     yaml = YAML(typ="safe", pure=True)
     yaml.Parser = _depth_limited_parser(filename)
     try:
