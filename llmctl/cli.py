@@ -8,7 +8,6 @@ its exit code (1 a check failed, 2 bad input) — never a traceback.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -51,8 +50,18 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def _available(name: str) -> bool:
+    """The command's module is part of this build (a stat, not an import-system search: `--help`
+    asks this for every command)."""
     module = COMMANDS[name][0].split(":")[0]
+    path = os.path.join(_HERE, *module.split(".")[1:])
+    if os.path.exists(path + ".py"):
+        return True
+    import importlib.util
+
     return importlib.util.find_spec(module) is not None
 
 
