@@ -16,18 +16,14 @@ from pathlib import Path
 from llmctl.candidates import Candidate, Context, enumerate_candidates, sla_ratio
 from llmctl.catalog import Catalog, ResolvedModel
 from llmctl.errors import InputError
-from llmctl.estimate.memory import vllm_defaults
 from llmctl.estimate.performance import Deployment, PerfEstimate, predict
 from llmctl.estimate.performance import constants as perf_constants
-from llmctl.estimate.weights import weight_bytes_per_gpu
 from llmctl.plan import Plan
 from llmctl.plan_build import build_plan
 from llmctl.pools import build_pools
 from llmctl.rules import leanings
 from llmctl.search import largest_within
 from llmctl.spec import Node, Spec
-
-GiB = 1024**3
 
 
 @dataclass
@@ -102,32 +98,7 @@ def _sla(spec: Spec) -> tuple[dict[str, float], bool]:
 
 
 def deployment(ctx: Context, c: Candidate) -> Deployment:
-    a = ctx.model.arch
-    m = c.mem
-    assert m is not None
-    per_request = ctx.spec.workload.prompt_tokens + ctx.spec.workload.output_tokens
-    if c.backend == "vllm":
-        batched, seqs = vllm_defaults(c.pool.device)
-        seqs = ctx.spec.overrides.max_num_seqs or seqs
-        batched = ctx.spec.overrides.max_num_batched_tokens or batched
-        kv_limited = max(1, m.kv_cache_tokens // max(per_request, 1))
-        return Deployment(
-            arch=a, backend="vllm", device=c.pool.device, tp=c.tp, pp=c.pp,
-            weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
-            kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
-            max_num_batched_tokens=batched, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
-        )
-    # llama.cpp splits layers across GPUs and runs them one device after the other, so a token reads
-    # every on-device weight and every layer's KV at one device's bandwidth: the totals, not a share
-    dev = c.pool.device
-    on_device = m.weights_gib * GiB * max(c.devices, 1) if dev.kind != "cpu" else c.weight_bytes_total
-    return Deployment(
-        arch=a, backend=c.backend, device=dev, tp=1, pp=1,
-        weight_bytes_per_gpu=on_device,
-        kv_bytes_per_token=m.kv_bytes_per_token,
-        max_batch=c.num_parallel, max_num_batched_tokens=2048,  # llama-server -b default
-        cpu=c.pool.cpu, offloaded_bytes=m.offloaded_to_cpu_gib * GiB,
-    )
+    return c.engine.deployment(ctx, c)
 
 
 def predict_at(ctx: Context, dep: Deployment, concurrency: int) -> PerfEstimate:

@@ -12,9 +12,10 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llmctl.engines import canonical_name, engine_names
 from llmctl.errors import InputError
 
-Backend = Literal["ollama", "vllm", "llama.cpp"]
+Backend = Literal[engine_names()]  # type: ignore[valid-type]  # the registered engines
 Environment = Literal["development", "staging", "production"]
 Target = Literal["compose", "systemd", "kubernetes", "local"]
 Need = Literal[
@@ -109,9 +110,9 @@ class Overrides(_Strict):
     @field_validator("backend", mode="before")
     @classmethod
     def _backend_spelling(cls, v: Any) -> Any:
-        if isinstance(v, str) and v.lower().replace("_", ".").replace("-", ".") in ("llama.cpp", "llamacpp"):
-            return "llama.cpp"
-        return v.lower() if isinstance(v, str) else v
+        if isinstance(v, str):
+            return canonical_name(v) or v.lower()
+        return v
 
 
 class Spec(_Strict):

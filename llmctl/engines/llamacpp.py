@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_value, check_word, flag_args, native_listen, pvc_gib
+from llmctl.engines.gguf_plan import DEFAULT_BATCH, GgufEngine, flash_attention_needed
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
+    from llmctl.candidates import Candidate, Context
     from llmctl.plan import Plan
     from llmctl.service import ServiceSpec
     from llmctl.spec import Spec
 
 
-class LlamaCppEngine(Engine):
+class LlamaCppEngine(GgufEngine, Engine):
     name = "llama.cpp"
+
+    # ------------------------------------------------------------------ planning hooks
+    def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
+        return {
+            "ctx_size": ctx.max_model_len * c.num_parallel,
+            "parallel": c.num_parallel,
+            "n_gpu_layers": (c.mem.gpu_layers if c.mem else 0) if c.pool.device.kind != "cpu" else 0,
+            "cache_type_k": c.kv.id,
+            "cache_type_v": c.kv.id,
+            "flash_attn": flash_attention_needed(c.kv),
+            "batch_size": DEFAULT_BATCH,
+        }
+
+    def layout_summary(self, plan: "Plan") -> str:
+        return f"{plan.engine_args.get('parallel', 1)} slot(s)"
+
+    # ------------------------------------------------------------------ service
 
     def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
         from llmctl.service import SecretRef, ServiceSpec, Volume
@@ -24,7 +43,7 @@ class LlamaCppEngine(Engine):
         base, weights = self.common(plan, spec)
         port = base["ports"][0].container
         served = self.served_name(plan)
-        volumes = [Volume(name="models", mount=prof["model_cache"], purpose="model-cache", size_gib=pvc_gib(weights))]
+        volumes = [Volume(name="models", mount=prof.model_cache, purpose="model-cache", size_gib=pvc_gib(weights))]
         local = self.local_model(plan)
         secrets: list[SecretRef] = []
         if local is not None:
@@ -71,7 +90,7 @@ class LlamaCppEngine(Engine):
             "--metrics",
         ]
         kv = plan.kv_cache_dtype.lower()
-        if kv in prof["kv_cache_types"] and kv not in ("f16", "auto"):
+        if kv in prof.kv_cache_types and kv not in ("f16", "auto"):
             args += ["-fa", "on", "--cache-type-k", kv, "--cache-type-v", kv]
         if "tool_calling" in spec.needs or "structured_output" in spec.needs:
             args += ["--jinja"]
@@ -84,9 +103,9 @@ class LlamaCppEngine(Engine):
                                         description="clients send it as `Authorization: Bearer <key>`"))
         return ServiceSpec(
             **base,
-            argv=[*prof["container_command"], *model_c, *args],
-            native_argv=[*prof["native_command"], *model_n, *native_listen(args, base["ports"][0])],
-            env={"LLAMA_CACHE": prof["model_cache"], "HOME": "/tmp"},
+            argv=[*prof.container_command, *model_c, *args],
+            native_argv=[*prof.native_command, *model_n, *native_listen(args, base["ports"][0])],
+            env={"LLAMA_CACHE": prof.model_cache, "HOME": "/tmp"},
             secrets=secrets,
             volumes=volumes,
             served_model_name=served,

@@ -9,12 +9,14 @@ succeeds) instead of pulling it again. Model tags reach the shell only as positi
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_word, pvc_gib
+from llmctl.engines.gguf_plan import GgufEngine, flash_attention_needed
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
+    from llmctl.candidates import Candidate, Context
     from llmctl.plan import Plan
     from llmctl.service import ServiceSpec
     from llmctl.spec import Spec
@@ -48,8 +50,58 @@ def entry_script(ollama: str, pull_port: int) -> str:
     return pull_script(ollama, pull_port) + f"exec {ollama} serve\n"
 
 
-class OllamaEngine(Engine):
+class OllamaEngine(GgufEngine, Engine):
     name = "ollama"
+    needs_library_entry = True
+    serves_by_tag = True
+    downloads_from_hf = False
+
+    def host_model_cache(self, env: dict[str, str]) -> tuple[str, str]:
+        # Ollama FAQ "Where are models stored?": OLLAMA_MODELS, default ~/.ollama/models
+        from pathlib import Path
+
+        home = Path(env.get("HOME") or Path.home())
+        return env.get("OLLAMA_MODELS") or str(home / ".ollama" / "models"), "Ollama's model folder"
+
+    # ------------------------------------------------------------------ planning hooks
+    def no_quant_reason(self, ctx: "Context") -> str:
+        from llmctl.engines.gguf_plan import no_quant_reason
+
+        if not ctx.model.arch.ollama:
+            return no_quant_reason(ctx, self.title) or f"{ctx.model.arch.id} is not in Ollama's library"
+        return super().no_quant_reason(ctx)
+
+    def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
+        m = c.mem
+        args = {
+            "num_ctx": ctx.max_model_len,
+            "num_parallel": c.num_parallel,
+            "kv_cache_type": c.kv.id,
+            "flash_attention": flash_attention_needed(c.kv),
+            "keep_alive": self.profile.keep_alive[ctx.spec.environment],
+            "max_loaded_models": self.profile.max_loaded_models,
+            "num_gpu": m.gpu_layers if m and m.gpu_layers is not None and m.gpu_layers < (m.total_layers or 0) else None,
+        }
+        return {k: v for k, v in args.items() if v is not None}
+
+    def layout_summary(self, plan: "Plan") -> str:
+        return f"{plan.engine_args.get('num_parallel', 1)} slot(s)"
+
+    def plan_model_tag(self, ctx: "Context", c: "Candidate") -> str | None:
+        """The library tag that holds the planned quantization: the bare tag for its default one."""
+        m = ctx.model
+        o = m.arch.ollama or {}
+        if m.kind == "ollama" and (m.gguf_quantization == c.quant.id):
+            return m.ollama_tag
+        if not o.get("names"):
+            return None
+        name, size = o["names"][0], (o.get("size_tags") or ["latest"])[0]
+        if c.quant.id == o.get("default_quantization"):
+            return f"{name}:{size}"
+        q = "fp16" if c.quant.id == "F16" else c.quant.id.lower().replace("_k_", "_K_").replace("_k", "_K")
+        return f"{name}:{size}-instruct-{q}"
+
+    # ------------------------------------------------------------------ service
 
     def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
         from llmctl.service import PrepareStep, ServiceSpec, Volume
@@ -72,33 +124,33 @@ class OllamaEngine(Engine):
         )
         env = {
             "OLLAMA_HOST": f"0.0.0.0:{port}",
-            "OLLAMA_MODELS": f"{prof['model_cache']}/models",
+            "OLLAMA_MODELS": f"{prof.model_cache}/models",
             "OLLAMA_NUM_PARALLEL": str(int(parallel)),
             "OLLAMA_CONTEXT_LENGTH": str(plan.max_model_len),
-            "OLLAMA_KEEP_ALIVE": str(ea.get("keep_alive") or prof["keep_alive"][spec.environment]),
-            "OLLAMA_MAX_LOADED_MODELS": str(int(ea.get("max_loaded_models") or prof["max_loaded_models"])),
+            "OLLAMA_KEEP_ALIVE": str(ea.get("keep_alive") or prof.keep_alive[spec.environment]),
+            "OLLAMA_MAX_LOADED_MODELS": str(int(ea.get("max_loaded_models") or prof.max_loaded_models)),
         }
         kv = str(ea.get("kv_cache_type") or plan.kv_cache_dtype).lower()
-        if kv in prof["kv_cache_types"] or ea.get("flash_attention"):
+        if kv in prof.kv_cache_types or ea.get("flash_attention"):
             env["OLLAMA_FLASH_ATTENTION"] = "1"
-        if kv in prof["kv_cache_types"]:
+        if kv in prof.kv_cache_types:
             env["OLLAMA_KV_CACHE_TYPE"] = kv
 
-        cmd = prof["container_command"][0]
-        native = prof["native_command"][0]
+        cmd = prof.container_command[0]
+        native = prof.native_command[0]
         return ServiceSpec(
             **base,
-            argv=["/bin/sh", "-c", entry_script(cmd, prof["pull_port"]), "llmctl-ollama", tag],
+            argv=["/bin/sh", "-c", entry_script(cmd, prof.pull_port), "llmctl-ollama", tag],
             native_argv=[native, "serve"],
             prepare=[
                 PrepareStep(
                     description=f"pull {tag} unless it is already on disk",
-                    argv=["/bin/sh", "-c", pull_script(native, prof["pull_port"]), "llmctl-ollama-pull", tag],
+                    argv=["/bin/sh", "-c", pull_script(native, prof.pull_port), "llmctl-ollama-pull", tag],
                 )
             ],
             env=env,
             secrets=[],
-            volumes=[Volume(name="models", mount=prof["model_cache"], purpose="model-cache", size_gib=pvc_gib(weights))],
+            volumes=[Volume(name="models", mount=prof.model_cache, purpose="model-cache", size_gib=pvc_gib(weights))],
             served_model_name=tag,
             api_kind="ollama",
         )

