@@ -114,6 +114,8 @@ def image_requirement(image: str | None, table: dict[str, Any] | None = None) ->
             continue
         if rule.get("tag_contains") and rule["tag_contains"] not in tag:
             continue
+        if rule.get("tag_below") and not (_version(tag) and _version(tag) < _version(rule["tag_below"])):
+            continue
         found = dict(rule)
         if found.get("cuda") == "from-tag":
             ver = _version(tag)

@@ -80,6 +80,7 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
         name=spec.name, environment=spec.environment, target=spec.target,
         model=ModelInfo(
             reference=model.reference, id=a.id, hf_id=model.hf_id or a.hf_id, ollama_tag=best.engine.plan_model_tag(ctx, best),
+            source=best.engine.plan_source(ctx, best),
             path=model.path, gated=model.gated, params_b=_r(pc.total / 1e9, 3), active_params_b=_r(pc.active / 1e9, 3),
             architecture=a.architecture, max_position_embeddings=a.max_position_embeddings,
         ),

@@ -38,6 +38,7 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
               nodes: list[Node] | None = None, trace: Trace | None = None) -> Plan:
     catalog = catalog or Catalog.load()
     model = catalog.resolve_model(spec.model, base_dir=base_dir, where="model")
+    _check_needs(spec, model)
     detect_warnings: list[str] = []
     if nodes is None:
         if spec.hardware == "detect":
@@ -61,6 +62,16 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
     if trace is not None:
         trace.context, trace.ranked = ctx, ranked
     return plan
+
+
+def _check_needs(spec: Spec, model: ResolvedModel) -> None:
+    """Needs the model itself cannot meet, whatever the engine."""
+    arch = model.arch.architecture or ""
+    if "embeddings" in spec.needs and arch.endswith(("ForCausalLM", "ForConditionalGeneration")):
+        raise InputError(
+            f"embeddings — {model.arch.id} is a chat model ({arch}); its hidden states are not trained "
+            "as embeddings, and llama.cpp refuses them (\"Pooling type 'none' is not OAI compatible\")",
+            where="needs", hint="serve an embedding model as a service of its own, and drop `embeddings` here")
 
 
 def _nodes(spec: Spec, catalog: Catalog) -> tuple[list[Node], list[str]]:

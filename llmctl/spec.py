@@ -85,6 +85,7 @@ class Node(_Strict):
 class Adapter(_Strict):
     name: str = Field(min_length=1)
     path: str = Field(min_length=1)
+    rank: int | None = Field(None, ge=1, le=4096, description="LoRA rank (`r`); read from a local adapter_config.json when omitted")
 
 
 class Endpoint(_Strict):

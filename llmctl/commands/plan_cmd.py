@@ -49,7 +49,7 @@ overrides: {{}}
 #   tensor_parallel: 2
 #   max_model_len: 16384
 #   gpu_memory_utilization: 0.9
-#   image: registry.example.com/vllm/vllm-openai:v0.11.0
+#   image: registry.example.com/vllm/vllm-openai:v0.33.0
 """
 
 

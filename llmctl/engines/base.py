@@ -135,6 +135,11 @@ class Engine:
         """The Ollama tag the plan records for the model."""
         return ctx.model.ollama_tag
 
+    def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
+        """What the engine loads for the plan (plan.model.source); None for a local file."""
+        m = ctx.model
+        return None if m.path else (m.hf_id or m.arch.hf_id or m.reference)
+
     def plan_warnings(self, ctx: "Context", c: "Candidate") -> list[str]:
         return []
 

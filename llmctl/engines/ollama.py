@@ -46,8 +46,33 @@ def pull_script(ollama: str, pull_port: int) -> str:
     return _PULL.format(ollama=ollama, pull_port=int(pull_port)) + "\n"
 
 
+# The real server starts in the background; once it answers, each model is loaded (`ollama run M ""`
+# preloads, docs/faq.md) and only then is the ready file written, which the probes check: "ready"
+# means the model answers, not only the port. SIGTERM is passed on to the server.
+_SERVE = """rm -f "$LLMCTL_READY_FILE"
+{ollama} serve &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
+i=0
+until {ollama} list >/dev/null 2>&1; do
+  if ! kill -0 "$pid" 2>/dev/null; then wait "$pid"; exit $?; fi
+  i=$((i + 1))
+  if [ "$i" -gt 300 ]; then echo "llmctl: ollama did not start" >&2; kill -TERM "$pid"; exit 1; fi
+  sleep 1
+done
+for m in "$@"; do
+  {ollama} run "$m" "" >/dev/null 2>&1 || echo "llmctl: could not preload $m; it loads on the first request" >&2
+done
+: > "$LLMCTL_READY_FILE"
+wait "$pid"
+status=$?
+if kill -0 "$pid" 2>/dev/null; then wait "$pid"; status=$?; fi
+exit "$status"
+"""
+
+
 def entry_script(ollama: str, pull_port: int) -> str:
-    return pull_script(ollama, pull_port) + f"exec {ollama} serve\n"
+    return pull_script(ollama, pull_port) + _SERVE.format(ollama=ollama)
 
 
 class OllamaEngine(GgufEngine, Engine):
@@ -86,6 +111,9 @@ class OllamaEngine(GgufEngine, Engine):
 
     def layout_summary(self, plan: "Plan") -> str:
         return f"{plan.engine_args.get('num_parallel', 1)} slot(s)"
+
+    def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
+        return self.plan_model_tag(ctx, c)
 
     def plan_model_tag(self, ctx: "Context", c: "Candidate") -> str | None:
         """The library tag that holds the planned quantization: the bare tag for its default one."""
@@ -130,6 +158,12 @@ class OllamaEngine(GgufEngine, Engine):
             "OLLAMA_KEEP_ALIVE": str(ea.get("keep_alive") or prof.keep_alive[spec.environment]),
             "OLLAMA_MAX_LOADED_MODELS": str(int(ea.get("max_loaded_models") or prof.max_loaded_models)),
         }
+        if plan.replicas > 1:
+            # replicas may share one model volume: a server starting prunes blobs no manifest names yet,
+            # which are another replica's pull in flight (server/routes.go Serve; since 0.21 only blobs
+            # older than an hour, server/images.go PruneLayers, and a large pull takes longer)
+            env["OLLAMA_NOPRUNE"] = "1"
+        env["LLMCTL_READY_FILE"] = prof.ready_file
         kv = str(ea.get("kv_cache_type") or plan.kv_cache_dtype).lower()
         if kv in prof.kv_cache_types or ea.get("flash_attention"):
             env["OLLAMA_FLASH_ATTENTION"] = "1"
@@ -138,6 +172,7 @@ class OllamaEngine(GgufEngine, Engine):
 
         cmd = prof.container_command[0]
         native = prof.native_command[0]
+        base["health"] = base["health"].model_copy(update={"ready_command": ["test", "-f", prof.ready_file]})
         return ServiceSpec(
             **base,
             argv=["/bin/sh", "-c", entry_script(cmd, prof.pull_port), "llmctl-ollama", tag],

@@ -47,17 +47,18 @@ class EngineProfile(_Block):
     autoscale_metric: str | None = None
     kv_cache_types: tuple[str, ...] = ()
     # vLLM
-    gpu_memory_utilization: float | None = None
     shutdown_timeout_s: int | None = None
     quantization_methods: tuple[str, ...] = ()
     dtypes: dict[str, str] = Field(default_factory=dict)
     kv_cache_dtypes: tuple[str, ...] = ()
     lora_ranks: tuple[int, ...] = ()
+    lora_rank_unknown: int = 64
     shm_gib: dict[str, float] = Field(default_factory=dict)
     # Ollama
     keep_alive: dict[str, str] = Field(default_factory=dict)
     max_loaded_models: int | None = None
     pull_port: int | None = None
+    ready_file: str = "/tmp/llmctl-model-loaded"
 
 
 def parse_profile(name: str, block: Any, where: str) -> EngineProfile:

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from llmctl.spec import Spec
 
 
+# the target's stop grace beyond vLLM's own drain: the engine's shutdown after the drain
+STOP_MARGIN_S = 15
+
+
 def default_gpu_memory_utilization() -> float:
     """vLLM's --gpu-memory-utilization default, kept with the memory model that depends on it."""
     from llmctl.estimate.memory import constants
@@ -69,6 +73,11 @@ class VllmEngine(Engine):
 
         return vllm_plan.layout_rationale(ctx, c)
 
+    def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.plan_source(ctx, c)
+
     def plan_warnings(self, ctx: "Context", c: "Candidate") -> list[str]:
         m = ctx.model
         return [f"{m.arch.hf_id or m.reference} is gated on Hugging Face: provide HF_TOKEN"] if m.gated else []
@@ -100,7 +109,7 @@ class VllmEngine(Engine):
             volumes.append(Volume(name="model-files", mount=mount, purpose="data", host_path=str(local), read_only=True))
             model_c, model_n = mount, str(local)
         else:
-            model_c = model_n = self.model_word(plan)
+            model_c = model_n = check_word(plan.model.source or self.model_word(plan), "model.source")
 
         args: list[str] = ["--host", "0.0.0.0", "--port", str(port), "--served-model-name", served]
         args += ["--tensor-parallel-size", str(plan.tensor_parallel)]
@@ -125,7 +134,7 @@ class VllmEngine(Engine):
         ea.pop("max_num_batched_tokens", None)
         if batched:
             args += ["--max-num-batched-tokens", str(int(batched))]
-        args += self.quantization_args(plan.quantization)
+        args += self.quantization_args(plan.quantization, ea.pop("quantization", None))
         kv = plan.kv_cache_dtype.lower()
         if kv in prof.kv_cache_dtypes:
             args += ["--kv-cache-dtype", kv]
@@ -149,11 +158,16 @@ class VllmEngine(Engine):
                 adapters_c.append(f"{name}={path}")
             adapters_n.append(f"{name}={path}")
         if spec.adapters:
-            args += ["--enable-lora", "--max-loras", str(len(spec.adapters)), "--lora-modules", *adapters_c]
-            native_args += ["--enable-lora", "--max-loras", str(len(spec.adapters)), "--lora-modules", *adapters_n]
+            lora = ["--enable-lora", "--max-loras", str(len(spec.adapters)), "--max-lora-rank", str(self.lora_rank(spec))]
+            args += [*lora, "--lora-modules", *adapters_c]
+            native_args += [*lora, "--lora-modules", *adapters_n]
         elif "lora" in spec.needs:
             args += ["--enable-lora"]
             native_args += ["--enable-lora"]
+        if prof.shutdown_timeout_s:
+            # drain in-flight requests on SIGTERM (the default 0 aborts them); targets wait a little longer
+            args += ["--shutdown-timeout", str(prof.shutdown_timeout_s)]
+            native_args += ["--shutdown-timeout", str(prof.shutdown_timeout_s)]
         taken = {a for a in args if a.startswith("--")} | {"--dtype", "--quantization", "--kv-cache-dtype"}
         extra = flag_args(ea, taken)
         args += extra
@@ -184,19 +198,35 @@ class VllmEngine(Engine):
             resources=resources,
             served_model_name=served,
             api_kind="openai",
+            stop_grace_s=(prof.shutdown_timeout_s or 0) + STOP_MARGIN_S,
         )
 
-    def quantization_args(self, quant: str) -> list[str]:
+    def quantization_args(self, quant: str, method: str | None) -> list[str]:
+        """--dtype for a plain dtype; --quantization only for a method applied while loading (`method`,
+        from the plan): a pre-quantized checkpoint's method is read from its config.json."""
         prof = self.profile
         q = (quant or "auto").lower()
         if q in prof.dtypes:
             return ["--dtype", prof.dtypes[q]]
-        if q in prof.quantization_methods:
-            return ["--quantization", q]
+        if method is None:
+            return []
+        if method in prof.quantization_methods:
+            return ["--quantization", method]
         raise InputError(
-            f"quantization {quant!r} is not something vLLM serves",
+            f"quantization {method!r} is not something vLLM {prof.version} serves",
             hint="one of: " + ", ".join([*prof.dtypes, *prof.quantization_methods]),
         )
+
+    def lora_rank(self, spec: "Spec") -> int:
+        """--max-lora-rank: the smallest rank vLLM accepts that holds every adapter's rank (from the
+        spec, or the `r` of a local adapter's adapter_config.json); unknown ranks count as `lora_rank_unknown`."""
+        ranks = [adapter_rank(ad) or self.profile.lora_rank_unknown for ad in spec.adapters]
+        need = max(ranks, default=1)
+        allowed = sorted(self.profile.lora_ranks)
+        for r in allowed:
+            if r >= need:
+                return r
+        raise InputError(f"adapters: rank {need} is above vLLM's largest --max-lora-rank {allowed[-1]}", where="adapters")
 
     def multinode_argv(self, service: "ServiceSpec") -> tuple[list[str], list[str]]:
         """Leader and worker commands for a LeaderWorkerSet group (Ray cluster, leader runs the server).
@@ -226,6 +256,21 @@ exec "$@"
 _WORKER_SCRIPT = """set -eu
 exec ray start --address="${LWS_LEADER_ADDRESS}:6379" --block
 """
+
+
+def adapter_rank(adapter: Any) -> int | None:
+    """An adapter's LoRA rank: the spec's `rank`, else `r` in a local folder's adapter_config.json (PEFT)."""
+    import json
+    from pathlib import Path
+
+    if getattr(adapter, "rank", None):
+        return int(adapter.rank)
+    config = Path(adapter.path).expanduser() / "adapter_config.json"
+    try:
+        r = json.loads(config.read_text(encoding="utf-8")).get("r")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(r) if isinstance(r, int) and r > 0 else None
 
 
 def _safe_component(name: str) -> str:

@@ -10,8 +10,11 @@ from llmctl.catalog import KvDtype, Quantization
 from llmctl.errors import InputError
 from llmctl.estimate.memory import vllm_defaults, vllm_memory
 from llmctl.estimate.performance import Deployment
-from llmctl.estimate.weights import weight_bytes_per_gpu
+from llmctl.engines.sources import sources_for
+from llmctl.estimate.weights import weight_bytes, weight_bytes_per_gpu
 from llmctl.pools import Pool
+
+GiB = 1024**3
 
 
 def quant_options(ctx: Context, pool: Pool) -> list[Quantization]:
@@ -32,6 +35,12 @@ def quant_options(ctx: Context, pool: Pool) -> list[Quantization]:
         fp8_ok = bool(dev.fp8_tflops)  # e.g. MI300X: native FP8 in the profile
     if fp8_ok:
         opts.append(fp8)
+    # int4 formats load only from a checkpoint quantized ahead of time: offered where one is listed
+    if not model.path:
+        for qid in sources_for(model.arch.id).quantized:
+            q = cat.find_quantization(qid)
+            if q and q not in opts and "vllm" in q.engines and (not nvidia or dev.cc_at_least(q.needs_compute_capability)):
+                opts.append(q)
     return opts
 
 
@@ -61,6 +70,9 @@ def tp_options(ctx: Context, pool: Pool) -> list[int]:
 
 
 def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list[KvDtype]) -> list[Candidate]:
+    tools = tool_flags(ctx.model.arch.id, ctx.spec.needs)
+    if isinstance(tools, str):
+        return [Candidate(engine, q, kv, pool, reject=tools) for kv in kvs[:1]]
     ov = ctx.spec.overrides
     out: list[Candidate] = []
     total = weights_of(ctx, q)
@@ -82,6 +94,7 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
                 c.reject = f"PP {pp} needs {pp} nodes of {pool.device.id}; the inventory has {pool.nodes}"
             else:
                 _memory(ctx, c)
+                c.reject = c.reject or _source_problem(ctx, c)
             out.append(c)
             fitted = fitted or c.feasible
             # PP across nodes only when one node is not enough
@@ -94,6 +107,52 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
             if best_full and all(_kv_enough(ctx, c) for c in best_full):
                 out = [c for c in out if c.kv.id != kv.id]
     return out
+
+
+def prequantized_repo(ctx: Context, quant: Quantization) -> str | None:
+    """The listed checkpoint already in `quant` (vLLM detects its method from config.json)."""
+    return None if ctx.model.path else sources_for(ctx.model.arch.id).quantized.get(quant.id)
+
+
+def _source_problem(ctx: Context, c: Candidate) -> str | None:
+    """Why vLLM could not load this candidate's weights from any known checkpoint, or None."""
+    m, q = ctx.model, c.quant
+    if q.format != "hf" or q.id in ("BF16", "FP16") or m.hf_quantization == q.id or prequantized_repo(ctx, q):
+        return None
+    if q.vllm_quantization is None:
+        return (f"no {q.id} checkpoint of {m.arch.id} is known, and vLLM cannot make one while loading; "
+                "give a pre-quantized repository as the model")
+    # quantized while loading: each GPU first holds its share of the 16-bit checkpoint
+    full = weight_bytes_per_gpu(m.arch, weight_bytes(m.arch, _sixteen_bit(ctx)), c.tp, c.pp) / GiB
+    util = ctx.spec.overrides.gpu_memory_utilization or _default_util()
+    room = c.pool.capacity_gib * util
+    if full > room:
+        return (f"{q.id} is made while loading from the 16-bit checkpoint ({full:.1f} GiB per GPU), more than "
+                f"the {room:.1f} GiB vLLM may use; no pre-quantized {q.id} repository of {m.arch.id} is known")
+    return None
+
+
+def _sixteen_bit(ctx: Context) -> Quantization:
+    return ctx.catalog.quantization("BF16")
+
+
+def _default_util() -> float:
+    from llmctl.engines.vllm import default_gpu_memory_utilization
+
+    return default_gpu_memory_utilization()
+
+
+def tool_flags(model_id: str, needs: list[str] | tuple[str, ...]) -> dict[str, Any] | str:
+    """vLLM's tool-calling settings for the model family, or why tools cannot be served."""
+    if "tool_calling" not in needs:
+        return {}
+    src = sources_for(model_id)
+    if not src.tool_call_parser:
+        return f"no vLLM tool-call parser is known for {model_id} (--enable-auto-tool-choice needs one)"
+    flags: dict[str, Any] = {"enable_auto_tool_choice": True, "tool_call_parser": src.tool_call_parser}
+    if src.reasoning_parser:
+        flags["reasoning_parser"] = src.reasoning_parser
+    return flags
 
 
 def _kv_enough(ctx: Context, c: Candidate) -> bool:
@@ -140,12 +199,21 @@ def engine_args(ctx: Context, c: Candidate, default_utilization: float) -> dict[
         "max_num_seqs": ov.max_num_seqs or seqs,
         "max_num_batched_tokens": ov.max_num_batched_tokens or batched,
         "dtype": "float16" if c.quant.id == "FP16" else "auto",
-        "quantization": c.quant.vllm_quantization,
+        # a pre-quantized checkpoint's method is read from its config.json; only on-the-fly needs the flag
+        "quantization": None if prequantized_repo(ctx, c.quant) else c.quant.vllm_quantization,
         "kv_cache_dtype": c.kv.id,
         "enable_prefix_caching": "prefix_caching" in ctx.spec.needs or None,
         "enable_lora": "lora" in ctx.spec.needs or None,
+        **tool_flags(ctx.model.arch.id, ctx.spec.needs),  # type: ignore[dict-item]  # rejected earlier if a str
     }
     return {k: v for k, v in args.items() if v is not None}
+
+
+def plan_source(ctx: Context, c: Candidate) -> str | None:
+    m = ctx.model
+    if m.path:
+        return None
+    return prequantized_repo(ctx, c.quant) or m.hf_id or m.arch.hf_id or m.reference
 
 
 def layout_rationale(ctx: Context, c: Candidate) -> tuple[str, str]:
