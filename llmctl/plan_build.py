@@ -38,7 +38,7 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
     if not feasible:
         problems = _problems(ranked)
     warnings = list(mem.warnings) if mem else []
-    warnings += list(model.notes[1:]) if model.kind != "ollama" else []
+    warnings += list(model.notes[1:])
     if ctx.sla_defaulted:
         warnings.append(f"no SLA in the spec: checked against the default ITL p95 ≤ {ctx.sla['itl_p95_ms']:.0f} ms (reading speed)")
     if feasible and not best.sla_met:

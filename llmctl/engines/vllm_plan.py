@@ -184,13 +184,14 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
         kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
-        max_num_batched_tokens=batched, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
+        max_num_batched_tokens=batched, budget_includes_decode=True, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
     )
 
 
 def engine_args(ctx: Context, c: Candidate, default_utilization: float) -> dict[str, Any]:
     ov = ctx.spec.overrides
     batched, seqs = vllm_defaults(c.pool.device)
+    tools = tool_flags(ctx.model.arch.id, ctx.spec.needs)
     args = {
         "tensor_parallel_size": c.tp,
         "pipeline_parallel_size": c.pp,
@@ -204,7 +205,7 @@ def engine_args(ctx: Context, c: Candidate, default_utilization: float) -> dict[
         "kv_cache_dtype": c.kv.id,
         "enable_prefix_caching": "prefix_caching" in ctx.spec.needs or None,
         "enable_lora": "lora" in ctx.spec.needs or None,
-        **tool_flags(ctx.model.arch.id, ctx.spec.needs),  # type: ignore[dict-item]  # rejected earlier if a str
+        **(tools if isinstance(tools, dict) else {}),  # a str: the candidate was rejected with it
     }
     return {k: v for k, v in args.items() if v is not None}
 
