@@ -161,15 +161,18 @@ class ResolvedModel:
     """A model reference resolved to an architecture and, when known, exact weight bytes."""
 
     reference: str
-    kind: str  # ollama | hf | gguf-file | hf-folder | hf-cache
+    kind: str  # ollama | hf | gguf-file | hf-folder | hf-cache (a checkpoint known from its files: local or Hub)
     arch: ModelArch
     hf_id: str | None = None
     ollama_tag: str | None = None
     path: str | None = None
     gguf_quantization: str | None = None  # the quantization named by the tag or found in the file
     hf_quantization: str | None = None  # AWQ / GPTQ / FP8 named by an HF id or a config
-    weight_bytes: int | None = None  # exact bytes of the weights file(s) when read from disk
+    weight_bytes: int | None = None  # bytes of the weights: exact from a header, or a tag's published size
     notes: tuple[str, ...] = ()
+    source: str = "catalog"  # local | ollama-store | catalog | hub | registry: where the facts came from
+    revision: str | None = None  # Hugging Face commit or Ollama manifest digest, when read from one
+    ollama_manifest: Any = None  # llmctl.resolve.ollama_names.OllamaManifest of a pulled or remote tag
 
     @property
     def id(self) -> str:
@@ -290,9 +293,11 @@ class Catalog:
         return None
 
     def resolve_model(self, reference: str, *, base_dir: Path | None = None, where: str | None = None) -> ResolvedModel:
-        from llmctl import model_refs
+        """Resolution lives in llmctl.resolve, which imports this module's records; this convenience
+        method imports it only when called, so neither module needs the other to load."""
+        from llmctl.resolve import resolve_model
 
-        return model_refs.resolve(self, reference, base_dir=base_dir, where=where)
+        return resolve_model(self, reference, base_dir=base_dir, where=where)
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,128 @@
+"""Step 1 of resolution: a local path — a GGUF file, a Hugging Face folder, or a Hugging Face cache entry."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from llmctl.catalog import Catalog, ModelArch, ResolvedModel
+from llmctl.errors import InputError
+from llmctl.model_refs import match_arch, with_catalog_facts
+from llmctl.resolve import gguf_header
+from llmctl.resolve.hf_config import hf_config_to_arch, hf_quant_name, safetensors_bytes
+
+
+def local_path(ref: str, base_dir: Path | None) -> Path | None:
+    """The file or folder `ref` names, or None when it names none (then it is a tag or an id)."""
+    explicit = ref.startswith(("/", "./", "../", "~")) or ref.lower().endswith(".gguf")
+    candidates = [Path(ref).expanduser()]
+    if base_dir is not None and not Path(ref).is_absolute():
+        candidates.insert(0, base_dir / ref)
+    for c in candidates:
+        if c.exists():
+            return c
+    if explicit:
+        raise InputError(f"model path {ref!r} does not exist",
+                         hint="check the path; relative paths are read from the spec's folder")
+    return None
+
+
+def from_path(catalog: Catalog, ref: str, path: Path, where: str | None) -> ResolvedModel:
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise InputError(f"{path} is a file but not a .gguf model", where=where,
+                             hint="point `model` at a .gguf file or a Hugging Face folder with config.json")
+        return from_gguf(catalog, ref, path, where)
+    return from_hf_folder(catalog, ref, path, kind="hf-folder", where=where)
+
+
+def from_gguf(catalog: Catalog, ref: str, path: Path, where: str | None, **extra) -> ResolvedModel:
+    try:
+        header = gguf_header.read_file(path)
+    except (gguf_header.GgufError, OSError) as exc:
+        raise InputError(f"cannot read the GGUF header of {path}: {exc}", where=where,
+                         hint="the file is truncated or not a GGUF model; download it again") from None
+    return model_from_gguf_header(catalog, ref, header, where=where, kind="gguf-file", path=str(path.resolve()),
+                                  notes=(f"read {header.tensor_count} tensors from the GGUF header of {path}",), **extra)
+
+
+def model_from_gguf_header(catalog: Catalog, ref: str, header: gguf_header.GgufHeader, *, where: str | None,
+                           kind: str, notes: tuple[str, ...], weight_bytes: int | None = None,
+                           **extra) -> ResolvedModel:
+    try:
+        arch = ModelArch.from_mapping(header.config(), id=_model_id(ref))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"the GGUF header of {ref} lacks a field llmctl needs: {exc}", where=where) from None
+    known = match_arch(catalog, arch)
+    if known is not None:
+        arch = with_catalog_facts(arch, known)
+        if not header.tensors_read:  # the tensor list was not read: take what it would have told from the catalog
+            arch = replace(arch, tie_word_embeddings=known.tie_word_embeddings,
+                           attention_qkv_bias=known.attention_qkv_bias)
+    quant = header.file_type
+    if header.tensors_read:
+        if quant is None:
+            quant = gguf_header.quant_from_bits(8 * (header.tensor_bytes or 0) / max(header.n_elements or 1, 1))
+        weight_bytes = header.tensor_bytes
+    return ResolvedModel(reference=ref, kind=kind, arch=arch, gguf_quantization=quant, weight_bytes=weight_bytes,
+                         notes=notes, **extra)
+
+
+def _model_id(ref: str) -> str:
+    name = ref.rstrip("/").split("/")[-1]
+    return name.removesuffix(".gguf").replace(":", "-").lower()
+
+
+def from_hf_folder(catalog: Catalog, ref: str, folder: Path, *, kind: str, where: str | None,
+                   hf_id: str | None = None, source: str = "local") -> ResolvedModel:
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise InputError(f"{folder} has no config.json", where=where,
+                         hint="a Hugging Face model folder holds config.json beside its weights")
+    try:
+        raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {cfg_path}: {exc}", where=where) from None
+    try:
+        arch = ModelArch.from_mapping(hf_config_to_arch(raw), id=(hf_id or folder.name).split("/")[-1].lower())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{cfg_path} lacks a field llmctl needs: {exc}", where=where) from None
+    known = match_arch(catalog, arch)
+    if known is not None:
+        arch = with_catalog_facts(arch, known)
+    weight_bytes, how = safetensors_bytes(folder)
+    notes = [f"architecture from {cfg_path}"]
+    notes.append(how if weight_bytes else "no weights in the folder: weights counted from the architecture")
+    return ResolvedModel(reference=ref, kind=kind, arch=arch, path=str(folder.resolve()), hf_id=hf_id,
+                         weight_bytes=weight_bytes, hf_quantization=hf_quant_name(raw.get("quantization_config") or {}),
+                         notes=tuple(notes), source=source)
+
+
+def hf_cache_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("HF_HUB_CACHE"):
+        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
+    if os.environ.get("HF_HOME"):
+        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
+    dirs.append(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub")
+    return dirs
+
+
+def hf_cache_snapshot(hf_id: str) -> Path | None:
+    """The newest snapshot of `hf_id` in the local Hugging Face cache that holds config.json."""
+    name = "models--" + hf_id.replace("/", "--")
+    for root in hf_cache_dirs():
+        entry = root / name
+        if not entry.is_dir():
+            continue
+        ref = entry / "refs" / "main"
+        if ref.is_file():
+            snap = entry / "snapshots" / ref.read_text().strip()
+            if (snap / "config.json").is_file():
+                return snap
+        snaps = sorted((entry / "snapshots").glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        if snaps:
+            return snaps[0].parent
+    return None
