@@ -43,7 +43,9 @@ def hf_config_to_arch(raw: dict[str, Any]) -> dict[str, Any]:
         "num_attention_heads": int(cfg["num_attention_heads"]),
         "num_key_value_heads": int(cfg.get("num_key_value_heads") or cfg["num_attention_heads"]),
         "vocab_size": int(cfg["vocab_size"]),
-        "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", raw.get("tie_word_embeddings", False))),
+        # transformers' defaults when the key is absent: Gemma configs tie, Llama/Qwen/Mistral ones do not
+        "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", raw.get(
+            "tie_word_embeddings", str(archs_hint(cfg, raw)).startswith("Gemma")))),
         "max_position_embeddings": cfg.get("max_position_embeddings"),
         "torch_dtype": cfg.get("torch_dtype") or cfg.get("dtype") or raw.get("torch_dtype"),
     }
@@ -82,6 +84,11 @@ def hf_config_to_arch(raw: dict[str, Any]) -> dict[str, Any]:
         if cfg.get(key):
             out[key] = int(cfg[key])
     return out
+
+
+def archs_hint(cfg: dict[str, Any], raw: dict[str, Any]) -> str:
+    archs = cfg.get("architectures") or raw.get("architectures") or [str(cfg.get("model_type", "")).capitalize()]
+    return str(archs[0])
 
 
 def header_length(first8: bytes) -> int:

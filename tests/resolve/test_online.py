@@ -58,7 +58,7 @@ def test_online_model_plans_with_exact_weight_bytes(hub: Hub, tmp_path: Path) ->
                           "  output_tokens: 64\n  context_length: 2048\nhardware:\n  - gpu: L4\n    gpus: 1\n")
     trace = Trace()
     plan = make_plan(spec, trace=trace)
-    assert plan.feasible and plan.backend == "vllm"
+    assert plan.feasible
     bf16 = [c for c in trace.ranked if c.backend == "vllm" and c.quant.id == "BF16"]
     assert bf16 and all(c.weight_bytes_total == 2 * SMOL_PARAMS for c in bf16)
 
@@ -74,16 +74,23 @@ def test_second_resolution_makes_no_request(hub: Hub, tmp_path: Path) -> None:
 
 
 def test_offline_forbids_the_network(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    hub.repos[SMOL], _ = smol_repo(tmp_path)
+    hub.repos["acme/nano-135m"], _ = smol_repo(tmp_path)  # a name the catalog has no near match for
     set_offline(True)
     with pytest.raises(InputError) as exc:
-        resolve_model(cat(), SMOL, where="model")
+        resolve_model(cat(), "acme/nano-135m", where="model")
     assert "not asked: --offline" in str(exc.value) and hub.requests == []
     set_offline(False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(InputError, match="HF_HUB_OFFLINE=1"):
-        resolve_model(cat(), SMOL)
+        resolve_model(cat(), "acme/nano-135m")
     assert hub.requests == []
+
+
+def test_offline_falls_back_to_a_catalog_near_match(hub: Hub, tmp_path: Path) -> None:
+    hub.repos[SMOL], _ = smol_repo(tmp_path)
+    set_offline(True)
+    m = resolve_model(cat(), SMOL)  # the base of the catalog's SmolLM2-135M-Instruct
+    assert m.source == "catalog" and m.arch.id == "smollm2-135m" and hub.requests == []
 
 
 def test_gated_repo_without_a_token_says_how_to_get_access(hub: Hub, tmp_path: Path,
@@ -118,7 +125,7 @@ def test_network_failure_is_fast_and_clear(hub: Hub, tmp_path: Path, monkeypatch
     hub.mode = mode
     start = time.monotonic()
     with pytest.raises(InputError) as exc:
-        resolve_model(cat(), SMOL, where="model")
+        resolve_model(cat(), "acme/nano-135m", where="model")
     assert time.monotonic() - start < 10
     assert exc.value.exit_code == 2 and "unreachable" in str(exc.value)
 
