@@ -28,32 +28,39 @@ __all__ = ["resolve_model", "set_offline", "network_allowed"]
 def resolve_model(catalog: Catalog, reference: str, *, base_dir: Path | None = None,
                   where: str | None = None) -> ResolvedModel:
     from llmctl import model_refs
-    from llmctl.resolve import local
-    from llmctl.resolve.ollama_names import parse_name
+    from llmctl.resolve import places
 
     ref = reference.strip()
     if not ref:
         raise InputError("model is empty", where=where)
     tried: list[str] = []
     # 1. local path
-    path = local.local_path(ref, base_dir)
+    path = places.local_path(ref, base_dir)
     if path is not None:
+        from llmctl.resolve import local
+
         return local.from_path(catalog, ref, path, where)
     hf_id = ref if model_refs.looks_like_hf_id(ref) else None
     if hf_id:
-        snap = local.hf_cache_snapshot(hf_id)
+        snap = places.hf_cache_snapshot(hf_id.partition("@")[0])
         if snap is not None:
+            from llmctl.resolve import local
+
             return local.from_hf_folder(catalog, ref, snap, kind="hf-cache", where=where, hf_id=hf_id)
         tried.append("the Hugging Face cache")
-    # 2. the local Ollama store
-    name = None if hf_id else parse_name(ref)
-    if name is not None:
-        from llmctl.resolve import ollama_store
+    # 2. the local Ollama store (parsed only when this machine has one)
+    name = None
+    if not hf_id:
+        if places.ollama_store_present():
+            from llmctl.resolve import ollama_store
+            from llmctl.resolve.ollama_names import parse_name
 
-        found = ollama_store.resolve(catalog, ref, name, where)
-        if found is not None:
-            return found
-        tried.append("the local Ollama store (" + ", ".join(str(p) for p in ollama_store.models_dirs()) + ")")
+            name = parse_name(ref)
+            if name is not None:
+                found = ollama_store.resolve(catalog, ref, name, where)
+                if found is not None:
+                    return found
+        tried.append("the local Ollama store (" + ", ".join(str(p) for p in places.ollama_models_dirs()) + ")")
     # 3. the catalog
     found = model_refs.exact(catalog, ref)
     if found is not None:
@@ -61,6 +68,10 @@ def resolve_model(catalog: Catalog, reference: str, *, base_dir: Path | None = N
     tried.append("the catalog")
     # 4. online (answers cached on disk)
     warning = None
+    if not hf_id and name is None:
+        from llmctl.resolve.ollama_names import parse_name
+
+        name = parse_name(ref)
     if hf_id or name is not None:
         try:
             found = _online(catalog, ref, hf_id, name, where, tried)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,21 +11,7 @@ from llmctl.errors import InputError
 from llmctl.model_refs import match_arch, with_catalog_facts
 from llmctl.resolve import gguf_header
 from llmctl.resolve.hf_config import hf_config_to_arch, hf_quant_name, safetensors_bytes
-
-
-def local_path(ref: str, base_dir: Path | None) -> Path | None:
-    """The file or folder `ref` names, or None when it names none (then it is a tag or an id)."""
-    explicit = ref.startswith(("/", "./", "../", "~")) or ref.lower().endswith(".gguf")
-    candidates = [Path(ref).expanduser()]
-    if base_dir is not None and not Path(ref).is_absolute():
-        candidates.insert(0, base_dir / ref)
-    for c in candidates:
-        if c.exists():
-            return c
-    if explicit:
-        raise InputError(f"model path {ref!r} does not exist",
-                         hint="check the path; relative paths are read from the spec's folder")
-    return None
+from llmctl.resolve.places import hf_cache_dirs, hf_cache_snapshot, local_path  # noqa: F401 - re-exported
 
 
 def from_path(catalog: Catalog, ref: str, path: Path, where: str | None) -> ResolvedModel:
@@ -98,31 +83,3 @@ def from_hf_folder(catalog: Catalog, ref: str, folder: Path, *, kind: str, where
     return ResolvedModel(reference=ref, kind=kind, arch=arch, path=str(folder.resolve()), hf_id=hf_id,
                          weight_bytes=weight_bytes, hf_quantization=hf_quant_name(raw.get("quantization_config") or {}),
                          notes=tuple(notes), source=source)
-
-
-def hf_cache_dirs() -> list[Path]:
-    dirs = []
-    if os.environ.get("HF_HUB_CACHE"):
-        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
-    if os.environ.get("HF_HOME"):
-        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
-    dirs.append(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub")
-    return dirs
-
-
-def hf_cache_snapshot(hf_id: str) -> Path | None:
-    """The newest snapshot of `hf_id` in the local Hugging Face cache that holds config.json."""
-    name = "models--" + hf_id.replace("/", "--")
-    for root in hf_cache_dirs():
-        entry = root / name
-        if not entry.is_dir():
-            continue
-        ref = entry / "refs" / "main"
-        if ref.is_file():
-            snap = entry / "snapshots" / ref.read_text().strip()
-            if (snap / "config.json").is_file():
-                return snap
-        snaps = sorted((entry / "snapshots").glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        if snaps:
-            return snaps[0].parent
-    return None

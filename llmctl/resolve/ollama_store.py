@@ -9,12 +9,12 @@ the result for `migrate`. Parsed headers are cached by blob digest, so a second 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from llmctl.catalog import Catalog, ResolvedModel
 from llmctl.errors import InputError
 from llmctl.resolve import cache, gguf_header
+from llmctl.resolve.places import ollama_models_dirs
 from llmctl.resolve.ollama_names import (MEDIA_ADAPTER, MEDIA_MODEL, MEDIA_PARAMS, MEDIA_PROJECTOR, MEDIA_SYSTEM,
                                          MEDIA_TEMPLATE, ManifestError, OllamaManifest, OllamaName, first,
                                          parse_manifest, parse_params)
@@ -23,10 +23,7 @@ MAX_TEXT_LAYER = 1 << 20  # params/template/system layers are a few KB; read at 
 
 
 def models_dirs() -> list[Path]:
-    env = os.environ.get("OLLAMA_MODELS")
-    if env:
-        return [Path(env).expanduser()]
-    return [Path.home() / ".ollama" / "models", Path("/usr/share/ollama/.ollama/models")]
+    return ollama_models_dirs()
 
 
 def find_manifest(name: OllamaName) -> tuple[Path, Path] | None:
