@@ -312,7 +312,7 @@ class Catalog:
                 nearest.append(gid)
         raise InputError(
             f"unknown GPU {name!r}" + (f"; nearest known: {', '.join(nearest[:3])}" if nearest else ""),
-            where=where, hint="known GPUs: " + ", ".join(g.id for g in self.gpus),
+            where=where, hint=None if nearest else "known GPUs: " + ", ".join(g.id for g in self.gpus),
         )
 
     def _by_id(self, gid: str) -> GpuProfile:
