@@ -76,3 +76,16 @@ def test_truncated_real_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(data[:20000])  # cut inside the tokenizer
     with pytest.raises(InputError, match="truncated"):
         Catalog.load().resolve_model(str(path))
+
+
+def test_corrupt_header_through_the_cli_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    from support.cli import run_llmctl
+
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 1, 1) + struct.pack("<Q", 1 << 50))
+    spec = tmp_path / "llmctl.yaml"
+    spec.write_text("name: t\nmodel: ./broken.gguf\nworkload:\n  concurrency: 1\n  prompt_tokens: 64\n"
+                    "  output_tokens: 16\n  context_length: 1024\nhardware:\n  - gpu: RTX 4090\n    gpus: 1\n")
+    r = run_llmctl("plan", str(spec), "--offline")
+    assert r.code == 2, r.output
+    assert "cannot read the GGUF header" in r.stderr and "Traceback" not in r.output

@@ -61,6 +61,9 @@ def test_online_model_plans_with_exact_weight_bytes(hub: Hub, tmp_path: Path) ->
     assert plan.feasible
     bf16 = [c for c in trace.ranked if c.backend == "vllm" and c.quant.id == "BF16"]
     assert bf16 and all(c.weight_bytes_total == 2 * SMOL_PARAMS for c in bf16)
+    hub.reset_counts()
+    again = make_plan(spec)  # the second plan of the same model makes no request
+    assert hub.requests == [] and again.memory.per_gpu_gib.weights == plan.memory.per_gpu_gib.weights
 
 
 def test_second_resolution_makes_no_request(hub: Hub, tmp_path: Path) -> None:
