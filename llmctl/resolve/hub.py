@@ -175,13 +175,18 @@ def to_model(catalog: Catalog, ref: str, entry: dict[str, Any], *, where: str | 
     quant = hf_quant_name(raw.get("quantization_config") or {}) or _quant_from_dtypes(weights.get("dtypes") or {})
     where_from = "cache" if from_cache else "Hugging Face Hub"
     notes = [f"architecture from config.json of {hf_id} at {str(entry.get('sha'))[:12]} ({where_from})"]
-    if weights.get("bytes"):
-        notes.append(f"weights: {weights['bytes']} bytes from {weights['files']} safetensors header(s)")
+    total = weights.get("bytes") or None
+    f32 = (weights.get("dtypes") or {}).get("F32", 0)
+    if total and not quant and f32 > total / 2:
+        # vLLM serves a float32 checkpoint in 16 bit (dtype "auto"): plan with the bytes it will hold
+        notes.append(f"weights: {total} bytes stored, mostly float32; planned as {total - f32 // 2} bytes in 16 bit")
+        total -= f32 // 2
+    elif total:
+        notes.append(f"weights: {total} bytes from {weights['files']} safetensors header(s)")
     else:
         notes.append("no safetensors weights listed: weights counted from the architecture")
     return ResolvedModel(reference=ref, kind="hf-cache", arch=arch, hf_id=hf_id, hf_quantization=quant,
-                         weight_bytes=weights.get("bytes") or None, notes=tuple(notes), source="hub",
-                         revision=entry.get("sha"))
+                         weight_bytes=total, notes=tuple(notes), source="hub", revision=entry.get("sha"))
 
 
 def _quant_from_dtypes(dtypes: dict[str, int]) -> str | None:

@@ -173,3 +173,18 @@ def test_registry_corrupt_header(hub: Hub) -> None:
     with pytest.raises(InputError) as exc:
         resolve_model(cat(), "broken:1b", where="model")
     assert exc.value.exit_code == 2 and "corrupt" in str(exc.value)
+
+
+def test_float32_checkpoint_is_planned_in_16_bit(hub: Hub, tmp_path: Path) -> None:
+    import json
+
+    from support.model_hub import Repo
+
+    from .hub_fixtures import DATA, llama_tensors, write_safetensors
+
+    cfg = json.loads((DATA / "HuggingFaceTB--SmolLM2-135M.config.json").read_text())
+    stored = write_safetensors(tmp_path / "model.safetensors", llama_tensors(cfg), dtype="F32", width=4)
+    hub.repos["acme/f32-135m"] = Repo(sha="1" * 40, files={"config.json": json.dumps(cfg).encode(),
+                                                            "model.safetensors": tmp_path / "model.safetensors"})
+    m = resolve_model(cat(), "acme/f32-135m")
+    assert stored == 4 * SMOL_PARAMS and m.weight_bytes == 2 * SMOL_PARAMS
