@@ -59,7 +59,7 @@ def _repo(tmp: Path, cfg: dict, shards: int):
 def main() -> int:
     from llmctl.catalog import Catalog
     from llmctl.resolve import resolve_model
-    from resolve.hub_fixtures import SMOL, ollama_tag, smol_repo
+    from resolve.hub_fixtures import ollama_tag, smol_repo
     from support.ggufs import write_gguf
     from support.model_hub import Hub, HubServer
 

@@ -135,22 +135,19 @@ def _classify(exc: BaseException, hf_id: str, where: str | None) -> Exception:
     if isinstance(exc, hf_errors.RevisionNotFoundError):
         return InputError(f"{hf_id} has no such revision on Hugging Face", where=where)
     if isinstance(exc, hf_errors.RepositoryNotFoundError):
-        return _NotOnHub(f"{hf_id} is not on Hugging Face ({endpoint}), or is private (set HF_TOKEN)")
+        return NotOnHub(f"{hf_id} is not on Hugging Face ({endpoint}), or is private (set HF_TOKEN)")
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
         return NetworkError("HF_HUB_OFFLINE is set")
     if is_network_failure(exc) or (isinstance(exc, hf_errors.HfHubHTTPError) and exc.response is not None
                                    and exc.response.status_code >= 500):
         return NetworkError(f"Hugging Face Hub at {endpoint}: {_short(exc)}")
     if isinstance(exc, hf_errors.HfHubHTTPError):
-        return _NotOnHub(f"{hf_id}: {_short(exc)}")
+        return NotOnHub(f"{hf_id}: {_short(exc)}")
     return NetworkError(f"Hugging Face Hub at {endpoint}: {_short(exc)}")
 
 
-class _NotOnHub(Exception):
+class NotOnHub(Exception):
     """The Hub answered: no such repo (or not visible without a token)."""
-
-
-NotOnHub = _NotOnHub
 
 
 def _short(exc: BaseException) -> str:

@@ -11,7 +11,6 @@ from llmctl.errors import InputError
 from llmctl.model_refs import match_arch, with_catalog_facts
 from llmctl.resolve import gguf_header
 from llmctl.resolve.hf_config import hf_config_to_arch, hf_quant_name, safetensors_bytes
-from llmctl.resolve.places import hf_cache_dirs, hf_cache_snapshot, local_path  # noqa: F401 - re-exported
 
 
 def from_path(catalog: Catalog, ref: str, path: Path, where: str | None) -> ResolvedModel:
