@@ -81,12 +81,18 @@ def init_cmd(path: str, name: str, model: str, force: bool) -> None:
 @click.option("--compare", is_flag=True, help="Show the top candidates side by side.")
 @click.option("--sweep", metavar="VAR=V1,V2,…", help="Predict across loads, e.g. concurrency=1,4,16,64.")
 @click.option("--chart", type=click.Path(dir_okay=False), help="With --sweep: write the curves as SVG or HTML.")
-def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str | None, chart: str | None) -> int:
+@click.option("--offline", is_flag=True, help="Never use the network to resolve the model (also: HF_HUB_OFFLINE=1).")
+def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str | None, chart: str | None,
+             offline: bool) -> int:
     """Plan a deployment for the workload in SPEC: engine, quantization, parallelism, replicas,
     memory per GPU, predicted latency, cost — and why. Exit 1 if the plan cannot work."""
     from llmctl.planner import make_plan
     from llmctl.spec import load_spec
 
+    if offline:
+        from llmctl.resolve.policy import set_offline
+
+        set_offline(True)
     spec = load_spec(spec_path)
     plan = make_plan(spec, base_dir=Path(spec_path).resolve().parent)
     if sweep or compare:
