@@ -50,7 +50,8 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
         pools = [p for p in pools if p.device.id == want]
         if not pools:
             raise InputError(f"no node in `hardware` has GPU type {want}", where="overrides.gpu_type")
-    ctx = Context(spec, catalog, model, pools, _max_model_len(spec, model), *_sla(spec), leans=[])
+    max_model_len, context_warning = _max_model_len(spec, model)
+    ctx = Context(spec, catalog, model, pools, max_model_len, *_sla(spec), leans=[])
     candidates = enumerate_candidates(ctx)
     needs_multi = bool(candidates) and not any(c.feasible and c.devices == 1 for c in candidates)
     ctx.leans = leanings(spec, needs_multi)
@@ -58,7 +59,7 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
         if c.feasible:
             c.preference = sum(l.weights.get(c.backend, 0.0) for l in ctx.leans)
     plan, ranked = choose(ctx, candidates)
-    plan.warnings[:0] = detect_warnings
+    plan.warnings[:0] = detect_warnings + ([context_warning] if context_warning else [])
     if trace is not None:
         trace.context, trace.ranked = ctx, ranked
     return plan
@@ -87,13 +88,28 @@ def _nodes(spec: Spec, catalog: Catalog) -> tuple[list[Node], list[str]]:
     return list(det.nodes), list(det.warnings)
 
 
-def _max_model_len(spec: Spec, model: ResolvedModel) -> int:
-    want = spec.overrides.max_model_len or spec.workload.max_context
+# The context a service gets when the spec names none: chats grow past one typical request, and an
+# engine truncates (llama-server, Ollama) or rejects (vLLM) what does not fit. 4096 is Ollama's own
+# default on small GPUs (OLLAMA_CONTEXT_LENGTH, server/routes.go v0.32.15).
+CONTEXT_FLOOR = 4096
+
+
+def _max_model_len(spec: Spec, model: ResolvedModel) -> tuple[int, str | None]:
+    """The planned context, and a warning when it was not stated."""
+    w = spec.workload
     limit = model.arch.max_position_embeddings
-    if limit and want > limit:
-        field_ = "overrides.max_model_len" if spec.overrides.max_model_len else "workload.context_length"
-        raise InputError(f"{want} tokens exceed {model.arch.id}'s maximum context of {limit}", where=field_)
-    return want
+    if spec.overrides.max_model_len or w.context_length:
+        want = spec.overrides.max_model_len or w.max_context
+        if limit and want > limit:
+            field_ = "overrides.max_model_len" if spec.overrides.max_model_len else "workload.context_length"
+            raise InputError(f"{want} tokens exceed {model.arch.id}'s maximum context of {limit}", where=field_)
+        return want, None
+    one_request = w.prompt_tokens + w.output_tokens
+    want = max(one_request, CONTEXT_FLOOR)
+    if limit:
+        want = min(want, limit)
+    return want, (f"workload.context_length is not set: planned {want} tokens (one request is {one_request}; "
+                  f"the floor is {CONTEXT_FLOOR}); set it to the longest conversation the service must hold")
 
 
 def _sla(spec: Spec) -> tuple[dict[str, float], bool]:

@@ -33,7 +33,10 @@ def quant_options(ctx: Context, *, needs_library_entry: bool) -> list[Quantizati
         return []
     if needs_library_entry and not model.arch.ollama:
         return []
-    return [cat.quantization(n) for n in GGUF_CHOICES if cat.find_quantization(n)]
+    # the library's own default (Q4_0 for older tags) is what a bare tag pulls: always a choice
+    native = model.gguf_quantization or (model.arch.ollama or {}).get("default_quantization")
+    names = GGUF_CHOICES + ((native,) if native and native not in GGUF_CHOICES else ())
+    return [cat.quantization(n) for n in names if cat.find_quantization(n)]
 
 
 def no_quant_reason(ctx: Context, title: str) -> str | None:

@@ -23,10 +23,14 @@ class ModelSources(BaseModel):
     gguf_repo_alt: str | None = None
     gguf_quants_alt: tuple[str, ...] | None = None
     gguf_repo_vendor: str | None = None
-    quantized: dict[str, str] = Field(default_factory=dict)
+    quantized: dict[str, str | None] = Field(default_factory=dict)
     tool_call_parser: str | None = None
     reasoning_parser: str | None = None
     notes: str | None = None
+
+    def checkpoint(self, quant: str) -> str | None:
+        """The listed pre-quantized checkpoint in format `quant`, or None."""
+        return self.quantized.get(quant)
 
     def gguf(self, quant: str) -> str | None:
         """`repo:QUANT` for llama.cpp's -hf, or None when no listed repository holds `quant`."""

@@ -37,9 +37,9 @@ def quant_options(ctx: Context, pool: Pool) -> list[Quantization]:
         opts.append(fp8)
     # int4 formats load only from a checkpoint quantized ahead of time: offered where one is listed
     if not model.path:
-        for qid in sources_for(model.arch.id).quantized:
+        for qid, repo in sources_for(model.arch.id).quantized.items():
             q = cat.find_quantization(qid)
-            if q and q not in opts and "vllm" in q.engines and (not nvidia or dev.cc_at_least(q.needs_compute_capability)):
+            if repo and q and q not in opts and "vllm" in q.engines and (not nvidia or dev.cc_at_least(q.needs_compute_capability)):
                 opts.append(q)
     return opts
 
@@ -111,7 +111,7 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
 
 def prequantized_repo(ctx: Context, quant: Quantization) -> str | None:
     """The listed checkpoint already in `quant` (vLLM detects its method from config.json)."""
-    return None if ctx.model.path else sources_for(ctx.model.arch.id).quantized.get(quant.id)
+    return None if ctx.model.path else sources_for(ctx.model.arch.id).checkpoint(quant.id)
 
 
 def _source_problem(ctx: Context, c: Candidate) -> str | None:
