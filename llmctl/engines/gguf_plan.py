@@ -24,7 +24,9 @@ def quant_options(ctx: Context, *, needs_library_entry: bool) -> list[Quantizati
     """GGUF formats: the file's own, the one a tag spells, else the common library quantizations.
     `needs_library_entry`: the engine pulls by name from a library the model must be in (Ollama)."""
     cat, model = ctx.catalog, ctx.model
-    if model.gguf_quantization and (model.kind == "gguf-file" or _tag_names_quant(model)):
+    # the file's own quantization: a local GGUF, a pulled tag read from the Ollama store, a tag naming one
+    pulled = model.source == "ollama-store"
+    if model.gguf_quantization and (model.kind == "gguf-file" or pulled or _tag_names_quant(model)):
         q = cat.find_quantization(model.gguf_quantization)
         if q is None and model.weight_bytes:
             q = _file_quantization(model)

@@ -17,9 +17,15 @@ from llmctl.pools import Pool
 GiB = 1024**3
 
 
+def _checkpoint_known(ctx: Context) -> bool:
+    """vLLM loads a Hugging Face checkpoint: a local folder, or a repository the plan can name."""
+    m = ctx.model
+    return m.kind != "gguf-file" and bool(m.path or m.hf_id or m.arch.hf_id)
+
+
 def quant_options(ctx: Context, pool: Pool) -> list[Quantization]:
     cat, model = ctx.catalog, ctx.model
-    if model.kind == "gguf-file":
+    if not _checkpoint_known(ctx):
         return []
     if model.hf_quantization:
         q = cat.find_quantization(model.hf_quantization)
@@ -47,6 +53,9 @@ def quant_options(ctx: Context, pool: Pool) -> list[Quantization]:
 def no_quant_reason(ctx: Context) -> str | None:
     if ctx.model.kind == "gguf-file":
         return "vLLM serves Hugging Face checkpoints; a GGUF file is for llama.cpp/Ollama"
+    if not _checkpoint_known(ctx):
+        return (f"vLLM serves Hugging Face checkpoints, and none is known for {ctx.model.reference}; "
+                "name the repository as the model")
     return None
 
 

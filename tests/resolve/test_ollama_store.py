@@ -111,6 +111,6 @@ def test_plan_of_a_pulled_tag_through_the_cli(store: Path, tmp_path: Path) -> No
     spec.write_text("name: t\nmodel: tiny-chat:1b\nworkload:\n  concurrency: 1\n  prompt_tokens: 64\n"
                     "  output_tokens: 16\n  context_length: 1024\nhardware:\n  - gpu: RTX 4090\n    gpus: 1\n")
     r = run_llmctl("plan", str(spec), "--offline", "-o", "json")
-    assert r.code == 0, r.output
+    assert r.code == 0, json.loads(r.stdout)["problems"]
     plan = json.loads(r.stdout)
     assert plan["backend"] in ("ollama", "llama.cpp") and plan["model"]["ollama_tag"] in ("tiny-chat:1b", None)
