@@ -14,7 +14,7 @@ from llmctl.estimate.performance import Deployment, PerfEstimate
 from llmctl.estimate.weights import weight_bytes
 from llmctl.plan import SlaCheck
 from llmctl.pools import Pool
-from llmctl.rules import Lean
+from llmctl.rules import QUALITY_FLOOR, Lean
 from llmctl.spec import Spec
 
 
@@ -121,6 +121,7 @@ def _engines(ctx: Context) -> list[Engine]:
 def enumerate_candidates(ctx: Context) -> list[Candidate]:
     out: list[Candidate] = []
     cat, ov = ctx.catalog, ctx.spec.overrides
+    floor = cat.quantization(QUALITY_FLOOR).quality_rank
     for pool in ctx.pools:
         for engine in _engines(ctx):
             placeholder = (cat.quantization("BF16"), cat.kv_dtype("auto"), pool)
@@ -134,6 +135,10 @@ def enumerate_candidates(ctx: Context) -> list[Candidate]:
                 out.append(Candidate(engine.name, *placeholder, reject=why))
                 continue
             for q in quants:
+                if q.quality_rank < floor and not ov.quantization and not _is_the_files(ctx, q):
+                    out.append(Candidate(engine.name, q, cat.kv_dtype("auto"), pool, reject=(
+                        f"{q.id} is below the quality floor ({QUALITY_FLOOR}); set overrides.quantization to allow it")))
+                    continue
                 kvs = _kv_options(ctx, engine)
                 if not kvs:
                     out.append(Candidate(engine.name, q, cat.kv_dtype("auto"), pool,
@@ -141,6 +146,11 @@ def enumerate_candidates(ctx: Context) -> list[Candidate]:
                     continue
                 out.extend(engine.candidates(ctx, pool, q, kvs))
     return out
+
+
+def _is_the_files(ctx: Context, q: Quantization) -> bool:
+    """The model's own files are in `q` (a local GGUF, a pulled tag): no choice to make."""
+    return ctx.model.gguf_quantization == q.id and (ctx.model.kind == "gguf-file" or ctx.model.source == "ollama-store")
 
 
 def weights_of(ctx: Context, q: Quantization) -> float:

@@ -42,8 +42,10 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
     if ctx.sla_defaulted:
         warnings.append(f"no SLA in the spec: checked against the default ITL p95 ≤ {ctx.sla['itl_p95_ms']:.0f} ms (reading speed)")
     if feasible and not best.sla_met:
-        warnings.append("no candidate meets the SLA with the hardware listed: " +
-                        "; ".join(f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in sla_checks(ctx, best.perf) if not ch.met))
+        warnings.append(_sla_miss(ctx, best))
+    if best.pool.device.kind == "apple" and spec.target in ("compose", "kubernetes"):
+        warnings.append(f"target {spec.target} on Apple Silicon: containers on macOS get no Metal GPU, so the "
+                        "engine runs on the CPU, far slower than predicted here; use `target: local`")
     warnings += best.engine.plan_warnings(ctx, best)
     if "vision" in spec.needs:
         warnings.append("needs: vision — check that the model is multimodal; llmctl sizes the text model only")
@@ -97,6 +99,33 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
     return plan
 
 
+def _sla_miss(ctx: Context, c: Candidate) -> str:
+    """The SLA is not met: by how much, and the cheapest change that would meet it."""
+    misses = [ch for ch in sla_checks(ctx, c.perf) if not ch.met]
+    by = "; ".join(f"{ch.metric} {_num(ch.predicted)} vs {_num(ch.target)} ({_over(ch)})" for ch in misses)
+    users = ctx.spec.workload.concurrency
+    if c.max_conc_sla > 0:
+        need = math.ceil(users / c.max_conc_sla)
+        more = need * c.devices - c.pool.devices
+        fix = (f"one replica meets it up to {c.max_conc_sla} concurrent user(s): plan for at most "
+               f"{c.max_conc_sla * c.replicas} concurrent user(s) on this hardware, or add {more} × {c.pool.device.id} "
+               f"for {need} replicas")
+    else:
+        fix = "even one user misses it on this hardware: a smaller model, a faster GPU, or a looser SLA"
+    return f"the SLA is NOT met (the best plan is shown): {by}. Cheapest change: {fix}"
+
+
+def _num(x: float) -> str:
+    """A measure for a sentence: 58.97, 2,000, 5,704,470 (never 5.70447e+06)."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+def _over(ch) -> str:
+    if ch.metric == "output_tokens_per_second":
+        return f"{ch.target / max(ch.predicted, 1e-9):.1f}× too slow"
+    return f"{ch.predicted / ch.target:.1f}× the target"
+
+
 def _r(x: float, nd: int = 2) -> float:
     return round(float(x), nd)
 
@@ -133,7 +162,8 @@ def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[R
     detail = f"{best.quant.id} ({best.quant.bits_per_weight:g} bits/weight, {best.weight_bytes_total / GiB:.1f} GiB)"
     if better:
         b = max(better, key=lambda c: c.quant.quality_rank)
-        detail += ": the highest quality that " + ("fits" if not b.feasible else "meets the SLA at this cost") + \
+        won = "meets the SLA at this cost" if best.sla_met else "comes closest to the SLA"
+        detail += ": the highest quality that " + ("fits" if not b.feasible else won) + \
                   f"; {b.quant.id} " + (f"does not: {b.reject}" if not b.feasible else _lost_because(ctx, b, best))
     elif others:
         detail += ": the highest quality this engine offers"
@@ -195,7 +225,7 @@ def _lost_because(ctx: Context, c: Candidate, best: Candidate) -> str:
         return c.reject or "infeasible"
     if not c.sla_met and (best.sla_met or c.violation > best.violation):
         return "misses the SLA: " + "; ".join(
-            f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in sla_checks(ctx, c.perf) if not ch.met)
+            f"{ch.metric} {_num(ch.predicted)} vs {_num(ch.target)}" for ch in sla_checks(ctx, c.perf) if not ch.met)
     if c.usd_per_hour > best.usd_per_hour + 1e-9:
         return f"costs {c.usd_per_hour:.2f} USD/h vs {best.usd_per_hour:.2f} ({c.replicas} replica(s) × {c.devices} device(s))"
     if c.preference < best.preference:

@@ -17,6 +17,11 @@ from llmctl.spec import Spec
 # where Ollama stops scaling at 10–20 users; the performance model computes the real crossover.
 MANY_USERS = 16
 
+# Weight formats of lower quality than this one are planned only when the spec forces one: below
+# 4 bits (Q3_K, Q2_K) llama.cpp's own perplexity table shows the quality falling steeply
+# (tools/quantize/quantize.cpp: Q4_K_M +0.18 ppl, Q3_K_M +0.66, Q2_K +3.52 @ Llama-3-8B).
+QUALITY_FLOOR = "Q4_0"
+
 
 @dataclass(frozen=True)
 class Lean:

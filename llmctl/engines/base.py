@@ -120,8 +120,10 @@ class Engine:
         raise NotImplementedError
 
     def layout_label(self, c: "Candidate") -> str:
-        """A candidate's layout in a line of text: `TP2`, `1 dev`."""
-        return f"{c.devices} dev"
+        """A candidate's layout in a line of text: `TP2`, `1 GPU`, `CPU`."""
+        if c.pool.device.kind == "cpu":
+            return "CPU"
+        return f"{c.devices} GPU" + ("s" if c.devices > 1 else "")
 
     def layout_summary(self, plan: "Plan") -> str:
         """The plan's layout for the decision line: `TP 2`, `4 slot(s)`."""

@@ -17,7 +17,9 @@ from llmctl.errors import InputError
 
 if TYPE_CHECKING:
     from llmctl.candidates import Candidate, Context
+    from llmctl.catalog import Quantization
     from llmctl.plan import Plan
+    from llmctl.pools import Pool
     from llmctl.service import ServiceSpec
     from llmctl.spec import Spec
 
@@ -89,7 +91,14 @@ class OllamaEngine(GgufEngine, Engine):
         return env.get("OLLAMA_MODELS") or str(home / ".ollama" / "models"), "Ollama's model folder"
 
     # ------------------------------------------------------------------ planning hooks
+    def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
+        # Ollama serves library tags; a local GGUF would need `ollama create` from a Modelfile first
+        return [] if ctx.model.path else super().quant_options(ctx, pool)
+
     def no_quant_reason(self, ctx: "Context") -> str:
+        if ctx.model.path:
+            return ("Ollama serves models by tag; a local file needs `ollama create` from a Modelfile first "
+                    "(llama.cpp serves the file as it is)")
         from llmctl.engines.gguf_plan import no_quant_reason
 
         if not ctx.model.arch.ollama:
