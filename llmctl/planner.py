@@ -53,7 +53,9 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
     max_model_len, context_warning = _max_model_len(spec, model)
     ctx = Context(spec, catalog, model, pools, max_model_len, *_sla(spec), leans=[])
     candidates = enumerate_candidates(ctx)
-    needs_multi = bool(candidates) and not any(c.feasible and c.devices == 1 for c in candidates)
+    # "the model needs more than one GPU": it fits on several, and on no single one
+    needs_multi = (any(c.feasible and c.devices > 1 for c in candidates)
+                   and not any(c.feasible and c.devices == 1 for c in candidates))
     ctx.leans = leanings(spec, needs_multi)
     for c in candidates:
         if c.feasible:
