@@ -15,7 +15,9 @@ import statistics
 import sys
 import time
 
-BUDGET_S = 2.0
+# 2.0 s for the 28 models x 39 device profiles the catalog held when the budget was set (2026-11-22):
+# the same bar per model x device pair as the catalog grows
+BUDGET_S_PER_PAIR = 2.0 / (28 * 39)
 
 
 def specs():
@@ -33,9 +35,11 @@ def specs():
             nodes.append({"name": f"n-{g.id}", "gpu": g.id, "gpus": 8, "memory_gb": 1024})
     out = []
     for m in cat.models:
+        context = min(4096, m.max_position_embeddings or 4096)  # a few models (Llama 2, BERT encoders) hold less
         out.append(Spec.model_validate({
             "name": f"all-{m.id}", "model": m.hf_id or m.id, "hardware": nodes,
-            "workload": {"concurrency": 64, "prompt_tokens": 1024, "output_tokens": 256, "context_length": 4096,
+            "workload": {"concurrency": 64, "prompt_tokens": min(1024, context // 2), "output_tokens": min(256, context // 4),
+                         "context_length": context,
                          "sla": {"ttft_p95_ms": 2000, "itl_p95_ms": 75}},
         }))
     return out
@@ -74,10 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         t, n, evaluated = run_once(all_specs)
         times.append(t)
     med = statistics.median(times)
+    budget = BUDGET_S_PER_PAIR * len(cat.models) * len(cat.gpus)
     print(f"{len(cat.models)} models × {len(cat.gpus)} GPU/Apple/CPU profiles × quantizations × KV dtypes × TP")
     print(f"candidates: {n} enumerated, {evaluated} feasible and evaluated (SLA search + prediction) per run")
     print(f"time: median of {args.runs} = {med:.3f} s (runs: {', '.join(f'{t:.3f}' for t in times)}); "
-          f"budget {BUDGET_S:.1f} s → {'PASS' if med <= BUDGET_S else 'FAIL'}")
+          f"budget {budget:.1f} s ({BUDGET_S_PER_PAIR * 1000:.2f} ms per model × device) → {'PASS' if med <= budget else 'FAIL'}")
     if args.profile:
         import cProfile
         import pstats
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         pr.disable()
         pstats.Stats(pr).sort_stats("cumulative").print_stats(25)
         pstats.Stats(pr).sort_stats("tottime").print_stats(15)
-    return 0 if med <= BUDGET_S else 1
+    return 0 if med <= budget else 1
 
 
 if __name__ == "__main__":

@@ -30,6 +30,40 @@ def normalize(name: str) -> str:
     return re.sub(r"[\s\-_/]+", "", s)
 
 
+_VENDOR_WORDS = {"nvidia", "geforce", "tesla", "apple", "amd", "instinct", "graphics", "gpu", "card"}
+
+
+def _tokens(name: str) -> list[str]:
+    """Words of a GPU name: "NVIDIA GeForce RTX3080 Ti 12 GB" -> ["rtx", "3080", "ti", "12gb"]. Model numbers stay
+    whole ("a10g" is not "a10"); sizes join their unit."""
+    s = re.sub(r"(\d+(?:\.\d+)?)\s*(gb|g)\b", r"\1gb", name.lower())
+    out: list[str] = []
+    for t in re.split(r"[^a-z0-9.]+", s):
+        m = re.fullmatch(r"(rtx|gtx|m)(\d+)", t)
+        out += [m.group(1), m.group(2)] if m else [t]
+    return [t for t in out if t and t not in _VENDOR_WORDS]
+
+
+# words a name may add to a card's own name and still mean that card (memory size, form factor, memory type)
+_DESCRIPTIVE = re.compile(r"\d+(\.\d+)?gb|pcie|sxm\d?|hbm\d?e?|oam|gddr\d?x?|edition|server|workstation")
+
+
+def _within(part: list[str], whole: list[str]) -> bool:
+    rest = list(whole)
+    for t in part:
+        if t not in rest:
+            return False
+        rest.remove(t)
+    return True
+
+
+def _minus(whole: list[str], part: list[str]) -> list[str]:
+    rest = list(whole)
+    for t in part:
+        rest.remove(t)
+    return rest
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -161,15 +195,18 @@ class ResolvedModel:
     """A model reference resolved to an architecture and, when known, exact weight bytes."""
 
     reference: str
-    kind: str  # ollama | hf | gguf-file | hf-folder | hf-cache
+    kind: str  # ollama | hf | gguf-file | hf-folder | hf-cache (a checkpoint known from its files: local or Hub)
     arch: ModelArch
     hf_id: str | None = None
     ollama_tag: str | None = None
     path: str | None = None
     gguf_quantization: str | None = None  # the quantization named by the tag or found in the file
     hf_quantization: str | None = None  # AWQ / GPTQ / FP8 named by an HF id or a config
-    weight_bytes: int | None = None  # exact bytes of the weights file(s) when read from disk
+    weight_bytes: int | None = None  # bytes of the weights: exact from a header, or a tag's published size
     notes: tuple[str, ...] = ()
+    source: str = "catalog"  # local | ollama-store | catalog | hub | registry: where the facts came from
+    revision: str | None = None  # Hugging Face commit or Ollama manifest digest, when read from one
+    ollama_manifest: Any = None  # llmctl.resolve.ollama_names.OllamaManifest of a pulled or remote tag
 
     @property
     def id(self) -> str:
@@ -193,7 +230,7 @@ class Catalog:
         self.apple_gpu_memory_fraction = apple_fraction
         self._gpu_index: dict[str, GpuProfile] = {}
         for g in gpus:
-            for alias in (g.id, g.name, *g.aliases):
+            for alias in (g.id, g.name, *g.aliases, g.raw.get("nvml_name") or g.id):
                 self._gpu_index.setdefault(normalize(alias), g)
         self._quant_index = {}
         for q in quants:
@@ -237,25 +274,49 @@ class Catalog:
         return self._gpu_index.get(normalize(name))
 
     def gpu(self, name: str, *, where: str | None = None) -> GpuProfile:
+        """The card `name` means: an exact id, name, alias or NVML name; else the one card whose name holds
+        every word and number written (or whose alias the name holds). Several such cards: ambiguous. None:
+        unknown, with the nearest real names."""
         found = self.find_gpu(name)
         if found:
             return found
-        key = normalize(name)
-        partial = sorted({g.id for k, g in self._gpu_index.items() if key and (key in k or k in key)})
-        if not partial:
-            close = difflib.get_close_matches(key, list(self._gpu_index), n=6, cutoff=0.5)
-            partial = sorted({self._gpu_index[c].id for c in close})
-        if len(partial) > 1:
-            raise InputError(
-                f"GPU name {name!r} is ambiguous: it could be {', '.join(partial)}",
-                where=where, hint="write one of those names",
-            )
-        if partial:
-            raise InputError(f"unknown GPU {name!r}; did you mean {partial[0]}?", where=where)
+        want = _tokens(name)
+        narrower: set[str] = set()  # cards some name of which contains everything written ("A100" -> both A100s)
+        broader: dict[str, int] = {}  # cards one of whose names the text contains ("RTX 3080 Ti 12GB")
+        for g in self.gpus:
+            for alias in (g.id, g.name, *g.aliases, g.raw.get("nvml_name") or ""):
+                have = _tokens(alias)
+                if not have or not want:
+                    continue
+                if _within(want, have):
+                    narrower.add(g.id)
+                elif _within(have, want) and all(_DESCRIPTIVE.fullmatch(t) for t in _minus(want, have)):
+                    broader[g.id] = max(broader.get(g.id, 0), len(have))
+        if len(narrower) == 1:
+            return self._by_id(next(iter(narrower)))
+        if len(narrower) > 1:
+            raise InputError(f"GPU name {name!r} is ambiguous: it could be {', '.join(sorted(narrower))}",
+                             where=where, hint="write one of those names")
+        if broader:
+            best = max(broader.values())
+            top = sorted(i for i, n in broader.items() if n == best)
+            if len(top) == 1:
+                return self._by_id(top[0])
+            raise InputError(f"GPU name {name!r} is ambiguous: it could be {', '.join(top)}", where=where,
+                             hint="write one of those names")
+        close = difflib.get_close_matches(normalize(name), list(self._gpu_index), n=8, cutoff=0.6)
+        nearest: list[str] = []
+        for key in close:
+            gid = self._gpu_index[key].id
+            if gid not in nearest:
+                nearest.append(gid)
         raise InputError(
-            f"unknown GPU {name!r}", where=where,
-            hint="known GPUs: " + ", ".join(g.id for g in self.gpus),
+            f"unknown GPU {name!r}" + (f"; nearest known: {', '.join(nearest[:3])}" if nearest else ""),
+            where=where, hint=None if nearest else "known GPUs: " + ", ".join(g.id for g in self.gpus),
         )
+
+    def _by_id(self, gid: str) -> GpuProfile:
+        return next(g for g in self.gpus if g.id == gid)
 
     # ---- quantizations
 
@@ -290,9 +351,11 @@ class Catalog:
         return None
 
     def resolve_model(self, reference: str, *, base_dir: Path | None = None, where: str | None = None) -> ResolvedModel:
-        from llmctl import model_refs
+        """Resolution lives in llmctl.resolve, which imports this module's records; this convenience
+        method imports it only when called, so neither module needs the other to load."""
+        from llmctl.resolve import resolve_model
 
-        return model_refs.resolve(self, reference, base_dir=base_dir, where=where)
+        return resolve_model(self, reference, base_dir=base_dir, where=where)
 
 
 @lru_cache(maxsize=4)

@@ -114,6 +114,8 @@ def image_requirement(image: str | None, table: dict[str, Any] | None = None) ->
             continue
         if rule.get("tag_contains") and rule["tag_contains"] not in tag:
             continue
+        if rule.get("tag_below") and not (_version(tag) and _version(tag) < _version(rule["tag_below"])):
+            continue
         found = dict(rule)
         if found.get("cuda") == "from-tag":
             ver = _version(tag)
@@ -604,16 +606,11 @@ def model_cache_dir(req: Requirements, docker_info: dict[str, Any] | None, env: 
         root = docker_info.get("DockerRootDir")
         if root and os.path.exists(root):
             return root, "Docker's data root (named volumes live there)"
-    home = Path(env.get("HOME") or Path.home())
-    if req.backend == "ollama":
-        # Ollama FAQ "Where are models stored?": OLLAMA_MODELS, default ~/.ollama/models
-        return env.get("OLLAMA_MODELS") or str(home / ".ollama" / "models"), "Ollama's model folder"
-    # huggingface_hub environment variables: HF_HUB_CACHE, else $HF_HOME/hub, HF_HOME defaulting to
-    # $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface
-    if env.get("HF_HUB_CACHE"):
-        return env["HF_HUB_CACHE"], "HF_HUB_CACHE"
-    hf_home = env.get("HF_HOME") or str(Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "huggingface")
-    return str(Path(hf_home) / "hub"), "the Hugging Face cache"
+    from llmctl.engines import get_engine
+    from llmctl.engines.base import Engine
+
+    engine = get_engine(req.backend) if req.backend else Engine()
+    return engine.host_model_cache(env)
 
 
 def _existing_parent(path: str) -> str:
@@ -653,7 +650,7 @@ def check_disk(req: Requirements, docker_info: dict[str, Any] | None = None, env
 def check_shm(req: Requirements, path: str = "/dev/shm", *, limits: dict[str, Any] | None = None) -> CheckResult:
     name = "/dev/shm"
     workers = req.tensor_parallel * req.pipeline_parallel
-    if workers <= 1 or req.backend not in (None, "vllm"):
+    if workers <= 1 or (req.backend and not _engine_attr(req.backend, "tensor_parallel")):
         return CheckResult(name, SKIP, "one engine process per replica: no shared memory between GPU workers")
     limits = limits or thresholds()["shm"]
     need = float(limits["min_gib"])
@@ -674,6 +671,12 @@ def check_shm(req: Requirements, path: str = "/dev/shm", *, limits: dict[str, An
     if free >= need:
         return CheckResult(name, PASS, detail)
     return CheckResult(name, FAIL, detail, f"`sudo mount -o remount,size={max(2, math.ceil(need * 2))}G {path}`")
+
+
+def _engine_attr(backend: str, attr: str) -> bool:
+    from llmctl.engines import get_engine
+
+    return bool(getattr(get_engine(backend), attr))
 
 
 def check_ports(ports: list[tuple[str, int]]) -> CheckResult:
@@ -722,8 +725,8 @@ def check_hf_token(req: Requirements, env: dict[str, str]) -> CheckResult:
     name = "Hugging Face token"
     if req.model_path:
         return CheckResult(name, SKIP, "the model is a local file")
-    if req.backend == "ollama":
-        return CheckResult(name, SKIP, "Ollama pulls from its own registry")
+    if req.backend and not _engine_attr(req.backend, "downloads_from_hf"):
+        return CheckResult(name, SKIP, f"{req.backend} pulls from its own registry")
     source = hf_token_source(env)
     if req.model_ref is None and not req.gated:
         return CheckResult(name, SKIP, "no model given" + (f"; token found in {source}" if source else ""))

@@ -103,6 +103,9 @@ class ModelInfo(_Data):
     hf_id: str | None = None
     ollama_tag: str | None = None
     path: str | None = None  # local file or folder
+    # what the chosen engine loads: a Hugging Face repository (vLLM; a pre-quantized one where the plan
+    # uses it), `repo:QUANT` of a GGUF repository (llama.cpp), or a library tag (Ollama); None for `path`
+    source: str | None = None
     gated: bool = False
     params_b: float
     active_params_b: float

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 from llmctl.candidates import Candidate, Context, sla_checks
-from llmctl.estimate.memory import vllm_defaults
 from llmctl.estimate.weights import count_params
 from llmctl.plan import (
     Alternative,
@@ -21,7 +20,7 @@ from llmctl.plan import (
     Rationale,
     Sla,
 )
-from llmctl.rules import engine_allowed
+from llmctl.engines import all_engines, engine_names
 
 GiB = 1024**3
 HOURS_PER_MONTH = 730  # 8760 h / 12
@@ -39,14 +38,15 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
     if not feasible:
         problems = _problems(ranked)
     warnings = list(mem.warnings) if mem else []
-    warnings += list(model.notes[1:]) if model.kind != "ollama" else []
+    warnings += list(model.notes[1:])
     if ctx.sla_defaulted:
         warnings.append(f"no SLA in the spec: checked against the default ITL p95 ≤ {ctx.sla['itl_p95_ms']:.0f} ms (reading speed)")
     if feasible and not best.sla_met:
-        warnings.append("no candidate meets the SLA with the hardware listed: " +
-                        "; ".join(f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in sla_checks(ctx, best.perf) if not ch.met))
-    if model.gated and best.backend == "vllm":
-        warnings.append(f"{model.arch.hf_id or model.reference} is gated on Hugging Face: provide HF_TOKEN")
+        warnings.append(_sla_miss(ctx, best))
+    if best.pool.device.kind == "apple" and spec.target in ("compose", "kubernetes"):
+        warnings.append(f"target {spec.target} on Apple Silicon: containers on macOS get no Metal GPU, so the "
+                        "engine runs on the CPU, far slower than predicted here; use `target: local`")
+    warnings += best.engine.plan_warnings(ctx, best)
     if "vision" in spec.needs:
         warnings.append("needs: vision — check that the model is multimodal; llmctl sizes the text model only")
 
@@ -60,8 +60,8 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
         per_gpu_gib=per_gpu, total_gib=_r(mem.replica_gib if mem else 0),
         offloaded_to_cpu_gib=_r(mem.offloaded_to_cpu_gib if mem else 0),
         kv_cache_tokens=mem.kv_cache_tokens if mem else 0, max_concurrency=_r(mem.max_concurrency if mem else 0),
-        gpu_layers=mem.gpu_layers if mem and best.backend != "vllm" else None,
-        total_layers=mem.total_layers if mem and best.backend != "vllm" else None,
+        gpu_layers=mem.gpu_layers if mem and best.engine.splits_layers else None,
+        total_layers=mem.total_layers if mem and best.engine.splits_layers else None,
     )
     performance = Performance()
     if perf:
@@ -81,7 +81,8 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
     plan = Plan(
         name=spec.name, environment=spec.environment, target=spec.target,
         model=ModelInfo(
-            reference=model.reference, id=a.id, hf_id=model.hf_id or a.hf_id, ollama_tag=_ollama_tag(ctx, best),
+            reference=model.reference, id=a.id, hf_id=model.hf_id or a.hf_id, ollama_tag=best.engine.plan_model_tag(ctx, best),
+            source=best.engine.plan_source(ctx, best),
             path=model.path, gated=model.gated, params_b=_r(pc.total / 1e9, 3), active_params_b=_r(pc.active / 1e9, 3),
             architecture=a.architecture, max_position_embeddings=a.max_position_embeddings,
         ),
@@ -89,7 +90,7 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
         tensor_parallel=best.tp, pipeline_parallel=best.pp, replicas=best.replicas, max_model_len=ctx.max_model_len,
         gpu=GpuChoice(type=dev.id, kind=dev.kind, count_per_replica=best.devices if dev.kind != "cpu" else 0,
                       memory_gib=_r(best.pool.capacity_gib), nodes_per_replica=best.pp),
-        engine_args=engine_args(ctx, best), memory=memory, performance=performance,
+        engine_args=best.engine.engine_args(ctx, best), memory=memory, performance=performance,
         sla=Sla(met=bool(feasible and best.sla_met), checks=sla_checks(ctx, perf) if perf else []), cost=cost,
         needs=list(spec.needs), forced=forced, feasible=feasible, problems=problems, warnings=warnings,
         rationale=rationale, alternatives=_alternatives(ctx, best, ranked),
@@ -98,71 +99,35 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
     return plan
 
 
+def _sla_miss(ctx: Context, c: Candidate) -> str:
+    """The SLA is not met: by how much, and the cheapest change that would meet it."""
+    misses = [ch for ch in sla_checks(ctx, c.perf) if not ch.met]
+    by = "; ".join(f"{ch.metric} {_num(ch.predicted)} vs {_num(ch.target)} ({_over(ch)})" for ch in misses)
+    users = ctx.spec.workload.concurrency
+    if c.max_conc_sla > 0:
+        need = math.ceil(users / c.max_conc_sla)
+        more = need * c.devices - c.pool.devices
+        fix = (f"one replica meets it up to {c.max_conc_sla} concurrent user(s): plan for at most "
+               f"{c.max_conc_sla * c.replicas} concurrent user(s) on this hardware, or add {more} × {c.pool.device.id} "
+               f"for {need} replicas")
+    else:
+        fix = "even one user misses it on this hardware: a smaller model, a faster GPU, or a looser SLA"
+    return f"the SLA is NOT met (the best plan is shown): {by}. Cheapest change: {fix}"
+
+
+def _num(x: float) -> str:
+    """A measure for a sentence: 58.97, 2,000, 5,704,470 (never 5.70447e+06)."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+def _over(ch) -> str:
+    if ch.metric == "output_tokens_per_second":
+        return f"{ch.target / max(ch.predicted, 1e-9):.1f}× too slow"
+    return f"{ch.predicted / ch.target:.1f}× the target"
+
+
 def _r(x: float, nd: int = 2) -> float:
     return round(float(x), nd)
-
-
-def _ollama_tag(ctx: Context, c: Candidate) -> str | None:
-    m = ctx.model
-    o = m.arch.ollama or {}
-    if c.backend != "ollama":
-        return m.ollama_tag
-    if m.kind == "ollama" and (m.gguf_quantization == c.quant.id):
-        return m.ollama_tag
-    if not o.get("names"):
-        return None
-    name, size = o["names"][0], (o.get("size_tags") or ["latest"])[0]
-    if c.quant.id == o.get("default_quantization"):
-        return f"{name}:{size}"
-    q = "fp16" if c.quant.id == "F16" else c.quant.id.lower().replace("_k_", "_K_").replace("_k", "_K")
-    return f"{name}:{size}-instruct-{q}"
-
-
-def engine_args(ctx: Context, c: Candidate) -> dict:
-    ov = ctx.spec.overrides
-    if c.backend == "vllm":
-        batched, seqs = vllm_defaults(c.pool.device)
-        args = {
-            "tensor_parallel_size": c.tp,
-            "pipeline_parallel_size": c.pp,
-            "max_model_len": ctx.max_model_len,
-            "gpu_memory_utilization": ov.gpu_memory_utilization or _vllm_util(),
-            "max_num_seqs": ov.max_num_seqs or seqs,
-            "max_num_batched_tokens": ov.max_num_batched_tokens or batched,
-            "dtype": "float16" if c.quant.id == "FP16" else "auto",
-            "quantization": c.quant.vllm_quantization,
-            "kv_cache_dtype": c.kv.id,
-            "enable_prefix_caching": "prefix_caching" in ctx.spec.needs or None,
-            "enable_lora": "lora" in ctx.spec.needs or None,
-        }
-        return {k: v for k, v in args.items() if v is not None}
-    flash = c.kv.bytes_per_value < 2  # a quantized V cache needs flash attention in llama.cpp
-    if c.backend == "ollama":
-        args = {
-            "num_ctx": ctx.max_model_len,
-            "num_parallel": c.num_parallel,
-            "kv_cache_type": c.kv.id,
-            "flash_attention": flash,
-            "keep_alive": "24h" if ctx.spec.environment == "production" else "5m",
-            "max_loaded_models": 1,
-            "num_gpu": c.mem.gpu_layers if c.mem and c.mem.gpu_layers is not None and c.mem.gpu_layers < (c.mem.total_layers or 0) else None,
-        }
-        return {k: v for k, v in args.items() if v is not None}
-    return {
-        "ctx_size": ctx.max_model_len * c.num_parallel,
-        "parallel": c.num_parallel,
-        "n_gpu_layers": (c.mem.gpu_layers if c.mem else 0) if c.pool.device.kind != "cpu" else 0,
-        "cache_type_k": c.kv.id,
-        "cache_type_v": c.kv.id,
-        "flash_attn": flash,
-        "batch_size": 2048,
-    }
-
-
-def _vllm_util() -> float:
-    from llmctl.estimate.memory import constants
-
-    return constants()["vllm"]["gpu_memory_utilization"]
 
 
 def _problems(ranked: list[Candidate]) -> list[str]:
@@ -180,34 +145,25 @@ def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[R
     out: list[Rationale] = []
     dev = best.pool.device
     out.append(Rationale(rule="hardware", detail=_hardware_sentence(ctx)))
-    for backend in ("vllm", "ollama", "llama.cpp"):
-        why = engine_allowed(backend, dev)
-        if why and backend != best.backend:
-            out.append(Rationale(rule=f"{backend} ruled out", detail=why))
+    for engine in all_engines():
+        why = engine.unavailable_on(dev)
+        if why and engine.name != best.backend:
+            out.append(Rationale(rule=f"{engine.name} ruled out", detail=why))
     for lean in ctx.leans:
         out.append(Rationale(rule=lean.rule, detail=lean.detail))
     cross = _crossover(ctx, best, ranked)
     if cross:
         out.append(Rationale(rule="SLA crossover", detail=cross))
-    if best.mem is None:
-        pass  # rejected before any estimate (e.g. the engine cannot run here): the problems say why
-    elif best.backend == "vllm":
-        out.append(Rationale(rule="parallelism", detail=(
-            f"TP {best.tp}" + (f" × PP {best.pp} across {best.pp} nodes" if best.pp > 1 else "") +
-            f": the smallest layout that fits {best.quant.id} weights with room for the KV cache "
-            f"({best.mem.kv_cache_tokens} tokens ≈ {best.mem.max_concurrency:.1f} requests of {ctx.max_model_len})")))
-    else:
-        layers = best.mem.gpu_layers if best.mem else None
-        where = "CPU" if dev.kind == "cpu" else dev.id
-        out.append(Rationale(rule="slots", detail=(
-            f"num_parallel {best.num_parallel}: {best.num_parallel} request(s) decode together, each with a "
-            f"{ctx.max_model_len}-token context; " + (f"{layers}/{best.mem.total_layers} layers on {where}" if dev.kind != "cpu" else "all layers in RAM"))))
+    if best.mem is not None:  # None: rejected before any estimate (the problems say why)
+        rule, detail = best.engine.layout_rationale(ctx, best)
+        out.append(Rationale(rule=rule, detail=detail))
     others = [c for c in ranked if c.feasible and c.backend == best.backend and c.pool is best.pool and c.quant.id != best.quant.id]
     better = [c for c in ranked if c.quant.quality_rank > best.quant.quality_rank and c.backend == best.backend and c.pool is best.pool]
     detail = f"{best.quant.id} ({best.quant.bits_per_weight:g} bits/weight, {best.weight_bytes_total / GiB:.1f} GiB)"
     if better:
         b = max(better, key=lambda c: c.quant.quality_rank)
-        detail += ": the highest quality that " + ("fits" if not b.feasible else "meets the SLA at this cost") + \
+        won = "meets the SLA at this cost" if best.sla_met else "comes closest to the SLA"
+        detail += ": the highest quality that " + ("fits" if not b.feasible else won) + \
                   f"; {b.quant.id} " + (f"does not: {b.reject}" if not b.feasible else _lost_because(ctx, b, best))
     elif others:
         detail += ": the highest quality this engine offers"
@@ -236,7 +192,7 @@ def _crossover(ctx: Context, best: Candidate, ranked: list[Candidate]) -> str | 
     sla = ", ".join(f"{k.replace('_p95_ms', ' p95 ≤ ').replace('output_tokens_per_second', 'tokens/s ≥ ')}{v:g}"
                     + (" ms" if k.endswith("_ms") else "") for k, v in ctx.sla.items())
     lines = []
-    for backend in ("ollama", "llama.cpp", "vllm"):
+    for backend in engine_names():
         if backend == best.backend:
             continue
         alts = [c for c in ranked if c.backend == backend and c.feasible and c.pool is best.pool]
@@ -269,7 +225,7 @@ def _lost_because(ctx: Context, c: Candidate, best: Candidate) -> str:
         return c.reject or "infeasible"
     if not c.sla_met and (best.sla_met or c.violation > best.violation):
         return "misses the SLA: " + "; ".join(
-            f"{ch.metric} {ch.predicted:g} vs {ch.target:g}" for ch in sla_checks(ctx, c.perf) if not ch.met)
+            f"{ch.metric} {_num(ch.predicted)} vs {_num(ch.target)}" for ch in sla_checks(ctx, c.perf) if not ch.met)
     if c.usd_per_hour > best.usd_per_hour + 1e-9:
         return f"costs {c.usd_per_hour:.2f} USD/h vs {best.usd_per_hour:.2f} ({c.replicas} replica(s) × {c.devices} device(s))"
     if c.preference < best.preference:

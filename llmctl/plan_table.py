@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmctl.engines import get_engine
 from llmctl.plan import Plan
 from llmctl.term import count, num, paint, table, terminal_width, verdict_word
 
@@ -15,12 +16,13 @@ def format_plan(plan: Plan, *, explain: bool = False, wide: bool = False) -> str
     m, g, mem, perf = plan.model, plan.gpu, plan.memory, plan.performance
     status = "" if plan.feasible else "  " + paint("[CANNOT WORK — see problems]", "fail")
     out.append(f"plan for {plan.name!r} ({plan.environment}, target {plan.target}){status}")
-    ref = m.reference + (f" → {m.ollama_tag}" if plan.backend == "ollama" and m.ollama_tag and m.ollama_tag != m.reference else "")
+    engine = get_engine(plan.backend)
+    shown_tag = m.ollama_tag if engine.serves_by_tag else None
+    ref = m.reference + (f" → {shown_tag}" if shown_tag and shown_tag != m.reference else "")
     out.append(f"  model     {ref}  [{m.id}, {m.params_b:g} B params"
                + (f", {m.active_params_b:g} B active" if m.active_params_b < m.params_b else "") + "]")
     where = "CPU" if g.kind == "cpu" else f"{g.count_per_replica}× {g.type}"
-    par = (f"TP {plan.tensor_parallel}" + (f" × PP {plan.pipeline_parallel}" if plan.pipeline_parallel > 1 else "")
-           if plan.backend == "vllm" else count(plan.engine_args.get('num_parallel', plan.engine_args.get('parallel', 1)), "slot"))
+    par = engine.layout_summary(plan)
     width = None if wide else terminal_width()
     parts = [plan.backend, plan.quantization, f"KV {plan.kv_cache_dtype}", par, f"{count(plan.replicas, 'replica')} of {where}",
              f"max_model_len {plan.max_model_len}"]
@@ -70,7 +72,7 @@ def format_plan(plan: Plan, *, explain: bool = False, wide: bool = False) -> str
     if plan.alternatives:
         out.append("")
         out.append("alternatives:")
-        rows = [[a.backend, a.quantization, a.tensor_parallel if a.backend == "vllm" else "-", a.gpu,
+        rows = [[a.backend, a.quantization, a.tensor_parallel if get_engine(a.backend).tensor_parallel else "-", a.gpu,
                  a.replicas or "-", _ms(a.itl_p95_ms) if a.itl_p95_ms else "-",
                  f"{a.usd_per_hour:.2f}" if a.usd_per_hour is not None else "-",
                  a.rejected_because if wide else _short(a.rejected_because)]

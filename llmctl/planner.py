@@ -16,18 +16,14 @@ from pathlib import Path
 from llmctl.candidates import Candidate, Context, enumerate_candidates, sla_ratio
 from llmctl.catalog import Catalog, ResolvedModel
 from llmctl.errors import InputError
-from llmctl.estimate.memory import vllm_defaults
 from llmctl.estimate.performance import Deployment, PerfEstimate, predict
 from llmctl.estimate.performance import constants as perf_constants
-from llmctl.estimate.weights import weight_bytes_per_gpu
 from llmctl.plan import Plan
 from llmctl.plan_build import build_plan
 from llmctl.pools import build_pools
 from llmctl.rules import leanings
 from llmctl.search import largest_within
 from llmctl.spec import Node, Spec
-
-GiB = 1024**3
 
 
 @dataclass
@@ -42,6 +38,7 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
               nodes: list[Node] | None = None, trace: Trace | None = None) -> Plan:
     catalog = catalog or Catalog.load()
     model = catalog.resolve_model(spec.model, base_dir=base_dir, where="model")
+    _check_needs(spec, model)
     detect_warnings: list[str] = []
     if nodes is None:
         if spec.hardware == "detect":
@@ -53,18 +50,31 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
         pools = [p for p in pools if p.device.id == want]
         if not pools:
             raise InputError(f"no node in `hardware` has GPU type {want}", where="overrides.gpu_type")
-    ctx = Context(spec, catalog, model, pools, _max_model_len(spec, model), *_sla(spec), leans=[])
+    max_model_len, context_warning = _max_model_len(spec, model)
+    ctx = Context(spec, catalog, model, pools, max_model_len, *_sla(spec), leans=[])
     candidates = enumerate_candidates(ctx)
-    needs_multi = bool(candidates) and not any(c.feasible and c.devices == 1 for c in candidates)
+    # "the model needs more than one GPU": it fits on several, and on no single one
+    needs_multi = (any(c.feasible and c.devices > 1 for c in candidates)
+                   and not any(c.feasible and c.devices == 1 for c in candidates))
     ctx.leans = leanings(spec, needs_multi)
     for c in candidates:
         if c.feasible:
             c.preference = sum(l.weights.get(c.backend, 0.0) for l in ctx.leans)
     plan, ranked = choose(ctx, candidates)
-    plan.warnings[:0] = detect_warnings
+    plan.warnings[:0] = detect_warnings + ([context_warning] if context_warning else [])
     if trace is not None:
         trace.context, trace.ranked = ctx, ranked
     return plan
+
+
+def _check_needs(spec: Spec, model: ResolvedModel) -> None:
+    """Needs the model itself cannot meet, whatever the engine."""
+    arch = model.arch.architecture or ""
+    if "embeddings" in spec.needs and arch.endswith(("ForCausalLM", "ForConditionalGeneration")):
+        raise InputError(
+            f"embeddings — {model.arch.id} is a chat model ({arch}); its hidden states are not trained "
+            "as embeddings, and llama.cpp refuses them (\"Pooling type 'none' is not OAI compatible\")",
+            where="needs", hint="serve an embedding model as a service of its own, and drop `embeddings` here")
 
 
 def _nodes(spec: Spec, catalog: Catalog) -> tuple[list[Node], list[str]]:
@@ -80,13 +90,28 @@ def _nodes(spec: Spec, catalog: Catalog) -> tuple[list[Node], list[str]]:
     return list(det.nodes), list(det.warnings)
 
 
-def _max_model_len(spec: Spec, model: ResolvedModel) -> int:
-    want = spec.overrides.max_model_len or spec.workload.max_context
+# The context a service gets when the spec names none: chats grow past one typical request, and an
+# engine truncates (llama-server, Ollama) or rejects (vLLM) what does not fit. 4096 is Ollama's own
+# default on small GPUs (OLLAMA_CONTEXT_LENGTH, server/routes.go v0.32.15).
+CONTEXT_FLOOR = 4096
+
+
+def _max_model_len(spec: Spec, model: ResolvedModel) -> tuple[int, str | None]:
+    """The planned context, and a warning when it was not stated."""
+    w = spec.workload
     limit = model.arch.max_position_embeddings
-    if limit and want > limit:
-        field_ = "overrides.max_model_len" if spec.overrides.max_model_len else "workload.context_length"
-        raise InputError(f"{want} tokens exceed {model.arch.id}'s maximum context of {limit}", where=field_)
-    return want
+    if spec.overrides.max_model_len or w.context_length:
+        want = spec.overrides.max_model_len or w.max_context
+        if limit and want > limit:
+            field_ = "overrides.max_model_len" if spec.overrides.max_model_len else "workload.context_length"
+            raise InputError(f"{want} tokens exceed {model.arch.id}'s maximum context of {limit}", where=field_)
+        return want, None
+    one_request = w.prompt_tokens + w.output_tokens
+    want = max(one_request, CONTEXT_FLOOR)
+    if limit:
+        want = min(want, limit)
+    return want, (f"workload.context_length is not set: planned {want} tokens (one request is {one_request}; "
+                  f"the floor is {CONTEXT_FLOOR}); set it to the longest conversation the service must hold")
 
 
 def _sla(spec: Spec) -> tuple[dict[str, float], bool]:
@@ -102,32 +127,7 @@ def _sla(spec: Spec) -> tuple[dict[str, float], bool]:
 
 
 def deployment(ctx: Context, c: Candidate) -> Deployment:
-    a = ctx.model.arch
-    m = c.mem
-    assert m is not None
-    per_request = ctx.spec.workload.prompt_tokens + ctx.spec.workload.output_tokens
-    if c.backend == "vllm":
-        batched, seqs = vllm_defaults(c.pool.device)
-        seqs = ctx.spec.overrides.max_num_seqs or seqs
-        batched = ctx.spec.overrides.max_num_batched_tokens or batched
-        kv_limited = max(1, m.kv_cache_tokens // max(per_request, 1))
-        return Deployment(
-            arch=a, backend="vllm", device=c.pool.device, tp=c.tp, pp=c.pp,
-            weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
-            kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
-            max_num_batched_tokens=batched, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
-        )
-    # llama.cpp splits layers across GPUs and runs them one device after the other, so a token reads
-    # every on-device weight and every layer's KV at one device's bandwidth: the totals, not a share
-    dev = c.pool.device
-    on_device = m.weights_gib * GiB * max(c.devices, 1) if dev.kind != "cpu" else c.weight_bytes_total
-    return Deployment(
-        arch=a, backend=c.backend, device=dev, tp=1, pp=1,
-        weight_bytes_per_gpu=on_device,
-        kv_bytes_per_token=m.kv_bytes_per_token,
-        max_batch=c.num_parallel, max_num_batched_tokens=2048,  # llama-server -b default
-        cpu=c.pool.cpu, offloaded_bytes=m.offloaded_to_cpu_gib * GiB,
-    )
+    return c.engine.deployment(ctx, c)
 
 
 def predict_at(ctx: Context, dep: Deployment, concurrency: int) -> PerfEstimate:

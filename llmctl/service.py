@@ -36,6 +36,8 @@ class Health(_Data):
     startup_timeout_s: int  # how long a model load may take before the service counts as failed
     interval_s: int = 10
     timeout_s: int = 5
+    # a command that succeeds once the model is loaded, where the HTTP path answers earlier (Ollama)
+    ready_command: list[str] = []
 
 
 class GpuRequest(_Data):
@@ -82,6 +84,8 @@ class ServiceSpec(_Data):
     resources: Resources = Resources()
     health: Health
     metrics_path: str | None = None
+    stop_grace_s: int = 60  # SIGTERM, then this long to drain in-flight requests before SIGKILL
+    metrics_secret_key: str | None = None  # scrapes send this secret as a bearer token (None: open)
     api_prefix: str = "/v1"  # OpenAI-compatible API root
     api_kind: str = "openai"  # openai | ollama (native API also served)
     served_model_name: str

@@ -381,10 +381,14 @@ def _lines(response, deadline: _Deadline) -> Iterator[str]:
         yield buffer.rstrip("\r")
 
 
+# the Ollama-native API (a protocol, which the compatibility layers of other servers can speak too)
+OLLAMA_API = "ollama"
+
+
 def model_listed(wanted: str, names: list[str], api: str) -> bool:
     if wanted in names:
         return True
-    if api == "ollama" and ":" not in wanted:
+    if api == OLLAMA_API and ":" not in wanted:
         return f"{wanted}:latest" in names  # Ollama lists `llama3` as `llama3:latest`
     return False
 
@@ -424,7 +428,7 @@ def run_smoke(
     """
     import httpx
 
-    if api not in ("openai", "ollama"):
+    if api not in ("openai", OLLAMA_API):
         raise InputError(f"--api: unknown API {api!r}", hint="openai or ollama")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise InputError(f"--concurrency: {concurrency} is outside 1..{MAX_CONCURRENCY}")

@@ -14,9 +14,10 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from llmctl.engines import canonical_name, engine_names
 from llmctl.errors import InputError
 
-Backend = Literal["ollama", "vllm", "llama.cpp"]
+Backend = Literal[engine_names()]  # type: ignore[valid-type]  # the registered engines
 Environment = Literal["development", "staging", "production"]
 Target = Literal["compose", "systemd", "kubernetes", "local"]
 Need = Literal[
@@ -88,6 +89,7 @@ class Node(_Strict):
 class Adapter(_Strict):
     name: str = Field(min_length=1)
     path: str = Field(min_length=1)
+    rank: int | None = Field(None, ge=1, le=4096, description="LoRA rank (`r`); read from a local adapter_config.json when omitted")
 
 
 class Endpoint(_Strict):
@@ -113,9 +115,9 @@ class Overrides(_Strict):
     @field_validator("backend", mode="before")
     @classmethod
     def _backend_spelling(cls, v: Any) -> Any:
-        if isinstance(v, str) and v.lower().replace("_", ".").replace("-", ".") in ("llama.cpp", "llamacpp"):
-            return "llama.cpp"
-        return v.lower() if isinstance(v, str) else v
+        if isinstance(v, str):
+            return canonical_name(v) or v.lower()
+        return v
 
 
 class Spec(_Strict):

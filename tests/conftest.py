@@ -22,6 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # make `support` impor
 
 from support import net  # noqa: E402
 
+# Model resolution never reaches the internet or this machine's own Ollama store from the tests: the
+# tests of resolution itself (tests/resolve) turn the network on against their own local server.
+os.environ.setdefault("LLMCTL_OFFLINE", "1")
+os.environ.setdefault("OLLAMA_MODELS", str(Path(__file__).resolve().parent / ".no-ollama-store"))
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """SIGTERM (a CI time-out, `kill`) ends the run like Ctrl-C, so fixtures still stop the servers

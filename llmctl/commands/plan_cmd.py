@@ -46,7 +46,7 @@ overrides: {{}}
 #   tensor_parallel: 2
 #   max_model_len: 16384
 #   gpu_memory_utilization: 0.9
-#   image: registry.example.com/vllm/vllm-openai:v0.11.0
+#   image: registry.example.com/vllm/vllm-openai:v0.33.0
 """
 
 
@@ -117,7 +117,9 @@ Exit codes: 0 the plan meets the SLA; 1 it cannot work or misses the SLA; 2 bad 
 @click.option("--compare", is_flag=True, help="Show the top candidates side by side.")
 @click.option("--sweep", metavar="VAR=V1,V2,…", help="Predict across loads, e.g. concurrency=1,4,16,64.")
 @click.option("--chart", type=click.Path(dir_okay=False), help="With --sweep: write the curves as SVG or HTML.")
-def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str | None, chart: str | None) -> int:
+@click.option("--offline", is_flag=True, help="Never use the network to resolve the model (also: HF_HUB_OFFLINE=1).")
+def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str | None, chart: str | None,
+             offline: bool) -> int:
     """Plan a deployment for the workload in SPEC: engine, quantization, parallelism, replicas,
     memory per GPU, predicted latency, cost — and why. Exit 1 if the plan cannot work or misses the SLA."""
     from llmctl.errors import InputError
@@ -126,12 +128,14 @@ def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str 
         raise InputError("--chart draws the curves of a sweep: add --sweep VAR=V1,V2,…",
                          hint="e.g. --sweep concurrency=1,8,32 --chart load.svg")
     from llmctl.planner import make_plan
-    from llmctl.spec import load_spec
-
-    from llmctl.spec import spec_digest
+    from llmctl.spec import load_spec, spec_digest
 
     wide = fmt == "wide"
     fmt = "table" if wide else fmt
+    if offline:
+        from llmctl.resolve.policy import set_offline
+
+        set_offline(True)
     spec = load_spec(spec_path)
     plan = make_plan(spec, base_dir=Path("." if spec_path == "-" else spec_path).resolve().parent)
     plan = plan.model_copy(update={"spec_sha256": spec_digest(spec)})

@@ -259,7 +259,7 @@ def override_text(service: "ServiceSpec", color: str, *, network: str, start_int
     if network == "host":
         port = s.ports[0]
         argv = listen_args(s.argv, port.bind, port.host)
-        health = [a.replace(f":{port.container}/", f":{port.host}/") for a in engine_profiles()[s.engine]["healthcheck"]]
+        health = [a.replace(f":{port.container}/", f":{port.host}/") for a in (s.health.ready_command or engine_profiles()[s.engine]["healthcheck"])]
         lines += ["    network_mode: host", "    ports: !reset []", "    entrypoint:"]
         lines += [f"      - {c(a)}" for a in argv]
         lines += ["    healthcheck:", "      test:", '        - "CMD"'] + [f"        - {c(a)}" for a in health]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmctl.deploy.base import CHANGE_TIMEOUT_S, QUERY_TIMEOUT_S, Context, Driver, free_port, run_bounded
-from llmctl.deploy.progress import say, tail
+from llmctl.deploy.progress import run_with_progress, tail
 from llmctl.errors import CheckFailed
 
 if TYPE_CHECKING:
@@ -110,13 +110,13 @@ class KubernetesDriver(Driver):
                 "remote_port": service.ports[0].container, "port": None}
 
     def wait_ready(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> None:
-        say(f"  waiting for the rollout of {record['kind']}/{record['name']}")
-        out = run_bounded(rollout_argv(ctx.options, record["kind"], record["name"], ctx.timeout_s),
-                          capture_output=True, text=True, timeout=ctx.timeout_s + QUERY_TIMEOUT_S)
-        if out.returncode != 0:
+        code, output = run_with_progress(rollout_argv(ctx.options, record["kind"], record["name"], ctx.timeout_s),
+                                         what=f"rollout of {record['kind']}/{record['name']}", budget_s=ctx.timeout_s,
+                                         grace_s=QUERY_TIMEOUT_S)
+        if code != 0:
             run_bounded([*kubectl_base(ctx.options), "rollout", "undo", f"{record['kind']}/{record['name']}"],
                         capture_output=True, timeout=CHANGE_TIMEOUT_S)
-            raise CheckFailed(f"rollout of {record['kind']}/{record['name']} failed: {(out.stderr or out.stdout).strip()[:300]}"
+            raise CheckFailed(f"rollout of {record['kind']}/{record['name']} failed: {output.strip()[-300:]}"
                               f" (rolled back to the previous revision)\n  last log lines:\n{tail(self.logs(ctx, record))}")
         record["port"] = self._port_forward(ctx, record)
         self._forwarded.append(record)

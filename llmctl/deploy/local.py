@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
 
 STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL after this long (the compose file's stop_grace_period)
-# vLLM's OpenAI server as a module: the same flags as `vllm serve`, the model as --model
-# (docs.vllm.ai, "OpenAI-Compatible Server"; vllm/entrypoints/openai/api_server.py)
-VLLM_MODULE = "vllm.entrypoints.openai.api_server"
 
 
 class LocalDriver(Driver):
@@ -46,10 +43,9 @@ class LocalDriver(Driver):
         argv = list(service.native_argv)
         if not argv:
             raise InputError(f"target local: the {service.engine} engine has no host command")
-        python = ctx.options.get("python")
-        if python and service.engine == "vllm" and argv[:2] == ["vllm", "serve"] and len(argv) > 2:
-            return [python, "-m", VLLM_MODULE, "--model", argv[2], *argv[3:]]
-        return argv
+        from llmctl.engines import get_engine
+
+        return get_engine(service.engine).host_argv(argv, ctx.options.get("python"))
 
     def files(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, str]:
         from llmctl.engines.base import native_env
@@ -61,11 +57,11 @@ class LocalDriver(Driver):
     def preflight(self, ctx: Context, service: "ServiceSpec") -> None:
         exe = self.command(ctx, service)[0]
         if shutil.which(exe) is None:
-            hints = {"vllm": "install vLLM (`pip install vllm`), or pass --python PATH of an interpreter that has it",
-                     "llama.cpp": "install llama.cpp's llama-server (https://github.com/ggml-org/llama.cpp/releases) on PATH",
-                     "ollama": "install Ollama (https://ollama.com/download)"}
+            from llmctl.engines import get_engine
+
+            hint = get_engine(service.engine).profile.install_hint
             raise CheckFailed(f"target local: {exe!r} is not on PATH, so the {service.engine} engine cannot start; "
-                              f"nothing was started\n  fix: {hints.get(service.engine, 'install the engine')}")
+                              f"nothing was started\n  fix: {hint}")
 
     def apply(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, Any]:
         from llmctl.engines.base import native_env

@@ -128,6 +128,39 @@ def wait_for(probe: Callable[[], Poll], *, what: str, timeout_s: float,
     raise CheckFailed(f"{what}: {reason}" + (f"\n{detail}" if detail else ""))
 
 
+def run_with_progress(argv: list[str], *, what: str, budget_s: float, grace_s: float = 30.0) -> tuple[int, str]:
+    """Run a command that waits by itself (`kubectl rollout status`), showing its latest output line
+    as the status of a Waiting line; killed after budget_s + grace_s. Returns (exit code, output)."""
+    import select
+    import subprocess
+
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                text=True, errors="replace")
+    except OSError as exc:
+        raise CheckFailed(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+    lines: list[str] = []
+    deadline = time.monotonic() + budget_s + grace_s
+    assert proc.stdout is not None
+    with Waiting(what, budget_s) as waiting:
+        while True:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait(timeout=10)
+                raise CheckFailed(f"`{' '.join(argv)}` did not finish within {budget_s + grace_s:.0f}s")
+            ready, _, _ = select.select([proc.stdout], [], [], POLL_S)
+            if ready:
+                line = proc.stdout.readline()
+                if line:
+                    lines.append(line)
+                    waiting.update(line.strip()[:160])
+                    continue
+            if proc.poll() is not None:
+                lines.extend(proc.stdout.readlines())
+                break
+    return proc.wait(), "".join(lines)
+
+
 def http_status(url: str, timeout: float = 2.0, api_key: str | None = None) -> int | None:
     """Status of GET url, None when nothing answers (stdlib: no client set-up cost per poll)."""
     import urllib.error

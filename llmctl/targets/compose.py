@@ -31,7 +31,7 @@ class ComposeTarget(Target):
             env_file=env_file,
             env_required=any(sec.required for sec in s.secrets),
             published=published,
-            healthcheck=engine_profiles()[s.engine]["healthcheck"],
+            healthcheck=s.health.ready_command or engine_profiles()[s.engine]["healthcheck"],
             shm=_bytes(s.resources.shm_size_gib),
             mem_limit=_bytes(s.resources.memory_limit_gib),
             mem_request=_bytes(s.resources.memory_request_gib),

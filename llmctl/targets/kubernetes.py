@@ -89,7 +89,7 @@ class KubernetesTarget(Target):
             if s.metrics_path:
                 files["podmonitor.yaml"] = render_template(
                     "kubernetes/podmonitor.yaml.j2", **common, meta=meta(s.slug),
-                    selector=service_selector, interval=kprof["scrape_interval"],
+                    selector=service_selector, interval=kprof["scrape_interval"], secret_name=f"{s.slug}-secrets",
                 )
         for name, text in files.items():
             parse_yaml_documents(text, name)

@@ -102,3 +102,36 @@ def test_no_color_and_help_examples():
                     "completion"):
         r = run_llmctl(command, "--help")
         assert r.code == 0 and "Examples:" in r.stdout, command
+
+
+def test_log_commands_of_the_other_targets():
+    """The commands `llmctl logs` runs for compose, systemd and Kubernetes (no daemon or cluster here:
+    the command lines are what can be checked), with --kubeconfig/--context/-n passed to kubectl."""
+    from pathlib import Path
+
+    from llmctl.deploy.base import Context
+    from llmctl.deploy.kubernetes import KubernetesDriver, kubectl_base
+    from llmctl.deploy.systemd import SystemdDriver
+
+    opts = {"kubeconfig": "/k/config", "context": "prod", "namespace": "llm"}
+    assert kubectl_base(opts) == ["kubectl", "--kubeconfig", "/k/config", "--context", "prod", "--namespace", "llm"]
+    ctx = Context(spec_path=Path("/s.yaml"), slug="x", dir=Path("/tmp/x"), options=opts)
+    argv = KubernetesDriver().logs_argv(ctx, {"kind": "deployment", "name": "x"}, lines=5, follow=True)
+    assert argv == [*kubectl_base(opts), "logs", "deployment/x", "--tail=5", "--all-containers", "--prefix", "--follow"]
+    argv = SystemdDriver().logs_argv(ctx, {"user": True, "unit": "x.service"}, lines=7, follow=False)
+    assert argv[:2] == ["journalctl", "--user"] and "x.service" in argv and "7" in argv and "--follow" not in argv
+
+
+def test_run_with_progress_shows_the_commands_lines_and_is_bounded(capsys):
+    """A command that waits by itself (as `kubectl rollout status` does): its lines become the
+    progress status, its exit code and output come back, and it is killed past its budget."""
+    from llmctl.deploy.progress import run_with_progress
+    from llmctl.errors import CheckFailed
+
+    code, out = run_with_progress([sys.executable, "-c", "print('Waiting for 1 of 2 pods'); print('rolled out')"],
+                                  what="rollout of deployment/x", budget_s=30)
+    assert code == 0 and out == "Waiting for 1 of 2 pods\nrolled out\n"
+    err = capsys.readouterr().err
+    assert "rollout of deployment/x [" in err and "of 30s" in err and "Waiting for 1 of 2 pods" in err
+    with pytest.raises(CheckFailed, match="did not finish within 2s"):
+        run_with_progress([sys.executable, "-c", "import time; time.sleep(60)"], what="stuck", budget_s=1, grace_s=1)

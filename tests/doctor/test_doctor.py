@@ -110,7 +110,8 @@ def test_gpu_runtime_from_docker_info_and_cdi(tmp_path):
     ("570.133.20", "vllm/vllm-openai:v0.10.1", PASS),
     ("550.54.15", "vllm/vllm-openai:v0.10.1", WARN),       # CUDA 12.8 image under minor version compatibility
     ("470.239.06", "vllm/vllm-openai:v0.10.1", FAIL),      # a CUDA 11 driver cannot run a CUDA 12 image
-    ("550.54.15", "docker.io/vllm/vllm-openai:latest", WARN),
+    ("550.54.15", "docker.io/vllm/vllm-openai:latest", FAIL),   # since v0.29.0 built on CUDA 13.0
+    ("570.133.20", "vllm/vllm-openai:v0.33.0-cu129", WARN),     # the CUDA 12.9 build of the same release
     ("550.54.15", "nvidia/cuda:12.4.1-runtime-ubuntu22.04", PASS),
     ("550.54.15", "nvidia/cuda:12.6.3-runtime-ubuntu22.04", WARN),
     ("580.65.06", "ghcr.io/ggml-org/llama.cpp:server-cuda", PASS),
@@ -349,7 +350,9 @@ def test_run_checks_takes_image_ports_and_shm_from_the_engine(a100_box, monkeypa
     monkeypatch.setenv("HF_TOKEN", "hf_test_only")
     spec = load_spec_text(SPEC, "llmctl.yaml")
     results = doctor.run_checks(spec, make_plan())
-    assert "vllm/vllm-openai:v0.11.0" in _status(results, "NVIDIA driver").detail
+    from llmctl.engines import get_engine
+
+    assert get_engine("vllm").profile.images["gpu"] in _status(results, "NVIDIA driver").detail
     assert "127.0.0.1:8000" in _status(results, "ports").detail
     shm = _status(results, "/dev/shm")
     assert shm.status == PASS and "16 GiB" in shm.detail

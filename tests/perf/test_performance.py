@@ -44,6 +44,7 @@ def deployment(model: str, device: str, backend: str, slots: int = 256, tp: int 
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, total, tp, 1) if backend == "vllm" else total,
         kv_bytes_per_token=kv_shape(a, dtype_bytes=2.0, tp=tp).bytes_per_token_full,
         max_batch=slots, max_num_batched_tokens=2048 if backend != "vllm" else 8192,
+        budget_includes_decode=backend == "vllm",
     )
 
 

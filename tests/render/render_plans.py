@@ -32,14 +32,18 @@ def make_plan(
     gpu_layers: int | None = None,
     batch: int | None = 16,
     engine_args: dict[str, Any] | None = None,
+    source: str | None = None,
 ) -> Plan:
     count = gpus if gpus is not None else (tp * pp if gpu_kind == "gpu" else 0)
+    if source is None and not path:  # what the planner records: the tag, `repo:QUANT`, or the repository
+        source = ollama_tag if backend == "ollama" else (
+            f"{hf_id}:{quantization.upper()}" if backend == "llama.cpp" else hf_id)
     return Plan(
         name=name,
         environment=environment,
         target="compose",
         model=ModelInfo(
-            reference=reference, id=reference, hf_id=hf_id, ollama_tag=ollama_tag, path=path, gated=gated,
+            reference=reference, id=reference, hf_id=hf_id, ollama_tag=ollama_tag, path=path, gated=gated, source=source,
             params_b=8.0, active_params_b=8.0, architecture="LlamaForCausalLM",
         ),
         backend=backend,
@@ -77,7 +81,8 @@ def make_spec(**fields: Any) -> Spec:
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "vllm-1gpu": ({}, {}),
     "vllm-tp4-fp8-lora": (
-        dict(tp=4, quantization="fp8", kv_cache_dtype="fp8", needs=["prefix_caching", "lora"], replicas=3),
+        dict(tp=4, quantization="fp8", kv_cache_dtype="fp8", needs=["prefix_caching", "lora"], replicas=3,
+             engine_args={"quantization": "fp8"}),
         dict(adapters=[{"name": "sql", "path": "/srv/adapters/sql"}, {"name": "chat-ft", "path": "org/chat-lora"}],
              needs=["prefix_caching"], endpoint={"bind": "0.0.0.0", "port": 9000}),
     ),

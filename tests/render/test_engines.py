@@ -27,11 +27,15 @@ def test_vllm_flags_follow_the_plan():
     a = s.argv
     assert a[:3] == ["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct"]
     assert flag(a, "--tensor-parallel-size") == "4" and flag(a, "--pipeline-parallel-size") == "1"
-    assert flag(a, "--max-model-len") == "8192" and flag(a, "--gpu-memory-utilization") == "0.9"
+    assert flag(a, "--max-model-len") == "8192" and flag(a, "--gpu-memory-utilization") == "0.92"
     assert flag(a, "--max-num-seqs") == "16" and flag(a, "--quantization") == "fp8"
     assert flag(a, "--kv-cache-dtype") == "fp8" and "--enable-prefix-caching" in a
     assert flag(a, "--served-model-name") == "meta-llama/Llama-3.1-8B-Instruct"
     assert a[a.index("--lora-modules") + 1:a.index("--lora-modules") + 3] == ["sql=/adapters/sql-0", "chat-ft=org/chat-lora"]
+    # neither adapter's rank can be read here: sized for ranks up to 64 (vLLM's default 16 would refuse more)
+    assert flag(a, "--max-lora-rank") == "64"
+    # in-flight requests drain on stop, and the target waits longer than the drain
+    assert flag(a, "--shutdown-timeout") == "30" and s.stop_grace_s > 30
     assert {x.env for x in s.secrets} == {"VLLM_API_KEY", "HF_TOKEN"}
     assert s.resources.shm_size_gib == 16 and s.health.path == "/health" and s.metrics_path == "/metrics"
     assert s.ports[0].bind == "0.0.0.0" and s.ports[0].host == 9000
@@ -78,26 +82,37 @@ def test_ollama_entry_pulls_once_then_serves(tmp_path):
         esac
         """))
     (bindir / "ollama").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "OLLAMA_HOST": s.env["OLLAMA_HOST"]}
+    ready = tmp_path / "ready"
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "OLLAMA_HOST": s.env["OLLAMA_HOST"],
+           "LLMCTL_READY_FILE": str(ready)}
+    assert s.env["LLMCTL_READY_FILE"] and s.health.ready_command == ["test", "-f", s.env["LLMCTL_READY_FILE"]]
+    runs = []
     for _ in range(2):
         up.unlink(missing_ok=True)  # each container start begins with no server running
         res = subprocess.run(s.argv, env=env, capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, res.stderr
-    lines = log.read_text().splitlines()
-    first = lines[: lines.index("serve host=0.0.0.0:11434") + 1]
-    # the temporary server (private port) and the pull come before the real server
-    assert "serve host=127.0.0.1:11435" in first
-    assert "pull llama3.1:8b host=127.0.0.1:11435" in first
-    assert first[-1] == "serve host=0.0.0.0:11434"
-    second = lines[len(first):]
-    assert "pull llama3.1:8b host=127.0.0.1:11435" not in second and second[-1] == "serve host=0.0.0.0:11434"
+        assert ready.exists()  # written once the model was loaded
+        runs.append(log.read_text().splitlines())
+        log.unlink()
+    for n, lines in enumerate(runs):
+        # the temporary server (private port) and, on the first start only, the pull come first
+        temporary = lines.index("serve host=127.0.0.1:11435")
+        pulls = [i for i, line in enumerate(lines) if line == "pull llama3.1:8b host=127.0.0.1:11435"]
+        assert len(pulls) == (1 if n == 0 else 0)
+        # then the real server starts and loads the model (`ollama run M ""` preloads) before the ready
+        # file is written (the real server runs in the background: its own line may come at any point)
+        assert "serve host=0.0.0.0:11434" in lines
+        preload = lines.index("run llama3.1:8b  host=0.0.0.0:11434")
+        assert preload > max([temporary, *pulls])
 
 
 def test_llamacpp_flags():
     s = build_service(*case("llamacpp-local"))
     a = s.argv
     assert a[:3] == ["/app/llama-server", "-m", "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"]
-    assert flag(a, "-c") == str(8192 * 16) and flag(a, "-np") == "16" and flag(a, "-ngl") == "24"
+    assert flag(a, "-c") == str(8192 * 16) and flag(a, "-np") == "16"
+    # 24 repeating layers planned on the GPU, and the output layer llama.cpp counts as one more
+    assert flag(a, "-ngl") == "25"
     assert "--metrics" in a and "--jinja" in a and flag(a, "--cache-type-k") == "q8_0"
     assert "--api-key" not in a and {x.env for x in s.secrets} == {"LLAMA_API_KEY"}
     assert s.health.path == "/health"

@@ -189,3 +189,40 @@ def test_hf_cache_entry_is_found(cat: Catalog, tmp_path: Path, monkeypatch: pyte
     m = cat.resolve_model("acme/tiny-chat")
     assert m.kind == "hf-cache" and m.arch.num_hidden_layers == 4
     assert m.arch.sliding_window == 4096 and m.arch.sliding_window_layers == 1.0
+
+
+# ---- GPU names people write, and the NVML names nodes report
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("RTX 3080", "RTX3080-10GB"), ("rtx 3080 ti 12gb", "RTX3080Ti-12GB"), ("RTX A6000", "RTXA6000-48GB"),
+    ("L20", "L20-48GB-PCIe"), ("MI325X", "MI325X-256GB"), ("MI355X", "MI355X-288GB"), ("H20", "H20-96GB-SXM"),
+    ("GH200", "GH200-96GB"), ("GB200", "GB200-186GB"), ("RTX 6000 Ada", "RTX6000Ada-48GB"),
+    ("RTX PRO 6000 Blackwell", "RTXPRO6000-96GB"), ("RTX 4070 Ti SUPER", "RTX4070TiSuper-16GB"),
+    ("RTX 5080", "RTX5080-16GB"), ("NVIDIA GeForce RTX 4090 24GB", "RTX4090-24GB"), ("H100 PCIe 80 GB", "H100-80GB-PCIe"),
+])
+def test_more_gpu_names_resolve(cat: Catalog, name: str, expected: str) -> None:
+    assert cat.gpu(name).id == expected
+
+
+@pytest.mark.parametrize("name", ["RTX 9090", "H100 NVL", "A10"])
+def test_unknown_gpu_names_nearest_real_cards(cat: Catalog, name: str) -> None:
+    with pytest.raises(InputError) as exc:
+        cat.gpu(name)
+    msg = str(exc.value)
+    assert "unknown GPU" in msg and "ambiguous" not in msg and "nearest known:" in msg
+
+
+def test_ambiguous_only_when_several_cards_match(cat: Catalog) -> None:
+    with pytest.raises(InputError, match="ambiguous: it could be RTX6000Ada-48GB, RTXPRO6000-96GB"):
+        cat.gpu("RTX 6000")
+
+
+def test_every_nvidia_gpu_has_its_nvml_name(cat: Catalog) -> None:
+    for g in cat.gpus:
+        if g.vendor == "nvidia":
+            assert g.raw.get("nvml_name") and g.raw.get("nvml_name_source"), g.id
+            assert cat.gpu(g.raw["nvml_name"]).raw["nvml_name"] == g.raw["nvml_name"]
+            assert cat.gpu(g.raw["nvml_name"].replace(" ", "-")).raw["nvml_name"] == g.raw["nvml_name"]  # node label
+        if g.vendor == "amd":
+            assert "amd_product_label" in g.raw, g.id
