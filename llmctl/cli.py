@@ -134,7 +134,11 @@ def __getattr__(name: str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    if (sys.argv[1:] if argv is None else argv) in HELP_ARGS:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--no-color" in argv[1:]:  # a global flag, accepted after the command too (`llmctl plan x --no-color`)
+        os.environ["NO_COLOR"] = "1"
+        argv = [argv[0], *(a for a in argv[1:] if a != "--no-color")]
+    if argv in HELP_ARGS:
         try:
             _print_help()
         except BrokenPipeError:

@@ -21,7 +21,8 @@ def _on_a_tty(*args: str, env: dict[str, str] | None = None) -> str:
     """Run llmctl with stdout on a pseudo-terminal; what it printed there."""
     main, child = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "llmctl", *args], stdout=child, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "200", **(env or {})})
+                            stdin=subprocess.DEVNULL,
+                            env={**{k: v for k, v in os.environ.items() if k != "NO_COLOR"}, "COLUMNS": "200", **(env or {})})
     os.close(child)
     chunks = []
     while True:
@@ -38,10 +39,10 @@ def _on_a_tty(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 def test_colour_on_a_terminal_and_not_with_no_color():
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    assert GREEN_PASS in _on_a_tty("plan", CHATBOT, env={**env, "TERM": "xterm"})
+    assert GREEN_PASS in _on_a_tty("plan", CHATBOT, env={"TERM": "xterm"})
     assert "\x1b[" not in _on_a_tty("plan", CHATBOT, env={"NO_COLOR": "1", "TERM": "xterm"})
     assert "\x1b[" not in _on_a_tty("--no-color", "plan", CHATBOT, env={"TERM": "xterm"})
+    assert "\x1b[" not in _on_a_tty("plan", CHATBOT, "--no-color", env={"TERM": "xterm"})  # after the command too
     r = run_llmctl("plan", CHATBOT)  # a pipe: never colour
     assert "\x1b[" not in r.stdout
 
