@@ -7,7 +7,6 @@ the line that holds it.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -260,6 +259,8 @@ def _yaml_repr(value: Any) -> str:
 def suggest(got: str, choices: list[str]) -> str | None:
     """The choice `got` was probably meant to be: close in spelling (kubernets → kubernetes), a
     prefix (prod → production), or close to one word of it (tools → tool_calling)."""
+    import difflib
+
     g = got.strip().lower()
     if not g or not choices:
         return None
@@ -294,6 +295,8 @@ def _explain(exc: ValidationError, where_lines: dict, filename: str) -> InputErr
             key = str(loc[-1])
             model = _model_for(loc)
             known = list(model.model_fields) if model else []
+            import difflib
+
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             msg = f"unknown key {key!r}" + (f" — did you mean {close[0]!r}?" if close else "")
             if known:
