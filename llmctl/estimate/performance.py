@@ -97,6 +97,11 @@ class Deployment:
     cpu: GpuProfile | None = None  # where offloaded layers run (llama.cpp partial offload)
     offloaded_bytes: float = 0.0  # weights + KV held in system RAM
     engine_version: str | None = None  # e.g. "0.5.1" for a measured vLLM; None: the version llmctl deploys
+    # Optional, for admission by current KV use (vLLM admits while blocks are free and preempts later):
+    # without them `max_batch` is the only bound, as the planner computes it.
+    max_num_seqs: int | None = None  # the engine's sequence limit (vLLM --max-num-seqs)
+    kv_cache_tokens: int | None = None  # the KV cache the engine reports at start-up, in tokens
+    link: str | None = None  # the link between TP ranks when it differs from the GPU profile's (e.g. "pcie")
     params: ParamCount = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -131,9 +136,13 @@ class PerfEstimate:
         inputs and formats its working (the planner predicts thousands of candidates, explains one)."""
         if not self.inputs:
             return []
-        dep, concurrency, prompt_tokens, output_tokens, rpm = self.inputs
+        dep, concurrency, prompt_tokens, output_tokens, rpm, arrival, hit, warm = self.inputs
+        if arrival == "burst":
+            return [("burst", f"{self.throughput_tokens_per_s:.0f} tokens/s",
+                     f"{concurrency} requests at once, followed step by step through the scheduler "
+                     f"(peak batch {self.batch}, {self.queued} preempted)")]
         return predict(dep, concurrency=concurrency, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
-                       requests_per_minute=rpm, _rows=True)
+                       requests_per_minute=rpm, arrival=arrival, prefix_cache_hit=hit, warm_prompts=warm, _rows=True)
 
 
 # --------------------------------------------------------------------------- device arithmetic
@@ -144,10 +153,32 @@ def _kind(dev: GpuProfile) -> str:
 
 
 def _eff(value: object, dev: GpuProfile) -> float:
-    """A constant given per device kind ({gpu: .., apple: .., cpu: ..}) or as one number."""
+    """A constant given per GPU family ({hopper: .., cdna3: ..}), per device kind ({gpu: .., apple: ..,
+    cpu: ..}) or as one number: the family wins over the kind, the kind over the first entry."""
     if isinstance(value, dict):
-        return float(value.get(_kind(dev), next(iter(value.values()))))
+        hit = value.get(dev.arch) if dev.arch else None
+        if hit is None:
+            hit = value.get(_kind(dev), next(iter(value.values())))
+        return float(hit)
     return float(value or 0.0)
+
+
+def allreduce_coefficients(dev: GpuProfile, tp: int, layers: int, hidden: int, link: str | None = None) -> tuple[float, float]:
+    """(ms per step, ms per token) of the tensor-parallel all-reduces of one decode step: two per layer
+    (after attention and after the MLP), each a fixed latency of the link plus the ring's traffic,
+    2·(TP − 1)/TP × message, at the bus bandwidth NCCL reaches on that link. The message is one bf16
+    hidden vector per token, so a step that carries a 2048-token prompt chunk moves 2048× the bytes
+    of a single decode token — on PCIe that, not the latency, dominates."""
+    if tp <= 1:
+        return 0.0, 0.0
+    links = constants()["interconnect"]["links"]
+    kind = link or dev.interconnect_type
+    spec = links.get(kind) or links["none"]
+    gbs = float(spec.get("bandwidth_gbs") or dev.interconnect_gbs or 1.0)
+    one_way = max(gbs, 1.0) * 1e9 / 2 * float(spec["bus_efficiency"])  # datasheet figures count both directions
+    per_call_ms = float(spec["latency_us"]) / 1000 * (1 + float(spec.get("latency_per_extra_rank", 0.0)) * (tp - 2))
+    per_token_ms = 2 * (tp - 1) / tp * hidden * 2 / one_way * 1000
+    return 2 * layers * per_call_ms, 2 * layers * per_token_ms
 
 
 def _legacy_busy_fraction(dep: Deployment, c: dict) -> float:
@@ -200,6 +231,7 @@ class _Coef:
     ar_ms_per_token: float  # all-reduce volume per token (TP)
     busy: float  # share of a step the GPU works (legacy engines), else 1
     step_ms: float  # per-step CPU overhead, outside the stages
+    seq_ms: float  # per-step CPU work per running sequence (scheduling, sampling, output processing)
     offload_ms: float  # reading weights held in system RAM, per step
     kv_unified: bool = False  # every sequence attends over the whole shared KV buffer (masked)
 
@@ -210,7 +242,8 @@ _SHARED: dict[tuple, tuple] = {}  # (constants, arch, coefficients) by what they
 def _shared_coef(dep: Deployment, consts: dict) -> dict:
     """The coefficients that depend on the engine, device, architecture and layout but not on the
     bytes one candidate holds: computed once for the many candidates that share them."""
-    key = (id(consts), dep.backend, dep.device.id, id(dep.arch), dep.tp, dep.pp, dep.fp8_compute, dep.engine_version)
+    key = (id(consts), dep.backend, dep.device.id, id(dep.arch), dep.tp, dep.pp, dep.fp8_compute, dep.engine_version,
+           dep.link)
     hit = _SHARED.get(key)
     if hit is not None and hit[0] is consts and hit[1] is dep.arch:
         return hit[2]
@@ -223,13 +256,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
     lin = 2 * p.per_token_flop_params / split
     attn = 4 * a.num_hidden_layers * a.num_attention_heads * a.head_dim / split
     peak, peak_pre = _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp
-    ar_lat = ar_tok = 0.0
-    if dep.tp > 1:
-        ic = consts["interconnect"]
-        lat_table = ic["allreduce_latency_us"]
-        ar_lat = 2 * layers * lat_table.get(dev.interconnect_type, lat_table["none"]) / 1000
-        link = max(dev.interconnect_gbs, 1.0) * 1e9 / 2 * ic["efficiency"]  # one direction
-        ar_tok = 2 * layers * (2 * (dep.tp - 1) / dep.tp * a.hidden_size * 2) / link * 1000  # ring, bf16
+    ar_lat, ar_tok = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
     busy = _legacy_busy_fraction(dep, c)
     bw = dev.bandwidth_gbs * 1e9
     shared = dict(
@@ -243,6 +270,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
         layers_ms=layers * _eff(c["layer_overhead_ms"], dev),
         ar_latency_ms=ar_lat, ar_ms_per_token=ar_tok, busy=busy,
         step_ms=float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,
+        seq_ms=float(c.get("seq_overhead_us", 0.0)) / 1000 if busy == 1.0 else 0.0,
         kv_unified=bool(c.get("kv_unified")),
     )
     if len(_SHARED) > 4096:
@@ -303,12 +331,13 @@ def _step_ms(dep: Deployment, batch: float, context: float, extra_tokens: float 
 
 
 def _step_k(pp: int, k: _Coef, batch: float, context: float, extra_tokens: float = 0.0) -> float:
+    cpu = k.step_ms + k.seq_ms * batch
     if pp <= 1:
-        return _stage_ms(k, batch, context, extra_tokens) + k.step_ms + k.offload_ms
+        return _stage_ms(k, batch, context, extra_tokens) + cpu + k.offload_ms
     # vLLM splits the running batch into `pp` micro-batches; fewer sequences than stages leave
     # stages idle (the pipeline bubble), so one token still waits for every stage in turn.
     micro = max(1.0, min(float(pp), batch))
-    return _stage_ms(k, batch / micro, context, extra_tokens / micro) * pp + k.step_ms + k.offload_ms
+    return _stage_ms(k, batch / micro, context, extra_tokens / micro) * pp + cpu + k.offload_ms
 
 
 def decode_step_ms(dep: Deployment, batch: float, context: float) -> float:
@@ -431,17 +460,51 @@ def _predict_rows(*, single, c, batch, step, context, dep, pre_alone, prompt_tok
     return ex
 
 
-def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
-            requests_per_minute: float | None = None, _rows: bool = False) -> PerfEstimate:
-    """Steady state of `concurrency` users of one replica, each sending a prompt and reading the answer."""
-    c = engine_constants(dep.backend)
+ARRIVALS = ("closed", "open", "burst")
+
+
+def admission_slots(dep: Deployment, prompt_tokens: int, output_tokens: int) -> int:
+    """Sequences the engine runs together. vLLM admits by the KV blocks in use now, not by the full
+    length a request may reach: with the start-up KV size known, the bound is the cache over the mean
+    context held while decoding (prompt + half the answer); otherwise the caller's `max_batch`."""
     slots = max(1, dep.max_batch)
+    if dep.backend == "vllm" and dep.kv_cache_tokens:
+        seqs = dep.max_num_seqs or slots
+        held = max(1.0, prompt_tokens + output_tokens / 2)
+        slots = max(1, min(seqs, int(dep.kv_cache_tokens / held)))
+    return slots
+
+
+def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
+            requests_per_minute: float | None = None, arrival: str | None = None, prefix_cache_hit: float = 0.0,
+            warm_prompts: int = 0, _rows: bool = False) -> PerfEstimate:
+    """`concurrency` users of one replica, each sending a prompt and reading the answer.
+
+    `arrival`: "closed" (default without `requests_per_minute`): each user sends the next request when
+    the last is answered — the steady state; "open" (default with it): Poisson arrivals at that rate;
+    "burst": `concurrency` requests at once, followed through the scheduler (burst.py) — what
+    `vllm bench serve --request-rate inf` measures. `prefix_cache_hit`: share of each prompt served from
+    the prefix cache (a shared system prompt); `warm_prompts`: burst requests whose whole prompt is
+    already cached."""
+    arrival = arrival or ("open" if requests_per_minute else "closed")
+    if arrival not in ARRIVALS:
+        raise ValueError(f"arrival must be one of {', '.join(ARRIVALS)}, not {arrival!r}")
+    if arrival == "burst":
+        return _predict_burst(dep, concurrency=concurrency, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                              prefix_cache_hit=prefix_cache_hit, warm_prompts=warm_prompts)
+    if arrival == "closed":
+        requests_per_minute = None
+    c = engine_constants(dep.backend)
+    slots = admission_slots(dep, prompt_tokens, output_tokens)
     users = max(1, int(concurrency))
+    overhead = float(c.get("request_overhead_ms", 0.0))
+    hit = min(max(prefix_cache_hit, 0.0), 0.99)
     context = prompt_tokens + output_tokens / 2  # average length while decoding
     budget = max(1, dep.max_num_batched_tokens)
     k, pp = _coef(dep), dep.pp
     single = _step_k(pp, k, 1, context)
-    pre_alone = prefill_ms(dep, prompt_tokens) if prompt_tokens > budget else _step_k(pp, k, 0, 0, prompt_tokens)
+    computed = max(1, round(prompt_tokens * (1 - hit)))  # prompt tokens not found in the prefix cache
+    pre_alone = prefill_ms(dep, computed) if computed > budget else _step_k(pp, k, 0, 0, computed)
     open_rate = requests_per_minute / 60_000 if requests_per_minute else None  # requests per ms
 
     # Fixed point: the batch sets the step time, the step time sets how long a request holds its
@@ -449,10 +512,10 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     batch = float(min(users, slots))
     for _ in range(60):  # converges in a few rounds; the bound only guards against oscillation
         step = single if batch == 1 else _step_k(pp, k, batch, context)
-        chunk = max(1, min(prompt_tokens, budget - (batch if dep.backend == "vllm" else 0)))
-        n_chunks = math.ceil(prompt_tokens / chunk)
+        chunk = max(1, min(computed, budget - (batch if dep.backend == "vllm" else 0)))
+        n_chunks = math.ceil(computed / chunk)
         # a step that carries a prompt chunk besides the other sequences' decode tokens
-        mixed = pre_alone if (batch <= 1 and chunk == prompt_tokens) else _step_k(pp, k, max(batch - 1, 0), context, chunk)
+        mixed = pre_alone if (batch <= 1 and chunk == computed) else _step_k(pp, k, max(batch - 1, 0), context, chunk)
         mixed = max(mixed, step)  # carrying a prompt chunk never makes a step shorter than plain decode
         own_prefill = n_chunks * mixed
         request_ms = own_prefill + max(output_tokens - 1, 0) * step
@@ -489,9 +552,10 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     ahead50 = min(cap, _poisson_quantile(others_mean, 0.5))
     ahead95 = min(cap, _poisson_quantile(others_mean, 0.95))
 
-    ttft_p50 = _ttft(ahead50, 0.5, prompt_tokens, chunk, step, n_chunks, mixed)
-    ttft_p95 = _ttft(ahead95, 0.95, prompt_tokens, chunk, step, n_chunks, mixed)
-    ttft_mean = 0.5 * step + (1 + others_mean / 2) * own_prefill if batch > 1 else 0.5 * step + own_prefill
+    # every request also pays a fixed cost outside the GPU: HTTP, tokenising, scheduling, detokenising
+    ttft_p50 = overhead + _ttft(ahead50, 0.5, computed, chunk, step, n_chunks, mixed)
+    ttft_p95 = overhead + _ttft(ahead95, 0.95, computed, chunk, step, n_chunks, mixed)
+    ttft_mean = overhead + (0.5 * step + (1 + others_mean / 2) * own_prefill if batch > 1 else 0.5 * step + own_prefill)
     ttft_mean = min(max(ttft_mean, ttft_p50), ttft_p95)
 
     # Waiting for a slot.
@@ -523,7 +587,39 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
         ttft_p50_ms=ttft_p50, ttft_p95_ms=max(ttft_p95, ttft_p50), itl_p50_ms=itl_p50, itl_p95_ms=max(itl_p95, itl_p50),
         decode_tokens_per_s_single=1000 / single, output_tokens_per_s_per_user=1000 / itl_mean,
         throughput_tokens_per_s=throughput, batch=max(1, round(batch)), queued=queued,
-        inputs=(dep, concurrency, prompt_tokens, output_tokens, requests_per_minute),
+        inputs=(dep, concurrency, prompt_tokens, output_tokens, requests_per_minute, arrival, prefix_cache_hit, warm_prompts),
         ttft_mean_ms=ttft_mean, itl_mean_ms=itl_mean, queue_wait_p50_ms=wait50, queue_wait_p95_ms=wait95,
         request_ms=request_ms, prefill_ms=pre_alone, step_ms=step, queue_model=model, overloaded=overloaded,
+    )
+
+
+def _predict_burst(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
+                   prefix_cache_hit: float, warm_prompts: int) -> PerfEstimate:
+    """`concurrency` requests arriving together (burst.py follows them through the scheduler)."""
+    from llmctl.estimate.burst import simulate_burst
+
+    c = engine_constants(dep.backend)
+    k, pp = _coef(dep), dep.pp
+    overhead = float(c.get("request_overhead_ms", 0.0))
+    n = max(1, int(concurrency))
+    seqs = (dep.max_num_seqs or dep.max_batch) if dep.backend == "vllm" else dep.max_batch
+    kv = dep.kv_cache_tokens if dep.backend == "vllm" else None
+
+    def step(batch: float, context: float, extra: float) -> float:
+        return _step_k(pp, k, batch, context, extra)
+
+    r = simulate_burst(step, requests=n, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                       budget=dep.max_num_batched_tokens, max_seqs=max(1, seqs), kv_tokens=kv,
+                       prefix_hit=prefix_cache_hit, warm=warm_prompts)
+    single = _step_k(pp, k, 1, prompt_tokens + output_tokens / 2)
+    duration = r.duration_ms + overhead
+    throughput = n * output_tokens / (duration / 1000) if math.isfinite(duration) else 0.0
+    return PerfEstimate(
+        ttft_p50_ms=overhead + r.ttft_p50_ms, ttft_p95_ms=overhead + r.ttft_p95_ms,
+        itl_p50_ms=r.tpot_p50_ms, itl_p95_ms=max(r.tpot_p50_ms, r.tpot_p95_ms),
+        decode_tokens_per_s_single=1000 / single, output_tokens_per_s_per_user=1000 / r.tpot_mean_ms if r.tpot_mean_ms else 0.0,
+        throughput_tokens_per_s=throughput, batch=max(1, round(r.peak_batch)), queued=round(r.preempted),
+        inputs=(dep, concurrency, prompt_tokens, output_tokens, None, "burst", prefix_cache_hit, warm_prompts),
+        ttft_mean_ms=overhead + r.ttft_mean_ms, itl_mean_ms=r.tpot_mean_ms, request_ms=duration, step_ms=single,
+        queue_model="burst",
     )
