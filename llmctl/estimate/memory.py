@@ -24,9 +24,10 @@ GiB = 1024**3
 
 @lru_cache(maxsize=1)
 def constants() -> dict:
+    from llmctl.estimate.constants import estimation_constants
     from llmctl.profiles_io import profile
 
-    return profile("estimation.yaml")
+    return estimation_constants(profile("estimation.yaml"))
 
 
 @dataclass

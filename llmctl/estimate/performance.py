@@ -38,9 +38,10 @@ _OVERRIDE: dict | None = None  # set by `override_constants` (benchmarks fit the
 
 @lru_cache(maxsize=1)
 def _profile_constants() -> dict:
+    from llmctl.estimate.constants import performance_constants
     from llmctl.profiles_io import profile
 
-    return profile("performance.yaml")
+    return performance_constants(profile("performance.yaml"))
 
 
 def constants() -> dict:
