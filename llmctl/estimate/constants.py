@@ -113,7 +113,22 @@ class CudaGraphs(_Strict):
     max_gib: float = Field(ge=0)
 
 
+class VllmVersion(_Strict):
+    """What differs in vLLM releases from `since` on (until the next entry)."""
+
+    since: str = Field(pattern=r"^\d+(\.\d+)*$")
+    engine: Literal["v0", "v1"]
+    gpu_memory_utilization: Optional[float] = Field(default=None, gt=0, le=1)
+    max_num_batched_tokens: Optional[BySize] = None
+    max_num_seqs: Optional[BySize] = None
+    activation: Optional[Activation] = None
+    non_torch: Optional[NonTorch] = None
+
+
 class VllmMemory(_Strict):
+    engine: Literal["v0", "v1"]
+    v0_chunked_prefill_above: int = Field(gt=0)
+    versions: list[VllmVersion] = []
     gpu_memory_utilization: float = Field(gt=0, le=1)
     block_size: int = Field(gt=0)
     large_gpu_gib: float = Field(gt=0)

@@ -11,6 +11,7 @@ when that does not fit in VRAM it keeps some layers on the CPU.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Callable
@@ -28,6 +29,42 @@ def constants() -> dict:
     from llmctl.profiles_io import profile
 
     return estimation_constants(profile("estimation.yaml"))
+
+
+def version_tuple(version: str | None) -> tuple[int, ...]:
+    """"v0.10.1.1" → (0, 10, 1, 1); anything unparsable → ()."""
+    if not version:
+        return ()
+    m = re.match(r"v?(\d+(?:\.\d+)*)", str(version).strip())
+    return tuple(int(p) for p in m.group(1).split(".")) if m else ()
+
+
+def pinned_version(engine: str = "vllm") -> str | None:
+    """The version of the image llmctl deploys for `engine` (profiles/engines.yaml, the GPU image tag)."""
+    from llmctl.profiles_io import profile
+
+    images = (profile("engines.yaml").get(engine) or {}).get("images") or {}
+    tag = str(images.get("gpu") or "").rpartition(":")[2]
+    m = re.match(r"v?(\d+\.\d+(?:\.\d+)*)", tag)
+    return m.group(1) if m else None
+
+
+def vllm_version_constants(version: str | None = None) -> tuple[dict, str | None]:
+    """(constants, version) for the vLLM release `version` (default: the pinned image's): the defaults
+    of estimation.yaml `vllm` with the last `versions` entry not newer than it laid over them."""
+    version = version or pinned_version("vllm")
+    base = constants()["vllm"]
+    have = version_tuple(version)
+    chosen: dict = {}
+    for entry in base.get("versions", []):
+        if not have or version_tuple(entry["since"]) <= have:
+            chosen = entry
+    merged = {k: v for k, v in base.items() if k != "versions"}
+    for key, val in chosen.items():
+        if key == "since":
+            continue
+        merged[key] = {**merged[key], **val} if isinstance(val, dict) and isinstance(merged.get(key), dict) else val
+    return merged, version
 
 
 @dataclass
@@ -51,6 +88,7 @@ class MemoryEstimate:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     explain_source: Callable[[], list[tuple[str, str, str]]] | None = field(default=None, repr=False)
+    engine_version: str | None = None  # the engine release whose accounting this follows (vLLM)
 
     @property
     def explain(self) -> list[tuple[str, str, str]]:
@@ -74,9 +112,9 @@ def _g(x: float) -> str:
 # --------------------------------------------------------------------------- vLLM
 
 
-def vllm_defaults(gpu: GpuProfile) -> tuple[int, int]:
+def vllm_defaults(gpu: GpuProfile, engine_version: str | None = None) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) the OpenAI server picks on this GPU."""
-    c = constants()["vllm"]
+    c = vllm_version_constants(engine_version)[0]
     large = (gpu.memory_gib or 0) >= c["large_gpu_gib"] and "a100" not in gpu.id.lower()
     size = "large" if large else "small"
     return int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])
@@ -95,12 +133,20 @@ def vllm_memory(
     max_num_seqs: int | None = None,
     max_num_batched_tokens: int | None = None,
     capacity_gib: float | None = None,
+    engine_version: str | None = None,
+    chunked_prefill: bool | None = None,
 ) -> MemoryEstimate:
-    c = constants()["vllm"]
+    """vLLM's memory per GPU, following the accounting of release `engine_version` (default: the pinned
+    image's). V0 engines (< 0.8) without chunked prefill — its default up to max_model_len 32768 —
+    profile a whole max(max_model_len, 2048)-token batch; V1 always chunks and profiles
+    `max_num_batched_tokens`."""
+    c, version = vllm_version_constants(engine_version)
     util = gpu_memory_utilization or c["gpu_memory_utilization"]
-    default_tokens, default_seqs = vllm_defaults(gpu)
+    default_tokens, default_seqs = vllm_defaults(gpu, version)
     seqs = max_num_seqs or default_seqs
-    # the scheduler never batches fewer tokens than one sequence's worth of seqs (vLLM raises the floor)
+    if c["engine"] == "v0":
+        chunked = chunked_prefill if chunked_prefill is not None else max_model_len > c["v0_chunked_prefill_above"]
+        default_tokens = default_tokens if chunked else max(max_model_len, 2048)
     tokens = max_num_batched_tokens or default_tokens
     capacity = capacity_gib if capacity_gib is not None else (gpu.memory_gib or 0.0)
     budget = capacity * util
@@ -111,7 +157,8 @@ def vllm_memory(
     per_token = (2 * width + 2 * arch.hidden_size) * 2 / tp
     logits = seqs * arch.vocab_size * 4
     workspace = c["activation"]["workspace_gib"]
-    act = (tokens * per_token + logits) / GiB + workspace
+    moe = _moe_workspace(arch, tokens, tp)
+    act = (tokens * per_token + logits + moe) / GiB + workspace
 
     ranks = tp * pp
     non_torch = c["non_torch"]["base_gib"] + (c["non_torch"]["nccl_gib"] if ranks > 1 else 0.0)
@@ -128,7 +175,7 @@ def vllm_memory(
     est = MemoryEstimate(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
         capacity_gib=capacity, kv_cache_tokens=kv_tokens, max_concurrency=concurrency,
-        kv_bytes_per_token=per_tok, gpus=tp * pp, kv_budget_gib=kv_gib,
+        kv_bytes_per_token=per_tok, gpus=tp * pp, kv_budget_gib=kv_gib, engine_version=version,
     )
     est.explain_source = partial(_vllm_rows, **locals())  # the numbers as they stand; text only on request
     slack = capacity * (1 - util)
@@ -149,6 +196,17 @@ def vllm_memory(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
+
+def _moe_workspace(arch: ModelArch, tokens: int, tp: int) -> float:
+    """Bytes of the fused-MoE kernel's intermediate buffers in the profiling pass: per token and routed
+    expert, the gate/up output (2 × moe_intermediate / TP), the activated half (moe_intermediate / TP)
+    and the expert output (hidden), bf16 (vllm/model_executor/layers/fused_moe/fused_moe.py,
+    intermediate_cache1..3). Dense models: 0."""
+    if not arch.is_moe:
+        return 0.0
+    inter = (arch.moe_intermediate_size or arch.intermediate_size) / tp
+    return tokens * (arch.experts_per_token or 2) * (3 * inter + arch.hidden_size) * 2
+
 
 def _mlp_width(arch: ModelArch) -> int:
     if arch.is_moe:
@@ -252,8 +310,8 @@ def llamacpp_memory(
 
 
 def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, graphs, kv_dtype_bytes, kv_gib, kv_tokens,
-               max_model_len, non_torch, per_tok, pp, ranks, seqs, tokens, tp, util, weight_bytes_total, weights, width,
-               workspace, **_: object) -> list[tuple[str, str, str]]:
+               max_model_len, moe, non_torch, per_tok, pp, ranks, seqs, tokens, tp, util, version, weight_bytes_total,
+               weights, width, workspace, **_: object) -> list[tuple[str, str, str]]:
     """The arithmetic behind vllm_memory's numbers (called with its locals), formatted only for `--explain`."""
     nt = c["non_torch"]
     return [
@@ -262,7 +320,9 @@ def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, gr
          "(layers, embeddings and LM head split by rank; k/v replicated when kv_heads < TP)"),
         ("activation peak", _g(act),
          f"{tokens} batched tokens × (2×{width} MLP + 2×{arch.hidden_size} hidden) × 2 B / TP {tp}"
-         f" + {seqs} seqs × {arch.vocab_size} vocab × 4 B logits + {workspace} GiB workspace"),
+         f" + {seqs} seqs × {arch.vocab_size} vocab × 4 B logits + {workspace} GiB workspace"
+         + (f" + {moe / GiB:.2f} GiB fused-MoE buffers" if moe else "")
+         + f" (vLLM {version or 'pinned'}, {c['engine'].upper()} accounting)"),
         ("non-torch memory", _g(non_torch),
          f"{nt['base_gib']} GiB CUDA/cuBLAS" + (f" + {nt['nccl_gib']} GiB NCCL buffers" if ranks > 1 else "")),
         ("CUDA graphs", _g(graphs), "captured outside the utilisation budget, in its slack"),
