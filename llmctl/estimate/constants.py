@@ -142,6 +142,8 @@ class VllmMemory(_Strict):
 
 class LlamaCppMemory(_Strict):
     num_batch: int = Field(gt=0)
+    ollama_flash_attention_architectures: list[str]
+    llama_server_flash_attention_default: bool
     runtime_gib: float = Field(ge=0)
     gpu_memory_fraction: float = Field(gt=0, le=1)
     cpu_memory_fraction: float = Field(gt=0, le=1)

@@ -231,11 +231,23 @@ def _kv_formula(arch: ModelArch, dtype_bytes: float, tp: int, pp: int, context: 
 # --------------------------------------------------------------------------- llama.cpp / Ollama
 
 
-def graph_bytes(arch: ModelArch, context_total: int, num_batch: int | None = None) -> float:
-    """Compute-graph buffer as Ollama estimates it for llama-family models."""
+def graph_bytes(arch: ModelArch, context_total: int, num_batch: int | None = None, flash_attention: bool = False) -> float:
+    """Compute-graph buffer as Ollama estimates it for llama-family models. Without flash attention the
+    attention scores of one layer — batch × context × heads fp32 values — are materialised; with it only
+    the mask (batch × context) is, and the buffer is set by the hidden states or the logits."""
     b = num_batch or constants()["llama_cpp"]["num_batch"]
     h, heads, vocab = arch.hidden_size, arch.num_attention_heads, arch.vocab_size
-    return max(4 * b * (1 + 4 * h + context_total * (1 + heads)), 4 * b * (h + vocab))
+    scores = 0 if flash_attention else heads
+    return max(4 * b * (1 + 4 * h + context_total * (1 + scores)), 4 * b * (h + vocab))
+
+
+def flash_attention_default(arch: ModelArch, engine: str = "ollama") -> bool:
+    """Whether the engine runs this model with flash attention unless told otherwise: Ollama only for
+    the architectures it lists (estimation.yaml), llama-server on every GPU (`--flash-attn auto`)."""
+    c = constants()["llama_cpp"]
+    if engine == "llama.cpp":
+        return bool(c["llama_server_flash_attention_default"])
+    return arch.architecture in c["ollama_flash_attention_architectures"]
 
 
 def llamacpp_memory(
@@ -249,15 +261,21 @@ def llamacpp_memory(
     kv_dtype_bytes: float = 2.0,
     capacity_gib: float | None = None,
     system_ram_gib: float | None = None,
+    flash_attention: bool | None = None,
+    engine: str = "ollama",
 ) -> MemoryEstimate:
     """Memory of one llama.cpp server (Ollama runner). `capacity_gib` is the memory of ONE device
-    (for Apple: the unified memory the GPU may wire; for CPU: RAM usable by the model)."""
+    (for Apple: the unified memory the GPU may wire; for CPU: RAM usable by the model).
+    `flash_attention`: None follows the engine's default for this model (`flash_attention_default`);
+    a quantized KV cache needs it on. `engine`: "ollama" or "llama.cpp" (llama-server)."""
     c = constants()["llama_cpp"]
     ctx_total = num_ctx * num_parallel
     weights = weight_bytes_total / GiB
     shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes)
     kv = shape.bytes_for(ctx_total) / GiB
-    graph = graph_bytes(arch, ctx_total) / GiB
+    if flash_attention is None:
+        flash_attention = kv_dtype_bytes < 2 or flash_attention_default(arch, engine)
+    graph = graph_bytes(arch, ctx_total, flash_attention=flash_attention) / GiB
     runtime = c["runtime_gib"]
     need = weights + kv + graph + runtime
 
@@ -335,8 +353,8 @@ def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, gr
     ]
 
 
-def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, gpu, graph, kv, kv_dtype_bytes, need, num_ctx,
-                   num_parallel, runtime, shape, usable, weights, gpu_layers=None, layers=None, per_layer=None,
+def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, flash_attention, gpu, graph, kv, kv_dtype_bytes, need,
+                   num_ctx, num_parallel, runtime, shape, usable, weights, gpu_layers=None, layers=None, per_layer=None,
                    **_: object) -> list[tuple[str, str, str]]:
     """The arithmetic behind llamacpp_memory's numbers (called with its locals), formatted only for `--explain`."""
     rows = [
@@ -344,8 +362,9 @@ def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, gpu, graph, kv,
         ("KV cache", _g(kv), f"{ctx_total} tokens (num_ctx {num_ctx} × num_parallel {num_parallel}) × "
          f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)),
         ("compute graph", _g(graph),
-         f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + {arch.num_attention_heads})), "
-         f"4·{c['num_batch']}·({arch.hidden_size} + {arch.vocab_size})) bytes"),
+         f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + "
+         + ("0 heads: flash attention keeps no scores" if flash_attention else f"{arch.num_attention_heads} heads")
+         + f")), 4·{c['num_batch']}·({arch.hidden_size} + {arch.vocab_size})) bytes"),
         ("runtime", _g(runtime), "CUDA minimum memory and runtime buffers (fitted on `ollama ps`)"),
         ("needed", _g(need), "weights + KV + graph + runtime"),
         ("usable memory", _g(usable), f"{devices} × {capacity_gib:.2f} GiB"

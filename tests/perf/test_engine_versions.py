@@ -51,3 +51,29 @@ def test_moe_models_keep_the_fused_moe_buffers():
     moe = tokens * a.experts_per_token * (3 * a.moe_intermediate_size + a.hidden_size) * 2 / GiB
     assert moe > 0.1
     assert any("fused-MoE" in row[2] for row in e.explain)
+
+
+def test_flash_attention_keeps_the_attention_scores_out_of_the_graph():
+    from llmctl.estimate.memory import flash_attention_default, graph_bytes, llamacpp_memory
+
+    a = CAT.model_by_id("llama-3.1-70b")
+    ctx = 16 * 8192  # 16 slots of 8192 tokens
+    without, with_fa = graph_bytes(a, ctx), graph_bytes(a, ctx, flash_attention=True)
+    assert without > 10 * GiB  # 512 × 131072 × 64 heads × 4 bytes of scores
+    assert with_fa < 1 * GiB
+    # Ollama 0.12.6 runs llama-family models without flash attention unless told; qwen3 and gpt-oss with it
+    assert not flash_attention_default(a, "ollama")
+    assert flash_attention_default(CAT.model_by_id("qwen3-8b"), "ollama")
+    assert flash_attention_default(a, "llama.cpp")
+    q = CAT.quantization("Q4_K_M")
+    m = CAT.model_by_id("qwen3-8b")
+    many = llamacpp_memory(m, weight_bytes_total=weight_bytes(m, q), gpu=CAT.gpu("RTX 4090"), gpu_count=1,
+                           num_ctx=8192, num_parallel=8)
+    assert many.fits and many.gpu_layers == many.total_layers and many.activation_gib < 1
+    # a quantized KV cache needs flash attention, so it is on whatever the default
+    a8 = CAT.model_by_id("llama-3.1-8b")
+    q8 = llamacpp_memory(a8, weight_bytes_total=weight_bytes(a8, q), gpu=CAT.gpu("RTX 4090"), gpu_count=1,
+                         num_ctx=8192, num_parallel=8, kv_dtype_bytes=1.0)
+    f16 = llamacpp_memory(a8, weight_bytes_total=weight_bytes(a8, q), gpu=CAT.gpu("RTX 4090"), gpu_count=1,
+                          num_ctx=8192, num_parallel=8)
+    assert q8.activation_gib < f16.activation_gib / 4
