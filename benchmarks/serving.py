@@ -10,22 +10,28 @@ the start-up log reports, `max_num_batched_tokens`. Four figures per row:
 - median TTFT,
 - mean TPOT (time per output token after the first).
 
-The constants in profiles/performance.yaml were fitted on the TRAIN rows only (one sweep: Qwen2-7B,
-TP 1, a large KV cache); the TEST rows — a KV cache five times smaller (preemption), TP 2, a 32B
-model whose cache holds 19 requests — were not used to fit anything. Medians are printed for both,
-so over-fitting shows. `--fit` re-runs the fit on the train rows and prints the constants it finds.
+The constants in profiles/performance.yaml were fitted on the TRAIN rows only (Qwen2-7B, 1024-token
+prompts and answers, TP 1 at utilisation 0.5 and TP 2 at 0.25); the TEST rows — a KV cache five times
+smaller (preemption), TP 2 with a larger cache, other prompt/answer lengths (128–7168), bursts of
+500–1000, Qwen2.5-32B on one and two GPUs, Qwen2-72B on two — were not used to fit anything. Medians
+are printed for both, so over-fitting shows. `--fit` re-runs the fit on the train rows, prints the
+constants it finds and the table with them.
 
 Row mapping (the source states what is mapped, the catalog has the rest):
 - Qwen/Qwen2-7B-Instruct → catalog `qwen2.5-7b` (identical config.json sizes: 28 layers, hidden
-  3584, 4 KV heads; the start-up log's 464,848 tokens in 24.83 GiB = 56 KiB per token confirms it).
+  3584, 4 KV heads; the start-up log's 464,848 tokens in 24.83 GiB = 56 KiB per token confirms it);
+  Qwen/Qwen2-72B → `qwen2.5-72b` (80 layers, hidden 8192, 8 KV heads, MLP 29568 in both).
+- Where a section gives only the KV GiB (32B, 72B), the tokens are GiB over the bytes per token.
 - "NVIDIA A100 80GB", form factor not stated → `A100-80GB-PCIe`: the two TP ranks run in two pods
   and their start-up log says "Custom allreduce is disabled because your platform lacks GPU P2P
   capability": the all-reduce crosses PCIe through host memory (link `pcie_host`).
 - vLLM's benchmark client sends the first prompt once before the run (its warm-up request); V1's
   prefix cache then holds that prompt, so one request per burst computes no prompt (`warm_prompts=1`).
-- The engine log lines the source pastes show prefix-cache hit rates of 39–56 % on this random
-  dataset; the rows are predicted with the midpoint, 47 % (`prefix_cache_hit=0.47`) — a property of
-  the measured workload, not a fitted constant.
+- The engine log lines the source pastes show prefix-cache hit rates of 39–56 %, counted since the
+  server started: the runs follow one another on one server and the random prompts of one burst share
+  no prefix, so the hits are earlier runs' prompts met again. Which ones is not recorded; the rows are
+  predicted with no hits beyond the warm-up prompt (`prefix_cache_hit=0`), which is why a few median
+  TTFTs measured far below the prediction (S03, S46, S47: prompts cached by the previous run).
 """
 
 from __future__ import annotations
@@ -46,12 +52,14 @@ from llmctl.estimate.weights import weight_bytes, weight_bytes_per_gpu
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "calibration" / "vllm_serving_sweeps.yaml"
-TRAIN_SWEEPS = {"dl-7b-tp1-u0.5"}
+# Fitted on: the 7B bursts of 1024/1024 tokens at TP 1 (utilisation 0.5) and at TP 2 (0.25, N = 1–200):
+# the TP 2 rows are what the PCIe-through-host link is fitted on. Everything else is the test.
+TRAIN = {f"S{i:02d}" for i in range(1, 10)} | {f"S{i:02d}" for i in range(14, 19)}
 TARGETS = {"throughput": 10.0, "per_user": 12.0, "ttft_p50": 25.0, "tpot_mean": 12.0}  # median |error|, %
 METRICS = ("throughput", "per_user", "ttft_p50", "tpot_mean")
-MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-32B": "qwen2.5-32b"}
+MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-32B": "qwen2.5-32b", "Qwen/Qwen2-72B": "qwen2.5-72b"}
 GPU = "A100-80GB-PCIe"
-PREFIX_HIT = 0.47
+PREFIX_HIT = 0.0
 GiB = 1024**3
 
 
@@ -68,7 +76,7 @@ class Row:
 
     @property
     def split(self) -> str:
-        return "train" if self.sweep in TRAIN_SWEEPS else "test"
+        return "train" if self.id in TRAIN else "test"
 
     def error(self, metric: str) -> float:
         return (self.predicted[metric] - self.measured[metric]) / self.measured[metric] * 100
@@ -114,8 +122,10 @@ def rows(cat: Catalog) -> list[Row]:
         m = r["measured"]
         measured = {"throughput": m["output_tok_s"], "per_user": 1000 / m["tpot_ms"]["median"],
                     "ttft_p50": m["ttft_ms"]["median"], "tpot_mean": m["tpot_ms"]["mean"]}
-        out.append(Row(r["id"], r["sweep"], int(r["load"]["num_prompts"]), dep, int(r["load"]["input_tokens"]),
-                       int(r["load"]["output_tokens"]), measured))
+        n = int(r["load"]["num_prompts"])
+        # answers may stop before the limit: the mean of what was generated, where the source gives it
+        answer = round(m["total_generated_tokens"] / n) if "total_generated_tokens" in m else int(r["load"]["output_tokens"])
+        out.append(Row(r["id"], r["sweep"], n, dep, int(r["load"]["input_tokens"]), answer, measured))
     return out
 
 
@@ -141,6 +151,9 @@ FREE = [  # (path in the constants, lower, upper): physical bounds
     (("engines", "vllm", "step_overhead_ms"), 0.0, 10.0),
     (("engines", "vllm", "request_overhead_ms"), 0.0, 100.0),
     (("engines", "vllm", "seq_overhead_us"), 0.0, 200.0),
+    (("interconnect", "links", "pcie_host", "latency_us"), 5.0, 200.0),
+    (("interconnect", "links", "pcie_host", "bus_efficiency"), 0.05, 0.5),
+    (("interconnect", "links", "pcie_host", "small_message_bus_efficiency"), 0.02, 0.5),
 ]
 
 

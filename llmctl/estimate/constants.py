@@ -65,6 +65,8 @@ class Link(_Strict):
     bus_efficiency: float = Field(gt=0, le=1)
     bandwidth_gbs: Optional[float] = Field(default=None, gt=0)
     latency_per_extra_rank: Optional[float] = Field(default=None, ge=0)
+    small_message_bus_efficiency: Optional[float] = Field(default=None, gt=0, le=1)
+    protocol_switch_kib: Optional[float] = Field(default=None, ge=0)
 
 
 class Interconnect(_Strict):

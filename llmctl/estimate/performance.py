@@ -164,22 +164,41 @@ def _eff(value: object, dev: GpuProfile) -> float:
     return float(value or 0.0)
 
 
-def allreduce_coefficients(dev: GpuProfile, tp: int, layers: int, hidden: int, link: str | None = None) -> tuple[float, float]:
-    """(ms per step, ms per token) of the tensor-parallel all-reduces of one decode step: two per layer
-    (after attention and after the MLP), each a fixed latency of the link plus the ring's traffic,
-    2·(TP − 1)/TP × message, at the bus bandwidth NCCL reaches on that link. The message is one bf16
-    hidden vector per token, so a step that carries a 2048-token prompt chunk moves 2048× the bytes
-    of a single decode token — on PCIe that, not the latency, dominates."""
+def allreduce_coefficients(dev: GpuProfile, tp: int, layers: int, hidden: int,
+                           link: str | None = None) -> tuple[float, float, float, float]:
+    """The tensor-parallel all-reduces of one step: two per layer (after attention and after the MLP),
+    each a fixed latency of the link plus the ring's traffic, 2·(TP − 1)/TP × message, at the bus
+    bandwidth NCCL reaches on that link. The message is one bf16 hidden vector per token, so a step
+    that carries a 2048-token prompt chunk moves 2048× the bytes of one decode token. Small messages
+    travel with a low-latency protocol that reaches less bandwidth (`small_message_bus_efficiency`, up
+    to `protocol_switch_kib`); larger ones with the bulk protocol.
+
+    Returns (ms per step, ms per token for small messages, ms per token beyond the switch, tokens at
+    the switch); `allreduce_ms` turns them into the cost of a step."""
     if tp <= 1:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     links = constants()["interconnect"]["links"]
     kind = link or dev.interconnect_type
     spec = links.get(kind) or links["none"]
-    gbs = float(spec.get("bandwidth_gbs") or dev.interconnect_gbs or 1.0)
-    one_way = max(gbs, 1.0) * 1e9 / 2 * float(spec["bus_efficiency"])  # datasheet figures count both directions
+    gbs = max(float(spec.get("bandwidth_gbs") or dev.interconnect_gbs or 1.0), 1.0) * 1e9 / 2  # one direction
+    bulk = float(spec["bus_efficiency"])
+    small = float(spec.get("small_message_bus_efficiency") or bulk)
     per_call_ms = float(spec["latency_us"]) / 1000 * (1 + float(spec.get("latency_per_extra_rank", 0.0)) * (tp - 2))
-    per_token_ms = 2 * (tp - 1) / tp * hidden * 2 / one_way * 1000
-    return 2 * layers * per_call_ms, 2 * layers * per_token_ms
+    traffic = 2 * (tp - 1) / tp * hidden * 2  # bytes per token on the busiest link
+    switch = float(spec.get("protocol_switch_kib", 0.0)) * 1024 / (hidden * 2)  # tokens per message at the switch
+    calls = 2 * layers
+    return calls * per_call_ms, calls * traffic / (gbs * small) * 1000, calls * traffic / (gbs * bulk) * 1000, switch
+
+
+def allreduce_ms(coef: tuple[float, float, float, float], tokens: float) -> float:
+    """Cost of a step's all-reduces for `tokens` tokens: small-message rate up to the protocol switch,
+    bulk rate beyond it (continuous, so more tokens never cost less)."""
+    latency, small, bulk, switch = coef
+    if not latency and not bulk:
+        return 0.0
+    if tokens <= switch:
+        return latency + tokens * small
+    return latency + switch * small + (tokens - switch) * bulk
 
 
 def _legacy_busy_fraction(dep: Deployment, c: dict) -> float:
@@ -228,8 +247,7 @@ class _Coef:
     pre_attn_ms: float  # prefill compute per prompt token per context token
     pre_fixed_ms: float  # fixed cost per prompt token (all layers of a stage)
     layers_ms: float  # fixed cost per step (all layers of a stage)
-    ar_latency_ms: float  # all-reduce latency per step (TP)
-    ar_ms_per_token: float  # all-reduce volume per token (TP)
+    ar: tuple  # all-reduce coefficients (TP), see allreduce_coefficients
     busy: float  # share of a step the GPU works (legacy engines), else 1
     step_ms: float  # per-step CPU overhead, outside the stages
     seq_ms: float  # per-step CPU work per running sequence (scheduling, sampling, output processing)
@@ -257,7 +275,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
     lin = 2 * p.per_token_flop_params / split
     attn = 4 * a.num_hidden_layers * a.num_attention_heads * a.head_dim / split
     peak, peak_pre = _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp
-    ar_lat, ar_tok = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
+    ar = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
     busy = _legacy_busy_fraction(dep, c)
     bw = dev.bandwidth_gbs * 1e9
     shared = dict(
@@ -269,7 +287,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
         pre_lin_ms=lin / peak_pre * 1000, pre_attn_ms=attn / peak_pre * 1000,
         pre_fixed_ms=layers * _eff(c.get("prefill_token_layer_us", 0.0), dev) / 1000,
         layers_ms=layers * _eff(c["layer_overhead_ms"], dev),
-        ar_latency_ms=ar_lat, ar_ms_per_token=ar_tok, busy=busy,
+        ar=ar, busy=busy,
         step_ms=float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,
         seq_ms=float(c.get("seq_overhead_us", 0.0)) / 1000 if busy == 1.0 else 0.0,
         kv_unified=bool(c.get("kv_unified")),
@@ -322,8 +340,8 @@ def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0) -> flo
     if extra:
         t_compute += extra * (k.pre_lin_ms + k.pre_attn_ms * extra / 2 + k.pre_fixed_ms)
     gpu = (t_mem if t_mem > t_compute else t_compute) + k.layers_ms
-    if k.ar_latency_ms:
-        gpu += k.ar_latency_ms + k.ar_ms_per_token * tokens
+    if k.ar[0]:
+        gpu += allreduce_ms(k.ar, tokens)
     return gpu / k.busy
 
 
@@ -544,11 +562,15 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     # of its request's life; that share is taken on an unloaded replica (prompt / (prompt + decode))
     # so that adding users can only add colliding prompts, as it does in reality — the share measured
     # under load shrinks when decode slows, which would make TTFT fall as users rise.
+    share = pre_alone / (pre_alone + max(output_tokens - 1, 0) * single)
+    closed_others = (batch - 1) * share if batch > 1 else 0.0
     if open_rate is not None:
-        others_mean = rate * own_prefill if batch > 1 else 0.0
+        # As arrivals approach what the slots serve, every user keeps a request in flight, as in the
+        # closed loop: the closed-loop collisions scaled by that load (continuous, and rising with users)
+        load = min(1.0, open_rate * request_ms / max(batch, 1.0))
+        others_mean = max(rate * own_prefill if batch > 1 else 0.0, closed_others * load)
     else:
-        share = pre_alone / (pre_alone + max(output_tokens - 1, 0) * single)
-        others_mean = (batch - 1) * share if batch > 1 else 0.0
+        others_mean = closed_others
     cap = max(0, math.ceil(batch) - 1)
     ahead50 = min(cap, _poisson_quantile(others_mean, 0.5))
     ahead95 = min(cap, _poisson_quantile(others_mean, 0.95))
