@@ -10,6 +10,8 @@ import copy
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmctl.catalog import Catalog
 from llmctl.errors import InputError
@@ -147,3 +149,16 @@ def test_serving_benchmark_reproduces_its_training_rows():
     serving.predict_all(rows)
     med = serving.medians([r for r in rows if r.split == "train"])
     assert med["tpot_mean"] <= 5 and med["throughput"] <= 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(model=st.sampled_from(["qwen2.5-7b", "llama-3.1-8b", "qwen2.5-32b"]), tp=st.sampled_from([1, 2]),
+       n=st.integers(1, 200), extra=st.integers(1, 200), prompt=st.integers(16, 4096), out=st.integers(2, 2048),
+       kv=st.sampled_from([None, 60_000, 400_000]))
+def test_a_bigger_burst_never_finishes_sooner_or_serves_faster(model, tp, n, extra, prompt, out, kv):
+    dep = vllm_dep(model=model, tp=tp, kv_tokens=kv, link="pcie_host" if tp > 1 else None)
+    small = perf.predict(dep, concurrency=n, prompt_tokens=prompt, output_tokens=out, arrival="burst")
+    big = perf.predict(dep, concurrency=n + extra, prompt_tokens=prompt, output_tokens=out, arrival="burst")
+    assert big.request_ms >= small.request_ms * 0.999  # the whole burst takes longer
+    assert big.ttft_p95_ms >= small.ttft_p95_ms * 0.95  # the last first tokens come later
+    assert big.itl_mean_ms >= small.itl_mean_ms * 0.97  # more sequences per step
