@@ -496,7 +496,8 @@ def admission_slots(dep: Deployment, prompt_tokens: int, output_tokens: int) -> 
 
 def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
             requests_per_minute: float | None = None, arrival: str | None = None, prefix_cache_hit: float = 0.0,
-            warm_prompts: int = 0, _rows: bool = False) -> PerfEstimate:
+            warm_prompts: int = 0, lengths: str = "fixed", _load: tuple[int, int] | None = None,
+            _rows: bool = False) -> PerfEstimate:
     """`concurrency` users of one replica, each sending a prompt and reading the answer.
 
     `arrival`: "closed" (default without `requests_per_minute`): each user sends the next request when
@@ -504,21 +505,31 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     "burst": `concurrency` requests at once, followed through the scheduler (burst.py) — what
     `vllm bench serve --request-rate inf` measures. `prefix_cache_hit`: share of each prompt served from
     the prefix cache (a shared system prompt); `warm_prompts`: burst requests whose whole prompt is
-    already cached."""
+    already cached. `lengths`: "fixed" (every request has the stated lengths) or "sharegpt" (chat-like
+    spread around those means, lengths.py; closed and open arrival)."""
     arrival = arrival or ("open" if requests_per_minute else "closed")
     if arrival not in ARRIVALS:
         raise ValueError(f"arrival must be one of {', '.join(ARRIVALS)}, not {arrival!r}")
+    if lengths != "fixed":
+        if arrival == "burst":
+            raise ValueError("a burst is followed with one request length; use lengths='fixed'")
+        return _predict_mixed(dep, concurrency=concurrency, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                              requests_per_minute=requests_per_minute, arrival=arrival,
+                              prefix_cache_hit=prefix_cache_hit, lengths=lengths)
     if arrival == "burst":
         return _predict_burst(dep, concurrency=concurrency, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                               prefix_cache_hit=prefix_cache_hit, warm_prompts=warm_prompts)
     if arrival == "closed":
         requests_per_minute = None
     c = engine_constants(dep.backend)
-    slots = admission_slots(dep, prompt_tokens, output_tokens)
+    # the lengths the other requests hold in the KV cache (lengths.py: a mix's time-weighted lengths);
+    # this request's own prompt is `prompt_tokens`
+    load_prompt, held = _load or (prompt_tokens, output_tokens)
+    slots = admission_slots(dep, load_prompt, held)
     users = max(1, int(concurrency))
     overhead = float(c.get("request_overhead_ms", 0.0))
     hit = min(max(prefix_cache_hit, 0.0), 0.99)
-    context = prompt_tokens + output_tokens / 2  # average length while decoding
+    context = load_prompt + held / 2  # average length while decoding
     budget = max(1, dep.max_num_batched_tokens)
     k, pp = _coef(dep), dep.pp
     single = _step_k(pp, k, 1, context)
@@ -646,3 +657,24 @@ def _predict_burst(dep: Deployment, *, concurrency: int, prompt_tokens: int, out
         ttft_mean_ms=overhead + r.ttft_mean_ms, itl_mean_ms=r.tpot_mean_ms, request_ms=duration, step_ms=single,
         queue_model="burst",
     )
+
+
+def _predict_mixed(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
+                   requests_per_minute: float | None, arrival: str, prefix_cache_hit: float, lengths: str) -> PerfEstimate:
+    """Steady state with spread lengths (lengths.py): the load at the time-weighted answer length, TTFT
+    per prompt bucket, throughput over the mean answer."""
+    from dataclasses import replace
+
+    from llmctl.estimate.lengths import mix, second_moment_ratio, weighted_quantile
+
+    held = max(1, round(second_moment_ratio(lengths, output_tokens)))  # answer length weighted by time held
+    kw = dict(concurrency=concurrency, requests_per_minute=requests_per_minute, arrival=arrival,
+              prefix_cache_hit=prefix_cache_hit)
+    kw.update(output_tokens=output_tokens, _load=(prompt_tokens, held))
+    base = predict(dep, prompt_tokens=prompt_tokens, **kw)
+    per_prompt = [(predict(dep, prompt_tokens=p, **kw), w) for p, w in mix(lengths, prompt_tokens)]
+    ttft50 = weighted_quantile([(e.ttft_p50_ms, w) for e, w in per_prompt], 0.5)
+    ttft95 = weighted_quantile([(e.ttft_p95_ms, w) for e, w in per_prompt], 0.95)
+    mean_ttft = sum(e.ttft_mean_ms * w for e, w in per_prompt)
+    return replace(base, ttft_p50_ms=ttft50, ttft_p95_ms=max(ttft95, ttft50), ttft_mean_ms=mean_ttft, inputs=(),
+                   queue_model=base.queue_model + f", {lengths} lengths")

@@ -162,3 +162,23 @@ def test_a_bigger_burst_never_finishes_sooner_or_serves_faster(model, tp, n, ext
     assert big.request_ms >= small.request_ms * 0.999  # the whole burst takes longer
     assert big.ttft_p95_ms >= small.ttft_p95_ms * 0.95  # the last first tokens come later
     assert big.itl_mean_ms >= small.itl_mean_ms * 0.97  # more sequences per step
+
+
+def test_sharegpt_lengths_keep_the_means_and_spread_ttft():
+    from llmctl.estimate.lengths import mix, second_moment_ratio
+
+    for mean in (128, 512, 2000):
+        pairs = mix("sharegpt", mean)
+        assert abs(sum(v * w for v, w in pairs) - mean) <= 0.02 * mean  # rounding only
+        assert min(v for v, _ in pairs) < mean / 3 < 2 * mean < max(v for v, _ in pairs)
+        assert abs(second_moment_ratio("sharegpt", mean) - 2 * mean) < 0.3 * mean  # exponential: E[X²]/E[X] = 2·mean
+    dep = vllm_dep(kv_tokens=60_000)
+    fixed = perf.predict(dep, concurrency=64, prompt_tokens=512, output_tokens=256)
+    spread = perf.predict(dep, concurrency=64, prompt_tokens=512, output_tokens=256, lengths="sharegpt")
+    assert spread.ttft_p95_ms > fixed.ttft_p95_ms  # long prompts set the tail
+    assert spread.ttft_p50_ms < fixed.ttft_p50_ms  # the median prompt is shorter than the mean
+    assert perf.admission_slots(dep, 512, 512) <= perf.admission_slots(dep, 512, 256)  # long answers hold KV longer
+    with pytest.raises(ValueError, match="lengths"):
+        perf.predict(dep, concurrency=1, prompt_tokens=10, output_tokens=10, lengths="zipf")
+    with pytest.raises(ValueError, match="burst"):
+        perf.predict(dep, concurrency=1, prompt_tokens=10, output_tokens=10, lengths="sharegpt", arrival="burst")
