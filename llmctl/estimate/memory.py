@@ -25,10 +25,10 @@ GiB = 1024**3
 
 @lru_cache(maxsize=1)
 def constants() -> dict:
-    from llmctl.estimate.constants import estimation_constants
+    from llmctl.estimate.constants import checked
     from llmctl.profiles_io import profile
 
-    return estimation_constants(profile("estimation.yaml"))
+    return checked("estimation.yaml", profile("estimation.yaml"))
 
 
 def version_tuple(version: str | None) -> tuple[int, ...]:

@@ -38,10 +38,10 @@ _OVERRIDE: dict | None = None  # set by `override_constants` (benchmarks fit the
 
 @lru_cache(maxsize=1)
 def _profile_constants() -> dict:
-    from llmctl.estimate.constants import performance_constants
+    from llmctl.estimate.constants import checked
     from llmctl.profiles_io import profile
 
-    return performance_constants(profile("performance.yaml"))
+    return checked("performance.yaml", profile("performance.yaml"))
 
 
 def constants() -> dict:

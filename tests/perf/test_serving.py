@@ -140,6 +140,18 @@ def test_constants_files_fail_with_file_and_key():
         estimation_constants(bad)
 
 
+def test_profiles_are_checked_when_read_until_their_bytes_passed(tmp_path, monkeypatch):
+    from llmctl.estimate.constants import checked
+
+    monkeypatch.setenv("LLMCTL_CACHE_DIR", str(tmp_path))
+    bad = copy.deepcopy(perf.constants())
+    bad["default_sla"] = "fast"
+    with pytest.raises(InputError, match=r"profiles/performance.yaml: default_sla"):
+        checked("performance.yaml", bad)  # no marker yet: checked
+    assert checked("performance.yaml", perf.constants()) is not None  # passes, leaves the marker
+    assert list(tmp_path.rglob("checked-performance-*"))
+
+
 def test_serving_benchmark_reproduces_its_training_rows():
     """The constants were fitted on the train rows: they must still reproduce them (a stale profile
     or a model change that breaks the fit shows here); the test rows are the benchmark's business."""
