@@ -39,6 +39,7 @@ def version_tuple(version: str | None) -> tuple[int, ...]:
     return tuple(int(p) for p in m.group(1).split(".")) if m else ()
 
 
+@lru_cache(maxsize=8)
 def pinned_version(engine: str = "vllm") -> str | None:
     """The version of the image llmctl deploys for `engine` (profiles/engines.yaml, the GPU image tag)."""
     from llmctl.profiles_io import profile
@@ -51,8 +52,13 @@ def pinned_version(engine: str = "vllm") -> str | None:
 
 def vllm_version_constants(version: str | None = None) -> tuple[dict, str | None]:
     """(constants, version) for the vLLM release `version` (default: the pinned image's): the defaults
-    of estimation.yaml `vllm` with the last `versions` entry not newer than it laid over them."""
-    version = version or pinned_version("vllm")
+    of estimation.yaml `vllm` with the last `versions` entry not newer than it laid over them.
+    Worked out once per version (the planner asks for every candidate)."""
+    return _version_constants(version or pinned_version("vllm"))
+
+
+@lru_cache(maxsize=64)
+def _version_constants(version: str | None) -> tuple[dict, str | None]:
     base = constants()["vllm"]
     have = version_tuple(version)
     chosen: dict = {}
