@@ -41,8 +41,10 @@ class EngineTime(_Strict):
     prefill_token_layer_us: Optional[PerDevice] = None
     prefill_peak: Optional[Literal["fp16_accumulate"]] = None
     kv_unified: Optional[bool] = None
+    kv_unified_architectures: Optional[list[str]] = None  # config.json `architectures` names
     step_overhead_ms: Optional[float] = Field(default=None, ge=0)
     seq_overhead_us: Optional[float] = Field(default=None, ge=0)
+    sample_ns_per_vocab: Optional[float] = Field(default=None, ge=0)
     request_overhead_ms: Optional[float] = Field(default=None, ge=0)
     legacy: Optional[Legacy] = None
 

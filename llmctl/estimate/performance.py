@@ -289,8 +289,9 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
         layers_ms=layers * _eff(c["layer_overhead_ms"], dev),
         ar=ar, busy=busy,
         step_ms=float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,
-        seq_ms=float(c.get("seq_overhead_us", 0.0)) / 1000 if busy == 1.0 else 0.0,
-        kv_unified=bool(c.get("kv_unified")),
+        seq_ms=(float(c.get("seq_overhead_us", 0.0)) / 1000 + a.vocab_size * float(c.get("sample_ns_per_vocab", 0.0)) / 1e6)
+        if busy == 1.0 else 0.0,
+        kv_unified=bool(c.get("kv_unified")) or a.architecture in c.get("kv_unified_architectures", ()),
     )
     if len(_SHARED) > 4096:
         _SHARED.clear()
@@ -334,9 +335,11 @@ def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0) -> flo
     weights = k.weights_ms
     if k.moe_share:
         weights *= (1 - k.moe_share) + k.moe_share * (1 - k.moe_keep ** max(tokens, 1))
-    # a unified KV buffer (Ollama) makes each sequence attend over every sequence's cells, masked
-    t_mem = weights + k.kv_ms * batch * context * (max(batch, 1) if k.kv_unified else 1)
-    t_compute = batch * (k.lin_ms + k.attn_ms * context)
+    # Attention reads each sequence's KV once per step. A unified KV range (Ollama's own engine) makes
+    # every sequence's query attend over all sequences' cells, masked: the bytes read stay the same
+    # (the batch's queries share each K/V tile), the attention arithmetic grows with the batch.
+    t_mem = weights + k.kv_ms * batch * context
+    t_compute = batch * (k.lin_ms + k.attn_ms * context * (max(batch, 1) if k.kv_unified else 1))
     if extra:
         t_compute += extra * (k.pre_lin_ms + k.pre_attn_ms * extra / 2 + k.pre_fixed_ms)
     gpu = (t_mem if t_mem > t_compute else t_compute) + k.layers_ms

@@ -173,7 +173,8 @@ def test_a_bigger_burst_never_finishes_sooner_or_serves_faster(model, tp, n, ext
     big = perf.predict(dep, concurrency=n + extra, prompt_tokens=prompt, output_tokens=out, arrival="burst")
     assert big.request_ms >= small.request_ms * 0.999  # the whole burst takes longer
     assert big.ttft_p95_ms >= small.ttft_p95_ms * 0.95  # the last first tokens come later
-    assert big.itl_mean_ms >= small.itl_mean_ms * 0.97  # more sequences per step
+    if kv is None:  # no preemption: more sequences per step (with preemption, gaps are redistributed)
+        assert big.itl_mean_ms >= small.itl_mean_ms * 0.97
 
 
 def test_sharegpt_lengths_keep_the_means_and_spread_ttft():
