@@ -452,7 +452,7 @@ def _ttft(ahead: int, tail: float, prompt_tokens: int, chunk: float, step: float
 
 def _predict_rows(*, single, c, batch, step, context, dep, pre_alone, prompt_tokens, itl_p95, chunk, mixed, p_stall,
                   ttft_p95, own_prefill, ahead95, others_mean, budget, wait95, users, slots, model, request_ms,
-                  throughput, output_tokens, **_: object) -> list[tuple[str, str, str]]:
+                  throughput, output_tokens, overhead=0.0, **_: object) -> list[tuple[str, str, str]]:
     """The arithmetic behind predict()'s figures (called with its locals), formatted only for `--explain`."""
     ex: list[tuple[str, str, str]] = []
     ex.append(("decode step (1 seq)", f"{single:.2f} ms",
@@ -468,7 +468,8 @@ def _predict_rows(*, single, c, batch, step, context, dep, pre_alone, prompt_tok
                f"prompt chunks ({chunk} tokens, step {mixed:.1f} ms) land in {p_stall:.1%} of decode steps; "
                + ("above 5 % they set the p95" if p_stall > 0.05 else "below 5 % they do not move the p95")))
     ex.append(("TTFT p95", f"{ttft_p95:.0f} ms",
-               f"half a step + own prompt {own_prefill:.0f} ms + {ahead95} colliding prompt(s) (95th percentile of Poisson("
+               (f"{overhead:.0f} ms per request (HTTP, tokenising, scheduling) + " if overhead else "")
+               + f"half a step + own prompt {own_prefill:.0f} ms + {ahead95} colliding prompt(s) (95th percentile of Poisson("
                f"{others_mean:.2f})) sharing the {budget}-token batch" + (f" + {wait95:.0f} ms waiting for a slot" if wait95 else "")))
     if wait95 > 0:
         ex.append(("queueing", f"{wait95:.0f} ms p95",
