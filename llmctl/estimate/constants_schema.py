@@ -74,6 +74,7 @@ class Link(_Strict):
 
 class Interconnect(_Strict):
     links: dict[str, Link]
+    no_peer_to_peer_names: list[str] = []
 
     @model_validator(mode="after")
     def _has_fallback(self) -> "Interconnect":

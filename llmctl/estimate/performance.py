@@ -177,8 +177,11 @@ def allreduce_coefficients(dev: GpuProfile, tp: int, layers: int, hidden: int,
     the switch); `allreduce_ms` turns them into the cost of a step."""
     if tp <= 1:
         return 0.0, 0.0, 0.0, 0.0
-    links = constants()["interconnect"]["links"]
+    ic = constants()["interconnect"]
+    links = ic["links"]
     kind = link or dev.interconnect_type
+    if link is None and kind == "pcie" and any(n in dev.name for n in ic.get("no_peer_to_peer_names", ())):
+        kind = "pcie_host"  # cards without GPU peer-to-peer stage every all-reduce through host memory
     spec = links.get(kind) or links["none"]
     gbs = max(float(spec.get("bandwidth_gbs") or dev.interconnect_gbs or 1.0), 1.0) * 1e9 / 2  # one direction
     bulk = float(spec["bus_efficiency"])

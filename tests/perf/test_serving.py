@@ -195,3 +195,10 @@ def test_sharegpt_lengths_keep_the_means_and_spread_ttft():
         perf.predict(dep, concurrency=1, prompt_tokens=10, output_tokens=10, lengths="zipf")
     with pytest.raises(ValueError, match="burst"):
         perf.predict(dep, concurrency=1, prompt_tokens=10, output_tokens=10, lengths="sharegpt", arrival="burst")
+
+
+def test_geforce_cards_all_reduce_through_host_memory():
+    geforce, l40s = CAT.gpu("RTX 4090"), CAT.gpu("L40S")
+    assert "GeForce" in geforce.name and l40s.interconnect_type == "pcie"
+    assert perf.allreduce_coefficients(geforce, 2, 32, 4096) == perf.allreduce_coefficients(geforce, 2, 32, 4096, "pcie_host")
+    assert perf.allreduce_coefficients(l40s, 2, 32, 4096) != perf.allreduce_coefficients(l40s, 2, 32, 4096, "pcie_host")
