@@ -68,6 +68,7 @@ class Engine:
     def common(self, plan: "Plan", spec: "Spec") -> dict[str, Any]:
         from llmctl.service import GpuRequest, Health, Port, Resources
         from llmctl.slug import label_value, slugify
+        from llmctl.targets.gpu_labels import gpu_product_label
 
         prof = self.profile
         name = check_value(spec.name, "name", allow_newline=True)
@@ -115,7 +116,7 @@ class Engine:
             nodes_per_replica=plan.gpu.nodes_per_replica,
             run_as_user=prof.get("run_as_user"),
             gpu_type=plan.gpu.type if plan.gpu.kind == "gpu" else None,
-            gpu_product_label=self.gpu_product_label(plan) if vendor == "nvidia" else None,
+            gpu_product_label=gpu_product_label(plan.gpu.type) if vendor == "nvidia" and plan.gpu.kind == "gpu" else None,
             labels=labels,
             environment=spec.environment,
         ), weights
