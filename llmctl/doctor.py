@@ -167,6 +167,11 @@ def requirements(spec: Any, plan: Any = None, target: str | None = None, service
             req.model_gib = max(weights, offloaded)
         else:
             req.model_gib = weights * max(1, plan.gpu.count_per_replica) + offloaded
+        if plan.backend == "vllm" and plan.model.hf_id and not plan.model.path:
+            from llmctl.targets.sizing import checkpoint_gib
+
+            # vLLM downloads the repository as published, not the quantized weights it loads
+            req.model_gib = checkpoint_gib(plan.model.hf_id) or req.model_gib
         req.model_path = plan.model.path
         req.gated = plan.model.gated
         req.model_ref = plan.model.hf_id or plan.model.ollama_tag or plan.model.reference
@@ -185,6 +190,8 @@ def requirements(spec: Any, plan: Any = None, target: str | None = None, service
         req.ports = [(p.bind, p.host) for p in service.ports]
         req.shm_gib = service.resources.shm_size_gib
         req.gpu_product_label = service.gpu_product_label
+        if service.download_gib:
+            req.model_gib = service.download_gib
         for vol in service.volumes:
             if vol.purpose == "model-cache" and vol.host_path:
                 req.cache_path = vol.host_path

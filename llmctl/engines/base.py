@@ -97,6 +97,8 @@ class Engine:
         weights = plan.memory.per_gpu_gib.weights * max(1, plan.tensor_parallel * plan.pipeline_parallel)
         if plan.gpu.kind != "gpu":
             weights = plan.memory.total_gib
+        download = None if plan.model.path else download_gib(plan, self.name, weights)
+        per_host, spare = gpu_headroom(plan, spec)
         if plan.gpu.kind == "gpu":
             resources = Resources(memory_request_gib=float(engine_profiles()["host_memory_gib_gpu"]))
         else:
@@ -110,7 +112,7 @@ class Engine:
             ports=[Port(container=port, host=spec.endpoint.port or port, bind=spec.endpoint.bind)],
             gpu=GpuRequest(count=gpu_count, vendor=vendor),
             resources=resources,
-            health=Health(path=prof["health_path"], port=port, startup_timeout_s=startup_timeout(weights)),
+            health=Health(path=prof["health_path"], port=port, startup_timeout_s=startup_timeout(download or weights)),
             metrics_path=prof.get("metrics_path"),
             replicas=plan.replicas,
             nodes_per_replica=plan.gpu.nodes_per_replica,
@@ -119,7 +121,10 @@ class Engine:
             gpu_product_label=gpu_product_label(plan.gpu.type) if vendor == "nvidia" and plan.gpu.kind == "gpu" else None,
             labels=labels,
             environment=spec.environment,
-        ), weights
+            gpus_per_host=per_host,
+            spare_gpus=spare,
+            download_gib=download,
+        ), (download or weights)
 
     def image(self, plan: "Plan", spec: "Spec") -> str:
         if spec.overrides.image:
@@ -164,6 +169,26 @@ class Engine:
     @staticmethod
     def local_model(plan: "Plan") -> PurePosixPath | None:
         return PurePosixPath(plan.model.path) if plan.model.path else None
+
+
+def download_gib(plan: "Plan", engine: str, weights_gib: float) -> float:
+    """What the engine fetches before it serves. vLLM downloads the Hugging Face repository as
+    published (a BF16 checkpoint quantized to FP8 at load time is still fetched in BF16); Ollama and
+    llama.cpp fetch one quantized GGUF file, about the size of the weights."""
+    if engine == "vllm" and plan.model.hf_id:
+        from llmctl.targets.sizing import checkpoint_gib
+
+        size = checkpoint_gib(plan.model.hf_id)
+        if size:
+            return size
+    return weights_gib
+
+
+def gpu_headroom(plan: "Plan", spec: "Spec") -> tuple[int | None, int | None]:
+    """(GPUs of the plan's type on one host, GPUs of that type left over), from the spec's hardware."""
+    from llmctl.targets.sizing import gpu_inventory
+
+    return gpu_inventory(plan, spec)
 
 
 def startup_timeout(weight_gib: float) -> int:

@@ -48,7 +48,7 @@ class KubernetesTarget(Target):
         if multinode:
             leader_argv, worker_argv = get_engine(s.engine).multinode_argv(s)
             files["leaderworkerset.yaml"] = render_template(
-                "kubernetes/leaderworkerset.yaml.j2", **common, meta=meta(s.slug),
+                "kubernetes/leaderworkerset.yaml.j2", **common, meta=meta(s.slug), rollout=rollout_strategy(s),
                 leader_labels={**labels, ROLE_LABEL: "leader"}, worker_labels={**labels, ROLE_LABEL: "worker"},
                 leader_spec=pod(leader_argv, serve=True), worker_spec=pod(worker_argv, serve=False),
             )
@@ -57,7 +57,8 @@ class KubernetesTarget(Target):
         else:
             files["deployment.yaml"] = render_template(
                 "kubernetes/deployment.yaml.j2", **common, meta=meta(s.slug), selector=selector, labels=labels,
-                recreate=s.gpu.count > 0 or bool(s.gpu.device_ids), pod_spec=pod(s.argv, serve=True),
+                rollout=rollout_strategy(s), progress_deadline=s.health.startup_timeout_s + 600,
+                pod_spec=pod(s.argv, serve=True),
             )
             service_selector = selector
         port = s.ports[0]
@@ -72,11 +73,8 @@ class KubernetesTarget(Target):
                     size=f"{v.size_gib}Gi",
                 )
         if autoscale:
-            scale = dict(
-                target_api=target_api, target_kind=target_kind,
-                min_replicas=1 if s.environment == "development" else max(1, s.replicas // 2),
-                max_replicas=s.replicas,
-            )
+            low, high = autoscale_bounds(s)
+            scale = dict(target_api=target_api, target_kind=target_kind, min_replicas=low, max_replicas=high)
             if use_hpa:
                 files["hpa.yaml"] = render_template("kubernetes/hpa.yaml.j2", **common, meta=meta(s.slug), **scale)
             else:
@@ -96,6 +94,9 @@ class KubernetesTarget(Target):
         if s.secrets:
             parts = " ".join(f'--from-literal={x.key}="${x.env}"' for x in s.secrets)
             options.notes.append(f"create the Secret first: kubectl create secret generic {s.slug}-secrets {parts}")
+        if rollout_strategy(s)["downtime"]:
+            options.notes.append("one replica and no spare GPU: an update stops the running pod before the new one "
+                                 "loads the model (downtime); list a spare GPU under hardware: to update without it")
         if any(v.host_path for v in s.volumes):
             options.notes.append("the pod mounts files from the node (hostPath): it runs only where they exist")
         return files
@@ -151,6 +152,45 @@ class KubernetesTarget(Target):
             node_selector={"nvidia.com/gpu.product": s.gpu_product_label} if s.gpu_product_label and gpus else {},
             tolerations=[gpu_key] if gpu_key and gpus else [],
         )
+
+
+def rollout_strategy(s: "ServiceSpec") -> dict[str, Any]:
+    """RollingUpdate limits that never take capacity the hardware cannot give back.
+
+    maxSurge starts new pods beside the old ones: only as many as there are spare GPUs for. Without
+    a spare GPU and with several replicas, one replica at a time is replaced (maxUnavailable 1); with
+    one replica and an unknown cluster, the new pod waits for a free GPU while the old one serves
+    (a stalled rollout is reported by progressDeadlineSeconds, not an outage).
+    """
+    per_replica = (len(s.gpu.device_ids) or s.gpu.count) * max(1, s.nodes_per_replica)
+    if per_replica == 0:
+        return dict(max_surge=1, max_unavailable=0, downtime=False, why="no GPU: a new pod starts beside the old")
+    if s.spare_gpus is None:
+        if s.replicas > 1:
+            return dict(max_surge=0, max_unavailable=1, downtime=False,
+                        why="spare GPUs unknown: one replica at a time is replaced")
+        return dict(max_surge=1, max_unavailable=0, downtime=False,
+                    why="spare GPUs unknown: the new pod waits for a free GPU while the old one serves")
+    surge = min(s.replicas, s.spare_gpus // per_replica)
+    if surge > 0:
+        return dict(max_surge=surge, max_unavailable=0, downtime=False,
+                    why=f"{s.spare_gpus} spare GPUs: {surge} new replica(s) start beside the old")
+    if s.replicas > 1:
+        return dict(max_surge=0, max_unavailable=1, downtime=False,
+                    why="no spare GPU: one replica at a time is replaced")
+    return dict(max_surge=0, max_unavailable=1, downtime=True,
+                why="one replica and no spare GPU: the update restarts it (downtime)")
+
+
+def autoscale_bounds(s: "ServiceSpec") -> tuple[int, int]:
+    """(min, max) replicas: never below the plan (it was sized for the load), and room above it —
+    as many replicas as the spare GPUs hold, or twice the plan when the hardware is not listed."""
+    per_replica = (len(s.gpu.device_ids) or s.gpu.count) * max(1, s.nodes_per_replica)
+    if per_replica and s.spare_gpus is not None:
+        extra = max(1, s.spare_gpus // per_replica)
+    else:
+        extra = s.replicas
+    return s.replicas, s.replicas + extra
 
 
 def _cpu(value: float) -> str:
