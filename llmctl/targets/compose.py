@@ -29,7 +29,6 @@ class ComposeTarget(Target):
             header=f"{s.name} — {s.engine} serving {s.served_model_name}",
             source=options.source,
             env_file=env_file,
-            env_required=any(sec.required for sec in s.secrets),
             published=published,
             healthcheck=engine_profiles()[s.engine]["healthcheck"],
             shm=_bytes(s.resources.shm_size_gib),
