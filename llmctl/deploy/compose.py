@@ -238,11 +238,18 @@ def override_text(service: "ServiceSpec", color: str, *, network: str, start_int
     from llmctl.engines.base import engine_profiles
     from llmctl.targets.quoting import compose_value as c
 
+    from llmctl.targets.compose import replica_services
+
     s = service
     lines = [
         "# Added by `llmctl up` on top of compose.yaml: labels that let `llmctl status` and `llmctl down`",
         "# find this deployment" + (", and host networking (--network host)." if network == "host" else "."),
         "services:",
+    ]
+    for member in replica_services(s)[1:]:
+        lines += [f"  {member['name']}:", "    labels:", f"      {c(LABEL)}: {c(s.slug)}",
+                  f"      {c(COLOR_LABEL)}: {c(color)}"]
+    lines += [
         f"  {s.slug}:",
         "    labels:",
         f"      {c(LABEL)}: {c(s.slug)}",
