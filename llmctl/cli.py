@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("llmctl.commands.deploy_cmd:up_cmd", "Render, apply, wait for readiness and smoke-test a spec."),
     "down": ("llmctl.commands.deploy_cmd:down_cmd", "Remove what `llmctl up` created (model volumes kept)."),
     "status": ("llmctl.commands.deploy_cmd:status_cmd", "Show what `llmctl up` applied and whether it is healthy."),
+    "rollback": ("llmctl.commands.deploy_cmd:rollback_cmd", "Bring back the version that ran before the last update."),
     "smoke": ("llmctl.commands.smoke_cmd:smoke_cmd", "Check a running endpoint against the SLA."),
     "traffic": ("llmctl.commands.traffic_cmd:traffic_cmd", "Show or shift how the proxy splits requests between colours."),
 }

@@ -36,6 +36,7 @@ VLLM_MODULE = "vllm.entrypoints.openai.api_server"
 
 class LocalDriver(Driver):
     name = "local"
+    proxied = True  # instances on private ports behind the traffic layer (llmctl/traffic)
 
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen] = {}

@@ -86,7 +86,12 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
 
     checks = smoke_digest(spec)
     alive = state is not None and driver.running(ctx, state.active)
+    proxied = getattr(driver, "proxied", False)
     if state is not None and alive and state.hash == new_hash:
+        if proxied:
+            from llmctl.deploy.proxied import ensure_proxy
+
+            ensure_proxy(ctx, service)
         echo(f"nothing changed: {spec.name} is running ({target}, {state.active.get('color')}) at {state.url}")
         if state.smoke == checks or not smoke:
             return 0
@@ -104,14 +109,26 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
     preflight(spec, plan, target, service, driver, ctx, ports_held=alive)
 
     try:
-        record = _rollout(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, target)
+        if proxied:
+            record = _rollout_proxied(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, options)
+        else:
+            record = _rollout(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, target)
     finally:
         driver.close()
-    url = driver.url(ctx, service, record)
+    if proxied:
+        from llmctl.deploy.proxied import public_url
+
+        url = public_url(service)
+    else:
+        url = driver.url(ctx, service, record)
+    earlier = state if (proxied and state is not None and alive) else None
     State(name=spec.name, slug=service.slug, target=target, spec=str(ctx.spec_path), hash=new_hash, active=record,
           url=url, model=service.served_model_name, engine=service.engine,
           files={n: digest({n: t}) for n, t in files.items()}, options=options,
-          smoke=checks if smoke else "").save(ctx.dir)
+          smoke=checks if smoke else "", service=service.model_dump(mode="json") if proxied else {},
+          previous=earlier.active if earlier else {}, previous_service=earlier.service if earlier else {},
+          previous_hash=earlier.hash if earlier else "", previous_files=earlier.files if earlier else {},
+          ).save(ctx.dir)
     echo(f"up: {spec.name} is serving {service.served_model_name} at {url}" + ("/v1" if url.startswith("http") else "")
          + f" ({target}, {record['color']})")
     return 0
@@ -131,6 +148,65 @@ def _rollout(driver: Driver, ctx: Context, service, state: State | None, spec, a
         return _start_checked(driver, ctx, service, color, spec, smoke, smoke_timeout_s, echo,
                               keep_on_failure=alive and not driver.blue_green)
     return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
+
+
+def _rollout_proxied(driver: Driver, ctx: Context, service, state: State | None, spec, alive: bool, smoke: bool,
+                     smoke_timeout_s: float, echo, options: dict[str, Any]) -> dict[str, Any]:
+    from llmctl.deploy import proxied as px
+
+    if state is None or not alive:
+        if state is not None:
+            say(f"  the recorded deployment ({state.active.get('color')}) is not running: replacing it")
+            driver.remove(ctx, state.active)
+        return px.first_start(driver, ctx, service, spec, smoke, smoke_timeout_s, echo)
+    room = px.room_for_both(service)
+    if not room:
+        if service.replicas > 1:
+            raise CheckFailed(f"the new version needs {px.gpus(service) * service.replicas} GPUs beside the running one "
+                              f"and the hardware lists {service.spare_gpus} spare; a replica-by-replica update is not "
+                              "available on this target\n  fix: list spare GPUs under hardware:, or `llmctl down` and "
+                              "`llmctl up` (downtime)")
+        if not options.get("allow_downtime"):
+            raise CheckFailed("one replica and no spare GPU: the new version can only start after the running one "
+                              "stops, so the service is down while the model loads\n"
+                              "  fix: `llmctl up --allow-downtime`, or list a spare GPU under hardware:")
+        say("  warning: one replica and no spare GPU: the service is down until the new version is ready")
+        return px.replace_in_place(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
+    return px.switch(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
+
+
+def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_timeout_s: float, echo) -> int:
+    """Bring back the version that ran before the last update, through the proxy (no request dropped)."""
+    from llmctl.deploy import proxied as px
+    from llmctl.deploy.secrets import env_values
+    from llmctl.service import ServiceSpec
+
+    ctx, state, driver, target = _ctx_for(spec_path, None, {})
+    if state is None:
+        raise CheckFailed(f"{ctx.slug}: not deployed; nothing to roll back")
+    if not getattr(driver, "proxied", False):
+        raise CheckFailed(f"rollback: the {target} target has no traffic layer; deploy the earlier spec with `llmctl up`")
+    if not state.previous_service:
+        raise CheckFailed(f"{state.name}: no earlier version is recorded (one `up` so far)")
+    from llmctl.spec import load_spec
+
+    spec = load_spec(spec_path)
+    service = ServiceSpec.model_validate(state.previous_service)
+    ctx.secrets = env_values(service)
+    ctx.timeout_s = timeout_s or float(service.health.startup_timeout_s)
+    say(f"rollback: {state.name} back to the version before the last update ({target})")
+    try:
+        record = px.switch(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
+    finally:
+        driver.close()
+    State(name=state.name, slug=state.slug, target=state.target, spec=state.spec, hash=state.previous_hash,
+          active=record, url=px.public_url(service), model=service.served_model_name, engine=service.engine,
+          files=state.previous_files, options=state.options, smoke="", service=state.previous_service,
+          previous=state.active, previous_service=state.service, previous_hash=state.hash,
+          previous_files=state.files).save(ctx.dir)
+    echo(f"rollback: {state.name} is serving {service.served_model_name} at {px.public_url(service)} "
+         f"({target}, {record['color']})")
+    return 0
 
 
 def smoke_digest(spec) -> str:
@@ -247,6 +323,13 @@ def down(spec_path: str, *, target: str | None, volumes: bool, options: dict[str
     removed: list[str] = []
     for rec in records:
         removed += driver.remove(ctx, rec, volumes=volumes)
+    if getattr(driver, "proxied", False):
+        from llmctl.deploy.proxied import stop_proxy
+
+        proxy_removed = stop_proxy(ctx)
+        removed += proxy_removed
+        if proxy_removed and not records:
+            records = [{}]
     clear_state(ctx.dir)
     if not records:
         echo(f"down: nothing of {ctx.slug} is deployed ({target})")
@@ -274,6 +357,12 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
                 echo(f"  leftover {row['kind']} {row['name']} ({row['state']}): `llmctl down` removes it")
         return 1
     rows = driver.describe(ctx, state.active)
+    if getattr(driver, "proxied", False):
+        from llmctl.deploy.proxied import proxy_of
+
+        proxy = proxy_of(ctx)
+        rows.append({"kind": "proxy", "name": "haproxy", "id": str(proxy.master_pid() or "-"),
+                     "state": "running" if proxy.running() else "not running", "health": "-"})
     running = driver.running(ctx, state.active)
     health = None
     if running and state.url.startswith("http"):

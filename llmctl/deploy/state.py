@@ -54,6 +54,12 @@ class State:
     options: dict[str, Any] = field(default_factory=dict)  # up's runtime options (network, user, context…)
     smoke: str = ""  # digest of what the last passing smoke test checked (SLA, concurrency); "" = not tested
     schema: str = SCHEMA
+    # behind the traffic layer: the running ServiceSpec and the one before it (for `llmctl rollback`)
+    service: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] = field(default_factory=dict)  # the earlier colour's record (stopped)
+    previous_service: dict[str, Any] = field(default_factory=dict)
+    previous_hash: str = ""
+    previous_files: dict[str, str] = field(default_factory=dict)
 
     def save(self, directory: Path) -> Path:
         from llmctl.fileio import write_atomic

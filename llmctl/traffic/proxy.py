@@ -109,6 +109,17 @@ class Proxy:
                 time.sleep(0.1)
         self.pidfile.unlink(missing_ok=True)
 
+    def wait_old_workers(self, timeout_s: float) -> None:
+        """Until the workers of earlier configurations have finished their connections and exited."""
+        pid = self.master_pid()
+        if pid is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while len([c for c in _children(pid) if _alive(c)]) > 1:
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"an earlier HAProxy worker still serves connections after {timeout_s:.0f}s")
+            time.sleep(0.1)
+
     def rss_kib(self) -> int:
         """Resident memory of the master and its workers, KiB (/proc/PID/status VmRSS)."""
         pid = self.master_pid()
