@@ -105,6 +105,15 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
         state.save(ctx.dir)
         return 0
 
+    if state is None:
+        from llmctl.deploy.state import renamed_deployments
+
+        for folder, old in renamed_deployments(spec_path, service.slug):
+            old_ctx = Context(spec_path=ctx.spec_path, slug=old.slug, dir=folder, options=dict(old.options))
+            if get_driver(old.target).running(old_ctx, old.active):
+                raise CheckFailed(f"this spec is still deployed under its earlier name {old.name!r} ({old.target}, "
+                                  f"at {old.url}); nothing was started\n  fix: `llmctl down {spec_path}` removes it "
+                                  "(and the renamed deployment with it), then `llmctl up` again")
     say(f"up: {spec.name} — {service.engine} serving {service.served_model_name} ({target})")
     preflight(spec, plan, target, service, driver, ctx, ports_held=alive)
 
@@ -315,8 +324,7 @@ def _ctx_for(spec_path: str, target: str | None, options: dict[str, Any]) -> tup
     return ctx, state, get_driver(target), target
 
 
-def down(spec_path: str, *, target: str | None, volumes: bool, options: dict[str, Any], echo) -> int:
-    ctx, state, driver, target = _ctx_for(spec_path, target, options)
+def _remove_all(ctx: Context, state: State | None, driver: Driver, volumes: bool) -> tuple[list, list[str]]:
     records = [state.active] if state else []
     seen = {r.get("color") for r in records}
     records += [r for r in driver.leftovers(ctx) if r.get("color") not in seen]
@@ -331,6 +339,19 @@ def down(spec_path: str, *, target: str | None, volumes: bool, options: dict[str
         if proxy_removed and not records:
             records = [{}]
     clear_state(ctx.dir)
+    return records, removed
+
+
+def down(spec_path: str, *, target: str | None, volumes: bool, options: dict[str, Any], echo) -> int:
+    from llmctl.deploy.state import renamed_deployments
+
+    ctx, state, driver, target = _ctx_for(spec_path, target, options)
+    records, removed = _remove_all(ctx, state, driver, volumes)
+    for folder, old in renamed_deployments(spec_path, ctx.slug):
+        old_ctx = Context(spec_path=ctx.spec_path, slug=old.slug, dir=folder, options=dict(old.options))
+        old_records, old_removed = _remove_all(old_ctx, old, get_driver(old.target), volumes)
+        records += old_records
+        removed += [f"{x} (deployed as {old.name!r})" for x in old_removed]
     if not records:
         echo(f"down: nothing of {ctx.slug} is deployed ({target})")
         return 0
@@ -346,15 +367,25 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
 
     ctx, state, driver, target = _ctx_for(spec_path, target, options)
     if state is None:
+        from llmctl.deploy.state import renamed_deployments
+
         leftovers = driver.leftovers(ctx)
+        renamed = [{"name": old.name, "slug": old.slug, "target": old.target, "url": old.url,
+                    "running": get_driver(old.target).running(
+                        Context(spec_path=ctx.spec_path, slug=old.slug, dir=folder, options=dict(old.options)),
+                        old.active)}
+                   for folder, old in renamed_deployments(spec_path, ctx.slug)]
         data = {"deployed": False, "target": target, "slug": ctx.slug,
-                "leftovers": [row for r in leftovers for row in driver.describe(ctx, r)]}
+                "leftovers": [row for r in leftovers for row in driver.describe(ctx, r)], "renamed": renamed}
         if output == "json":
             echo(json.dumps(data, indent=2))
         else:
             echo(f"{ctx.slug}: not deployed ({target})")
             for row in data["leftovers"]:
                 echo(f"  leftover {row['kind']} {row['name']} ({row['state']}): `llmctl down` removes it")
+            for old in renamed:
+                echo(f"  this spec was deployed as {old['name']!r} ({old['target']}, "
+                     f"{'running' if old['running'] else 'not running'} at {old['url']}): `llmctl down` removes it")
         return 1
     rows = driver.describe(ctx, state.active)
     if getattr(driver, "proxied", False):
