@@ -57,3 +57,14 @@ def apply_shares(proxy: Proxy, routes: Routes, shares: dict[str, float]) -> dict
         s.weight = weights[s.name]
     routes.save(proxy.dir)
     return weights
+
+
+def parse_split(text: str) -> dict[str, float]:
+    """"blue=90%,green=10%" → {"blue": 90, "green": 10} (shares must add up to 100)."""
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        m = _SHARE.match(part)
+        if not m:
+            raise InputError(f"--shift: {part!r} is not COLOUR=PERCENT (e.g. blue=90%,green=10%)")
+        shares[m.group(1)] = float(m.group(2))
+    return shares

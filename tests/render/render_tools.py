@@ -18,6 +18,7 @@ KUBERNETES_VERSION = "1.30.0"
 SCHEMAS = Path(__file__).parent / "schemas"
 CRD_SCHEMAS = {
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): SCHEMAS / "leaderworkerset.x-k8s.io.v1.json",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): SCHEMAS / "httproute.gateway.networking.k8s.io.v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "scaledobject.keda.sh.v1alpha1.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): SCHEMAS / "podmonitor.monitoring.coreos.com.v1.json",
 }
