@@ -26,23 +26,9 @@ COLORS = ("blue", "green")
 
 
 def get_driver(target: str) -> Driver:
-    if target == "compose":
-        from llmctl.deploy.compose import ComposeDriver
+    from llmctl.targets.registry import driver
 
-        return ComposeDriver()
-    if target == "local":
-        from llmctl.deploy.local import LocalDriver
-
-        return LocalDriver()
-    if target == "systemd":
-        from llmctl.deploy.systemd import SystemdDriver
-
-        return SystemdDriver()
-    if target == "kubernetes":
-        from llmctl.deploy.kubernetes import KubernetesDriver
-
-        return KubernetesDriver()
-    raise InputError(f"target: {target!r} cannot be deployed", hint="compose, systemd, kubernetes or local")
+    return driver(target)
 
 
 def load(spec_path: str, *, force: bool = False, quiet: bool = False) -> tuple["Spec", "Plan", "ServiceSpec"]:
