@@ -1,9 +1,11 @@
-"""`up`, `down` and `status` across targets: preflight, first start, blue/green update, idempotence.
+"""`up`, `down`, `status` and `rollback` across targets: preflight, first start, updates, idempotence.
 
-Blue/green (targets with `blue_green`): the new colour starts beside the running one on a free
-staging port and must pass the smoke test there; only then is the old one stopped, the new one moved
-to the real port and checked again, and the old one removed. If the new one fails at any step the
-old one keeps (or goes back to) serving and `up` exits 1 with the new one's last log lines.
+Targets with a traffic layer (`proxied`: local, compose) run each colour on private ports behind
+HAProxy on the spec's port; updates switch colours there without dropping a request
+(llmctl/deploy/proxied.py). Other blue/green targets: the new colour starts beside the running one on
+a free staging port and must pass the smoke test there; only then is the old one stopped, the new
+one moved to the real port and checked again, and the old one removed. If the new one fails at any
+step the old one keeps (or goes back to) serving and `up` exits 1 with the new one's last log lines.
 """
 
 from __future__ import annotations
@@ -154,6 +156,8 @@ def _rollout_proxied(driver: Driver, ctx: Context, service, state: State | None,
             say(f"  the recorded deployment ({state.active.get('color')}) is not running: replacing it")
             driver.remove(ctx, state.active)
         return px.first_start(driver, ctx, service, spec, smoke, smoke_timeout_s, echo)
+    if not state.active.get("private"):  # deployed before the traffic layer: the engine holds the port itself
+        return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
     room = px.room_for_both(service)
     if not room:
         if service.replicas > 1:
