@@ -46,7 +46,7 @@ def systemd_box(docker_engine, tiny_gguf, tmp_path):
 def test_up_status_down_with_a_real_systemd(systemd_box):
     box, spec_dir, model = systemd_box
     port = free_port()
-    write_spec(spec_dir / "llmctl.yaml", model=f"/models/{model}", port=port, target="systemd", name="sd tiny")
+    write_spec(spec_dir / "llmctl.yaml", model=f"/models/{model}", port=port, target="systemd", name="sd-tiny")
     env = {"PYTHONPATH": "/llmctl:/sp"}
     llmctl = ("python3", "-m", "llmctl")
     r = box.exec(*llmctl, "up", "/spec/llmctl.yaml", "--runtime", "native", "--timeout", "180", extra_env=env,
