@@ -19,7 +19,7 @@ from llmctl.deploy.progress import say
 from llmctl.errors import CheckFailed
 from llmctl.traffic.config import Server, backend_name
 from llmctl.traffic.proxy import Proxy
-from llmctl.traffic.state import Routes, apply_routes, load_routes
+from llmctl.traffic.state import Routes, apply_routes, load_routes, record_routes
 
 if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
@@ -139,7 +139,7 @@ def switch(driver: Driver, ctx: Context, service: "ServiceSpec", old: dict[str, 
     for s in routes.servers:
         if s.name in old_names:
             s.weight = 0
-    routes.save(proxy.dir)
+    record_routes(proxy, routes)
     say(f"  {colour} takes all new requests; draining {old_colour}")
     for name in old_names:
         proxy.admin.wait_idle(routes.backend, name, DRAIN_TIMEOUT_S)

@@ -6,7 +6,7 @@ import re
 
 from llmctl.errors import InputError
 from llmctl.traffic.proxy import Proxy
-from llmctl.traffic.state import Routes
+from llmctl.traffic.state import Routes, record_routes
 
 _SHARE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.-]*)\s*=\s*(\d{1,3}(?:\.\d+)?)\s*%?\s*$")
 FULL = 200  # weight of a colour's whole share when it has one server (HAProxy allows 0..256)
@@ -55,7 +55,7 @@ def apply_shares(proxy: Proxy, routes: Routes, shares: dict[str, float]) -> dict
         if weights[s.name] > 0:
             proxy.admin.enable(routes.backend, s.name)  # a drained server takes new requests again
         s.weight = weights[s.name]
-    routes.save(proxy.dir)
+    record_routes(proxy, routes)
     return weights
 
 
