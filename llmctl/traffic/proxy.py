@@ -34,7 +34,7 @@ class Proxy:
         self.dir = Path(run_dir)
         self.config = self.dir / "haproxy.cfg"
         self.pidfile = self.dir / "haproxy.pid"
-        self.socket_path = self.dir / "admin.sock"
+        self.socket_path = _socket_path(self.dir)
         self.log = self.dir / "haproxy.log"
 
     @property
@@ -48,7 +48,7 @@ class Proxy:
         self.dir.mkdir(parents=True, exist_ok=True)
         candidate = self.dir / "haproxy.cfg.new"
         write_atomic(candidate, text, mode=0o600)
-        check = subprocess.run([haproxy_binary(), "-c", "-q", "-f", str(candidate)], capture_output=True, text=True,
+        check = subprocess.run([haproxy_binary(), "-c", "-f", str(candidate)], capture_output=True, text=True,
                                timeout=30, stdin=subprocess.DEVNULL)
         if check.returncode != 0:
             candidate.unlink(missing_ok=True)
@@ -155,6 +155,26 @@ class Proxy:
                 return
             time.sleep(0.05)
         raise CheckFailed(f"timed out after {START_TIMEOUT_S:.0f}s waiting for {what}:\n{self.log_tail()}")
+
+
+MAX_SOCKET_PATH = 97  # HAProxy refuses a longer `stats socket` path (sun_path, less its own suffix)
+
+
+def _socket_path(run_dir: Path) -> Path:
+    """The admin socket beside the configuration, or — when that path is too long for a unix socket —
+    in a private folder of the runtime directory, named by a hash of the run folder."""
+    near = run_dir / "admin.sock"
+    if len(str(near.absolute())) <= MAX_SOCKET_PATH:
+        return near
+    import hashlib
+    import tempfile
+
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"llmctl-{os.getuid()}"
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if base.stat().st_uid != os.getuid() or base.stat().st_mode & 0o077:
+        raise CheckFailed(f"{base} must be a folder only you can use (it holds HAProxy's admin socket)")
+    digest = hashlib.sha256(str(run_dir.absolute()).encode()).hexdigest()[:16]
+    return base / f"{digest}.sock"
 
 
 def _alive(pid: int) -> bool:
