@@ -33,8 +33,9 @@ def systemd_box(docker_engine, tiny_gguf, tmp_path):
     (bin_dir / "llama-server").chmod(0o755)
     spec_dir = tmp_path / "spec"
     spec_dir.mkdir()
+    # the file itself: its cache folder is private (0700), which the unit's DynamicUser could not enter
     mounts = [(str(ROOT), "/llmctl", "ro"), (sysconfig.get_paths()["purelib"], "/sp", "ro"),
-              (str(bin_dir), "/usr/local/bin", "ro"), (str(tiny_gguf.parent), "/models", "ro"),
+              (str(bin_dir), "/usr/local/bin", "ro"), (str(tiny_gguf), f"/models/{tiny_gguf.name}", "ro"),
               (str(spec_dir), "/spec", "rw")]
     box = systemd_box.start_box(docker_engine, f"llmctl-sd-{free_port()}", mounts)
     try:
