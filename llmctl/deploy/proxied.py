@@ -144,10 +144,10 @@ def switch(driver: Driver, ctx: Context, service: "ServiceSpec", old: dict[str, 
     for name in old_names:
         proxy.admin.wait_idle(routes.backend, name, DRAIN_TIMEOUT_S)
     proxy.wait_old_workers(DRAIN_TIMEOUT_S)
-    driver.stop(ctx, old)
     routes.servers = new_servers
     apply_routes(service, proxy, routes)
-    say(f"  stopped {old_colour}")
+    driver.remove(ctx, old)  # its ServiceSpec stays in the state: `rollback` starts it again
+    say(f"  removed {old_colour}")
     return record
 
 
@@ -202,4 +202,5 @@ def replace_in_place(driver: Driver, ctx: Context, service: "ServiceSpec", old: 
         raise
     routes.servers = [Server(s.name, s.host, s.port, 100) for s in _servers(colour, record, service.replicas)]
     apply_routes(service, proxy, routes)
+    driver.remove(ctx, old)
     return record

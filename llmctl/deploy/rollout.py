@@ -103,7 +103,12 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
                                   f"at {old.url}); nothing was started\n  fix: `llmctl down {spec_path}` removes it "
                                   "(and the renamed deployment with it), then `llmctl up` again")
     say(f"up: {spec.name} — {service.engine} serving {service.served_model_name} ({target})")
-    preflight(spec, plan, target, service, driver, ctx, ports_held=alive)
+    held = alive
+    if proxied:  # the port belongs to this deployment's proxy, which stays
+        from llmctl.deploy.proxied import proxy_of
+
+        held = alive or proxy_of(ctx).running()
+    preflight(spec, plan, target, service, driver, ctx, ports_held=held)
 
     try:
         if proxied:
