@@ -22,7 +22,7 @@ BE = "be_chat"
 
 @pytest.fixture
 def haproxy():
-    from conftest import require
+    from deploy.conftest import require
 
     require(shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists(), "haproxy is not installed (apt-get install haproxy)")
 
