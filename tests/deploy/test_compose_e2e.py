@@ -78,7 +78,8 @@ def test_up_smoke_nothing_changed_status_down(docker_engine, compose_cli, llamac
     assert r.code == 0, r.output
     status = json.loads(r.stdout)
     assert status["healthy"] is True and status["spec_since_up"] == "unchanged"
-    assert [o["id"] for o in status["objects"]] == [c.short_id]
+    assert [o["id"] for o in status["objects"] if o["kind"] == "container"] == [c.short_id]
+    assert [o["state"] for o in status["objects"] if o["kind"] == "proxy"] == ["running"]  # the traffic layer
 
     # down: no containers, no networks; the model volume stays
     r = _cli(docker_engine, "down", spec)
