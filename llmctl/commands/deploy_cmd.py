@@ -68,8 +68,9 @@ def up_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, network
 
     Runs preflight checks first (engine reachable, GPU runtime, ports, disk, /dev/shm) and starts
     nothing when one fails. A second `up` with nothing changed does nothing. A changed spec is rolled
-    out blue/green: the new deployment must pass its smoke test before the old one is removed; if it
-    fails, the old one keeps serving and `up` exits 1 with the new one's last log lines.
+    out blue/green: the new deployment must pass its smoke test before it takes traffic; if it fails,
+    the old one keeps serving and `up` exits 1 with the new one's last log lines. With local and
+    compose, HAProxy on the spec's port moves requests to the new colour without dropping any.
     Secrets (HF_TOKEN, the engine's API key) are read from your environment into an env file (0600).
     """
     from llmctl.deploy.rollout import up
