@@ -24,7 +24,7 @@ def vllm_tools_server(tiny_hf_model, e2e_log_dir):
     from support import servers
 
     require(servers.vllm_available() is None, servers.vllm_available() or "")
-    server = servers.start_vllm_server(tiny_hf_model, e2e_log_dir,
+    server = servers.start_vllm_server(tiny_hf_model, e2e_log_dir, timeout=600,
                                        extra=["--enable-auto-tool-choice", "--tool-call-parser", "hermes"])
     try:
         yield server
