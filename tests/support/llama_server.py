@@ -205,7 +205,9 @@ class LlamaServerRun:
 
     @property
     def accepted(self) -> bool:
-        """The argument parser took the command line (the server went on to initialise)."""
+        """The argument parser took the command line: the server came up, or went on to initialise
+        (its "initializing ..." info line; a command line that silences info logs, e.g. `-lv 0`, and
+        then fails to start reads as not accepted)."""
         return self.started or _PARSED_MARK in self.output()
 
     def request(self, path: str, *, api_key: str | None = None, body: dict | None = None,
