@@ -256,15 +256,6 @@ class Engine:
         return "amd" if re.match(r"(?i)(mi\d|radeon|rx)", plan.gpu.type) else "nvidia"
 
     @staticmethod
-    def gpu_product_label(plan: "Plan") -> str | None:
-        """The value NVIDIA GPU feature discovery puts in `nvidia.com/gpu.product` (name, spaces → '-')."""
-        from llmctl.slug import label_value
-
-        gpu = _find_gpu(plan.gpu.type)
-        name = getattr(gpu, "name", None)
-        return label_value(name.replace(" ", "-")) if name else None
-
-    @staticmethod
     def model_word(plan: "Plan") -> str:
         ref = plan.model.hf_id or plan.model.reference
         return check_word(ref, "model")
