@@ -282,14 +282,10 @@ def startup_timeout(weight_gib: float) -> int:
 
 
 def _find_gpu(gpu_type: str) -> Any:
-    try:
-        from llmctl.catalog import Catalog
-    except ImportError:  # catalog not available: fall back to the plan's own words
-        return None
-    try:
-        return Catalog.load().find_gpu(gpu_type)
-    except Exception:  # noqa: BLE001 — a broken catalog must not stop rendering a plan
-        return None
+    """The catalog's profile of a plan's GPU type (None for a type it does not know, e.g. detected)."""
+    from llmctl.catalog import Catalog
+
+    return Catalog.load().find_gpu(gpu_type)
 
 
 def flag_args(extra: dict[str, Any], taken: set[str]) -> list[str]:
