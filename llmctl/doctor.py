@@ -169,11 +169,11 @@ def requirements(spec: Any, plan: Any = None, target: str | None = None, service
             req.model_gib = max(weights, offloaded)
         else:
             req.model_gib = weights * max(1, plan.gpu.count_per_replica) + offloaded
-        if plan.backend == "vllm" and plan.model.hf_id and not plan.model.path:
-            from llmctl.targets.sizing import checkpoint_gib
+        if not plan.model.path:
+            from llmctl.engines import get_engine
 
-            # vLLM downloads the repository as published, not the quantized weights it loads
-            req.model_gib = checkpoint_gib(plan.model.hf_id) or req.model_gib
+            # what the engine downloads (vLLM: the repository as published, not the weights it loads)
+            req.model_gib = get_engine(plan.backend).download_gib(plan, req.model_gib)
         req.model_path = plan.model.path
         req.gated = plan.model.gated
         req.model_ref = plan.model.hf_id or plan.model.ollama_tag or plan.model.reference
