@@ -6,7 +6,7 @@ slow machine where absolute seconds do not. Runs are interleaved (bare, case, ba
 both see the same load. Reported: median wall time, median CPU time (user + sys, from wait4), and
 the ratio of CPU times to the bare interpreter's.
 
-Targets (ratio): `llmctl --help` ≤ 4×, `llmctl completion bash` ≤ 4×, `llmctl plan` ≤ 15×.
+Targets (ratio): `llmctl --help` ≤ 4×, `llmctl plan` ≤ 15×; `llmctl completion bash` is measured only.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main() -> int:
     bare = [sys.executable, "-c", "pass"]
     cases = [
         ("llmctl --help", base + ["--help"], 4.0),
-        ("llmctl completion bash", base + ["completion", "bash"], 4.0),
+        ("llmctl completion bash", base + ["completion", "bash"], None),  # measured, no target
         ("llmctl plan examples/chatbot.yaml", base + ["plan", "examples/chatbot.yaml"], 15.0),
         ("llmctl plan examples/llama-405b-2x8-h100.yaml", base + ["plan", "examples/llama-405b-2x8-h100.yaml"], 15.0),
     ]
@@ -70,10 +70,11 @@ def main() -> int:
             cpus.append(c)
         ratio = statistics.median(cpus) / max(statistics.median(bare_cpu), 1e-3)
         wall_ratio = statistics.median(walls) / max(statistics.median(bare_wall), 1e-3)
-        passed = ratio <= target
+        passed = target is None or ratio <= target
         ok &= passed
         rows.append([name, f"{statistics.median(walls):.3f}", f"{statistics.median(cpus):.3f}", f"{ratio:.1f}×",
-                     f"{wall_ratio:.1f}×", f"≤ {target:g}×", "PASS" if passed else "FAIL"])
+                     f"{wall_ratio:.1f}×", "–" if target is None else f"≤ {target:g}×",
+                     "" if target is None else ("PASS" if passed else "FAIL")])
     print(f"bare interpreter (`python -c pass`): {statistics.median(bare_wall):.3f} s wall, "
           f"{statistics.median(bare_cpu):.3f} s CPU (median of {len(bare_cpu)}); load average {os.getloadavg()[0]:.1f}")
     print(tabulate(rows, headers=["command", "wall s", "CPU s", "CPU ratio", "wall ratio", "target", ""],

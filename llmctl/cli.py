@@ -1,17 +1,16 @@
 """The `llmctl` command line.
 
 Sub-commands live in their own modules and are imported only when run, so `llmctl --help` stays
-fast (no pydantic, jinja2 or httpx at start-up). Every LlmctlError becomes a message on stderr and
-its exit code (1 a check failed, 2 bad input) — never a traceback.
+fast (no pydantic, jinja2 or httpx at start-up). The click group itself is in llmctl/cli_group.py:
+`llmctl --help` prints the text click rendered for it the last time (cached per version, width
+and interpreter), without importing click. Every LlmctlError becomes a message on stderr and its
+exit code (1 a check failed, 2 bad input) — never a traceback.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-
-import click
 
 from llmctl import __version__
 
@@ -32,24 +31,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "traffic": ("llmctl.commands.traffic_cmd:traffic_cmd", "Show or shift how the proxy splits requests between colours."),
     "completion": ("llmctl.commands.completion_cmd:completion_cmd", "Print the shell completion script (bash, zsh, fish)."),
 }
-
-
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if _available(name)]
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS or not _available(name):
-            return None
-        target, _ = COMMANDS[name]
-        module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,22 +62,6 @@ doctor, not deployed) · 2 bad input (file:line and field named) · 130 interrup
 """
 
 
-def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        os.environ["NO_COLOR"] = "1"  # read by llmctl.term and by rich
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
-@click.version_option(__version__, prog_name="llmctl")
-@click.option("--no-color", is_flag=True, expose_value=False, is_eager=True, callback=_no_color,
-              help="No colour in the output (also: the NO_COLOR environment variable).")
-def cli() -> None:
-    """Plan, render, deploy and verify self-hosted LLM serving (Ollama, vLLM, llama.cpp).
-
-    Start with `llmctl init` to write a spec, then `llmctl plan llmctl.yaml`.
-    """
-
-
 def _no_pydantic_plugins() -> None:
     """llmctl uses no pydantic plugins and turns their discovery off (PYDANTIC_DISABLE_PLUGINS). With
     it off, pydantic's loader returns no plugins — but importing the loader still imports
@@ -111,10 +76,82 @@ def _no_pydantic_plugins() -> None:
     sys.modules.setdefault("pydantic.plugin._loader", loader)
 
 
+HELP_ARGS = (["--help"], ["-h"])
+
+
+def _help_width() -> int:
+    """The width click formats help for: min(terminal columns, 80), columns as shutil finds them."""
+    cols = os.environ.get("COLUMNS", "")
+    if cols.isdigit() and int(cols) > 0:
+        width = int(cols)
+    else:
+        try:
+            width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            width = 80
+    return min(width, 80)
+
+
+def _help_cache_path() -> str:
+    import zlib
+
+    parts = [__version__, str(_help_width()), sys.executable]
+    for name in ("cli.py", "cli_group.py"):
+        try:
+            st = os.stat(os.path.join(_HERE, name))
+            parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+        except OSError:
+            parts.append("?")
+    key = zlib.crc32("|".join(parts).encode()) & 0xFFFFFFFF
+    base = os.environ.get("LLMCTL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "llmctl")
+    return os.path.join(base, f"help-{key:08x}.txt")
+
+
+def _print_help() -> None:
+    path = _help_cache_path()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        from llmctl.cli_group import render_help
+
+        text = render_help()
+        try:
+            from llmctl.fileio import write_atomic
+
+            write_atomic(path, text)
+        except OSError:
+            pass  # an unwritable cache: render again next time
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def __getattr__(name: str):
+    if name in ("cli", "LazyGroup"):
+        from llmctl import cli_group
+
+        return getattr(cli_group, name)
+    raise AttributeError(name)
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--no-color" in argv[1:]:  # a global flag, accepted after the command too (`llmctl plan x --no-color`)
+        os.environ["NO_COLOR"] = "1"
+        argv = [argv[0], *(a for a in argv[1:] if a != "--no-color")]
+    if argv in HELP_ARGS:
+        try:
+            _print_help()
+        except BrokenPipeError:
+            pass
+        sys.exit(0)
     # pydantic looks for plugins through importlib.metadata on its first model (~25 ms); llmctl uses none
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     _no_pydantic_plugins()
+    import click
+
+    from llmctl.cli_group import cli
     from llmctl.errors import LlmctlError
 
     try:

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from llmctl.term import count
+
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
@@ -452,7 +454,7 @@ def check_local_gpus(req: Requirements, detected: Any) -> CheckResult:
         return CheckResult(name, PASS, f"{len(found)}x {', '.join(names)} (plan needs {need} per node)")
     probe = (getattr(detected, "probes", {}) or {}).get("nvml" if req.gpu_vendor == "nvidia" else "amd", "")
     what = "NVIDIA" if req.gpu_vendor == "nvidia" else "AMD"
-    detail = f"plan needs {need} {what} GPU(s) per node, found {len(found)}" + (f" ({probe})" if probe else "")
+    detail = f"plan needs {need} {what} GPU{'s' if need != 1 else ''} per node, found {len(found)}" + (f" ({probe})" if probe else "")
     fix = (f"install the {what} driver" if not found else "use a bigger machine") + \
         ", or plan for this machine with `hardware: detect`"
     return CheckResult(name, FAIL, detail, fix)
@@ -577,10 +579,10 @@ def check_k8s_gpu_capacity(nodes_doc: dict[str, Any], gpus_per_node: int, replic
                            "add bigger GPU nodes, or plan with fewer GPUs per replica")
     slots = sum(g // max(1, gpus_per_node) for _, g, _ in fit)
     if slots < replicas:
-        return CheckResult(name, WARN, f"room for {slots} of {replicas} replicas at {gpus_per_node} GPU(s) each ({desc})",
+        return CheckResult(name, WARN, f"room for {slots} of {replicas} replicas at {count(gpus_per_node, 'GPU')} each ({desc})",
                            "add GPU nodes or lower replicas; allocatable is an upper bound (other pods use GPUs too)")
-    return CheckResult(name, PASS, f"{len(fit)} node(s) fit a replica of {gpus_per_node} GPU(s); {slots} slot(s) for "
-                       f"{replicas} replica(s) ({desc})")
+    return CheckResult(name, PASS, f"{count(len(fit), 'node')} fit a replica of {count(gpus_per_node, 'GPU')}; "
+                       f"{count(slots, 'slot')} for {count(replicas, 'replica')} ({desc})")
 
 
 # --------------------------------------------------------------------------- disk, shm, ports, token

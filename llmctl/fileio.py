@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +69,8 @@ def write_atomic(path: str | Path, text: str, *, mode: int | None = None) -> Non
             mode = path.stat().st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o666 & ~_umask()
+    import tempfile  # here, not at the top: reading a spec (every command) needs none of it
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -101,6 +101,8 @@ def _umask() -> int:
 
 def to_yaml(data: Any) -> str:
     """Block-style YAML with keys in the order given (for plans and inventory output)."""
+    import io
+
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="safe", pure=True)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from llmctl.errors import InputError
+from llmctl.term import count
 
 SCHEMA = "llmctl.smoke/v1"  # of `llmctl smoke -o json`
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -251,7 +252,7 @@ class _Api:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reported error
             error = _short(exc)
             if times and _unreachable(exc):
-                error += f" after {len(times)} chunk(s)"
+                error += f" after {count(len(times), 'chunk')}"
             return StreamResult(ok=False, error=error, chunks=len(times), text="".join(text),
                                 ttft_ms=(times[0] - start) * 1000 if times else None, gone=_unreachable(exc))
         if not times:
@@ -478,7 +479,7 @@ def _run(report: SmokeReport, api: _Api, client, sla: SlaTargets, deadline: _Dea
     try:
         names = api.list_models()
         if model_listed(api.model, names, report.api):
-            add(Check("model listed", PASS, f"{api.model!r} among {len(names)} model(s)"))
+            add(Check("model listed", PASS, f"{api.model!r} among {count(len(names), 'model')}"))
         else:
             shown = ", ".join(repr(n) for n in names[:8]) or "none"
             add(Check("model listed", FAIL, f"{api.model!r} is not served; the server lists: {shown}"))
@@ -526,7 +527,7 @@ def _run(report: SmokeReport, api: _Api, client, sla: SlaTargets, deadline: _Dea
         return
 
     # 5. a bounded burst at the planned concurrency -------------------------------------------
-    progress(f"a burst of {concurrency} streamed request(s)")
+    progress(f"a burst of {count(concurrency, 'streamed request')}")
     results = _burst(api, concurrency, deadline, emit)
     errors = [r for r in results if not r.ok]
     ttfts = [r.ttft_ms for r in results if r.ok and r.ttft_ms is not None]

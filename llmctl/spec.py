@@ -160,9 +160,9 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
-    from llmctl.yaml_lines import load_yaml
+    from llmctl.yaml_lines import load_yaml_cached
 
-    data, lines = load_yaml(text, filename)
+    data, lines = load_yaml_cached(text, filename)
     if data is None:
         raise InputError("the spec is empty", where=f"{filename}:1", hint="start from `llmctl init`")
     if not isinstance(data, dict):

@@ -193,6 +193,50 @@ class _Builder:
         return out
 
 
+def load_yaml_cached(text: str, filename: str) -> tuple[Any, Lines]:
+    """load_yaml(), remembered under the cache folder by the text's sha256 (as parsed profiles are):
+    planning the same spec again skips importing and running the YAML parser (~50 ms). Only plain
+    JSON data is cached (a YAML date or binary value is parsed every time); any unreadable or
+    unwritable cache entry just means parsing again."""
+    import hashlib
+    import json
+    import os
+
+    from llmctl.profiles_io import cache_dir
+
+    here = os.stat(__file__)
+    key = hashlib.sha256(f"{here.st_mtime_ns}:{here.st_size}\0".encode() + text.encode("utf-8")).hexdigest()[:40]
+    path = cache_dir().parent / "specs" / f"{key}.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return doc["data"], {tuple(k): v for k, v in doc["lines"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    data, lines = load_yaml(text, filename)
+    if _plain_json(data, 0):
+        try:
+            from llmctl.fileio import write_atomic
+
+            write_atomic(path, json.dumps({"data": data, "lines": [[list(k), v] for k, v in lines.items()]}))
+        except (OSError, ValueError, TypeError):
+            pass
+    return data, lines
+
+
+def _plain_json(value: Any, depth: int) -> bool:
+    if depth > MAX_DEPTH:
+        return False
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))  # JSON has no NaN or infinity
+    if isinstance(value, list):
+        return all(_plain_json(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
 def line_of(lines: Lines, loc: tuple[Any, ...], default: int | None = 1) -> int | None:
     """1-based line of the deepest key or item along `loc` that exists in the document."""
     for n in range(len(loc), 0, -1):

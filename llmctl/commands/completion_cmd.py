@@ -20,7 +20,7 @@ def completion_cmd(shell: str) -> None:
     """Print the completion script for SHELL: commands, options, choices and file names complete with Tab."""
     from click.shell_completion import get_completion_class
 
-    from llmctl.cli import cli
+    from llmctl.cli_group import cli
 
     cls = get_completion_class(shell)
     click.echo(cls(cli, {}, "llmctl", "_LLMCTL_COMPLETE").source())

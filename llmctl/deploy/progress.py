@@ -76,8 +76,11 @@ class Waiting:
 
     def __enter__(self) -> "Waiting":
         if self.live:
-            from rich.console import Console
-
+            try:
+                from rich.console import Console
+            except ImportError:  # rich missing from this environment: plain lines instead
+                self.live = False
+                return self
             self._rich = Console(stderr=True, highlight=False).status(self, spinner="dots")
             self._rich.start()
         return self

@@ -280,6 +280,7 @@ def _blue_green(driver: Driver, ctx: Context, service, state: State, spec, smoke
 
 def _smoke(driver: Driver, ctx: Context, service, record, spec, timeout_s: float, echo) -> "SmokeReport":
     from llmctl.smoke import SlaTargets, Timeouts, run_smoke
+    from llmctl.term import num
 
     url = driver.url(ctx, service, record)
     api_key = next((ctx.secrets[s.key] for s in service.secrets if s.env.endswith("API_KEY") and s.key in ctx.secrets),
@@ -301,7 +302,7 @@ def _smoke(driver: Driver, ctx: Context, service, record, spec, timeout_s: float
         for c in report.failed():
             figs = ""
             if c.measured is not None:
-                figs = f" — measured {c.measured:g}{c.unit}" + (f", target {c.target:g}{c.unit}" if c.target is not None else "")
+                figs = f" — measured {num(c.measured)}{c.unit}" + (f", target {num(c.target)}{c.unit}" if c.target is not None else "")
             parts.append(f"  {c.name}: {c.detail}{figs}")
         raise CheckFailed(f"smoke test of {url} failed:\n" + "\n".join(parts))
     return report

@@ -57,16 +57,17 @@ def test_many_comment_lines_still_plan(tmp_path: Path) -> None:
     """900 KB of comment lines (under the size limit) is a valid spec: it plans, and the loader is
     linear in the comments (the round-trip loader it replaced was quadratic)."""
     from llmctl.spec import load_spec_text
+    from llmctl.yaml_lines import load_yaml  # the parser itself, not its cache
 
     small = hostile.comment_lines(90_000).decode()
     large = hostile.comment_lines(900_000).decode()
     t0 = time.process_time()
-    load_spec_text(small, "small.yaml")
+    load_yaml(small, "small.yaml")
     t_small = time.process_time() - t0
     t0 = time.process_time()
-    spec = load_spec_text(large, "large.yaml")
+    load_yaml(large, "large.yaml")
     t_large = time.process_time() - t0
-    assert spec.environment == "production"
+    assert load_spec_text(large, "large.yaml").environment == "production"
     assert t_large < 40 * max(t_small, 0.005), (t_small, t_large)  # 10x the text: linear, not 100x
 
 
@@ -100,3 +101,35 @@ def test_plan_file_limits(tmp_path: Path) -> None:
     r = run_llmctl("render", str(spec), "--plan", str(junk), "--out", str(tmp_path / "out"), timeout=60)
     assert r.code == 2 and "larger than" in r.stderr, r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_spec_parsed_before_comes_from_the_cache(tmp_path: Path):
+    """The second plan of the same spec text reads the parse from the cache (no YAML parser imported);
+    an edited spec is parsed again; a spec with a YAML date (not plain JSON) is never cached; errors
+    keep their file:line either way."""
+    import json as _json
+    import os
+    import subprocess
+
+    env = {**os.environ, "LLMCTL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: c\nmodel: llama3.1:8b\nworkload:\n  concurrency: 2\n")
+    probe = ("import sys; from llmctl.spec import load_spec; s = load_spec(sys.argv[1]); "
+             "print(s.workload.concurrency, 'ruamel.yaml' in sys.modules)")
+
+    def load() -> str:
+        return subprocess.run([sys.executable, "-c", probe, str(spec)], capture_output=True, text=True, env=env,
+                              timeout=60).stdout.strip()
+
+    assert load() == "2 True"  # parsed
+    assert load() == "2 False"  # from the cache
+    spec.write_text(spec.read_text().replace("concurrency: 2", "concurrency: 3"))
+    assert load() == "3 True"
+    cached = sorted(_json.loads(p.read_text())["data"]["workload"]["concurrency"]
+                    for p in (tmp_path / "cache" / "specs").glob("*.json"))
+    assert cached == [2, 3]
+    spec.write_text("name: c\nmodel: llama3.1:8b\nworkload:\n  concurrency: 3\n  prompt_tokens: 2024-01-01\n")
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-m", "llmctl", "plan", str(spec)], capture_output=True, text=True, env=env,
+                           timeout=60)
+        assert r.returncode == 2 and f"{spec}:5" in r.stderr and "prompt_tokens" in r.stderr, r.stderr

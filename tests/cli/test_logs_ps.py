@@ -93,6 +93,11 @@ def test_completion_scripts():
     for shell, marker in (("bash", "complete -o nosort -F"), ("zsh", "compdef"), ("fish", "complete --no-files")):
         r = run_llmctl("completion", shell)
         assert r.code == 0 and marker in r.stdout and "_LLMCTL_COMPLETE" in r.stdout, (shell, r.stdout[:200])
+    # what the bash script asks llmctl when Tab is pressed after `llmctl pl` and after `plan x -o `
+    r = run_llmctl(env={"_LLMCTL_COMPLETE": "bash_complete", "COMP_WORDS": "llmctl pl", "COMP_CWORD": "1"})
+    assert r.stdout.split() == ["plain,plan"], r.output
+    r = run_llmctl(env={"_LLMCTL_COMPLETE": "bash_complete", "COMP_WORDS": "llmctl plan x.yaml -o ", "COMP_CWORD": "4"})
+    assert r.stdout.split() == ["plain,table", "plain,wide", "plain,json", "plain,yaml"], r.output
 
 
 def test_no_color_and_help_examples():

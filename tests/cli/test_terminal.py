@@ -21,7 +21,8 @@ def _on_a_tty(*args: str, env: dict[str, str] | None = None) -> str:
     """Run llmctl with stdout on a pseudo-terminal; what it printed there."""
     main, child = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "llmctl", *args], stdout=child, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "200", **(env or {})})
+                            stdin=subprocess.DEVNULL,
+                            env={**{k: v for k, v in os.environ.items() if k != "NO_COLOR"}, "COLUMNS": "200", **(env or {})})
     os.close(child)
     chunks = []
     while True:
@@ -38,10 +39,10 @@ def _on_a_tty(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 def test_colour_on_a_terminal_and_not_with_no_color():
-    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    assert GREEN_PASS in _on_a_tty("plan", CHATBOT, env={**env, "TERM": "xterm"})
+    assert GREEN_PASS in _on_a_tty("plan", CHATBOT, env={"TERM": "xterm"})
     assert "\x1b[" not in _on_a_tty("plan", CHATBOT, env={"NO_COLOR": "1", "TERM": "xterm"})
     assert "\x1b[" not in _on_a_tty("--no-color", "plan", CHATBOT, env={"TERM": "xterm"})
+    assert "\x1b[" not in _on_a_tty("plan", CHATBOT, "--no-color", env={"TERM": "xterm"})  # after the command too
     r = run_llmctl("plan", CHATBOT)  # a pipe: never colour
     assert "\x1b[" not in r.stdout
 
@@ -67,3 +68,27 @@ def test_counts_and_numbers_read_as_words():
     assert num(0.04213) == "0.0421" and num(58.97) == "59" and num(7.5) == "7.5"
     r = run_llmctl("plan", str(ROOT / "examples" / "laptop-cpu.yaml"))
     assert "1 full-length request;" in r.stdout and "1 replica of CPU" in r.stdout and "e+0" not in r.stdout
+
+
+def test_help_is_clicks_text_served_from_a_cache(tmp_path: Path):
+    """`llmctl --help` prints exactly what click renders (compared with a run that goes through
+    click), from a cache after the first time, without importing click; another width is another
+    entry; an unwritable cache only costs speed."""
+    import subprocess
+
+    env = {"LLMCTL_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "80"}
+    first = run_llmctl("--help", env=env)
+    assert first.code == 0 and "Commands:" in first.stdout
+    assert len(list((tmp_path / "cache").glob("help-*.txt"))) == 1
+    live = run_llmctl("--no-color", "--help", env=env)  # not the fast path: click renders it
+    assert first.stdout == live.stdout
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "llmctl", "--help"], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=60)
+    assert proc.stdout == first.stdout
+    assert not [ln for ln in proc.stderr.splitlines() if ln.rstrip().endswith(("| click", "| click.core"))]
+    narrow = run_llmctl("-h", env={**env, "COLUMNS": "60"})
+    assert narrow.stdout != first.stdout and len(list((tmp_path / "cache").glob("help-*.txt"))) == 2
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    r = run_llmctl("--help", env={"LLMCTL_CACHE_DIR": str(blocked / "sub"), "COLUMNS": "80"})
+    assert r.code == 0 and r.stdout == first.stdout

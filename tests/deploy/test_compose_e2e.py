@@ -78,6 +78,15 @@ def test_up_smoke_nothing_changed_status_down(docker_engine, compose_cli, llamac
     assert [o["id"] for o in status["objects"] if o["kind"] == "container"] == [c.short_id]
     assert [o["state"] for o in status["objects"] if o["kind"] == "proxy"] == ["running"]  # the traffic layer
 
+    # logs through `docker compose logs`; ps finds the deployment by its state file
+    r = _cli(docker_engine, "logs", spec, "--tail", "5")
+    assert r.code == 0, r.output
+    assert 0 < len(r.stdout.splitlines()) <= 5 + 1  # compose may print one attach line
+    r = _cli(docker_engine, "ps", str(spec_dir), "-o", "json")
+    assert r.code == 0, r.output
+    [row] = json.loads(r.stdout)["deployments"]
+    assert row["target"] == "compose" and row["state"] == "running"
+
     # down: no containers, no networks; the model volume stays
     r = _cli(docker_engine, "down", spec)
     assert r.code == 0, r.output
