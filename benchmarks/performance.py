@@ -132,7 +132,7 @@ def build_cases(cat: Catalog) -> list[Case]:
                 arch=llama3, backend="vllm", device=dev, tp=1, pp=1, weight_bytes_per_gpu=weight_bytes(llama3, fp8),
                 kv_bytes_per_token=kv_shape(llama3, dtype_bytes=2.0).bytes_per_token_full,
                 max_batch=256, max_num_batched_tokens=8192,  # v0.5: no chunked prefill, a prompt runs whole
-                budget_includes_decode=True, fp8_compute=True, engine_version="0.5",
+                budget_includes_decode=True, paged_kv=True, fp8_compute=True, engine_version="0.5",
             )
             # ShareGPT run of PR #6384: 200 requests, 42659 input and 41049 output tokens in total,
             # Poisson arrivals at 1 request/s (benchmark_serving.py --request-rate 1)

@@ -26,7 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("llmctl.commands.deploy_cmd:status_cmd", "Show what `llmctl up` applied and whether it is healthy."),
     "logs": ("llmctl.commands.deploy_cmd:logs_cmd", "Show (or follow, -f) the log of a spec's deployment."),
     "ps": ("llmctl.commands.ps_cmd:ps_cmd", "List llmctl deployments on this host."),
+    "rollback": ("llmctl.commands.deploy_cmd:rollback_cmd", "Bring back the version that ran before the last update."),
     "smoke": ("llmctl.commands.smoke_cmd:smoke_cmd", "Check a running endpoint against the SLA."),
+    "traffic": ("llmctl.commands.traffic_cmd:traffic_cmd", "Show or shift how the proxy splits requests between colours."),
     "completion": ("llmctl.commands.completion_cmd:completion_cmd", "Print the shell completion script (bash, zsh, fish)."),
 }
 

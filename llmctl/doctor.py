@@ -171,6 +171,11 @@ def requirements(spec: Any, plan: Any = None, target: str | None = None, service
             req.model_gib = max(weights, offloaded)
         else:
             req.model_gib = weights * max(1, plan.gpu.count_per_replica) + offloaded
+        if not plan.model.path:
+            from llmctl.engines import get_engine
+
+            # what the engine downloads (vLLM: the repository as published, not the weights it loads)
+            req.model_gib = get_engine(plan.backend).download_gib(plan, req.model_gib)
         req.model_path = plan.model.path
         req.gated = plan.model.gated
         req.model_ref = plan.model.hf_id or plan.model.ollama_tag or plan.model.reference
@@ -189,6 +194,8 @@ def requirements(spec: Any, plan: Any = None, target: str | None = None, service
         req.ports = [(p.bind, p.host) for p in service.ports]
         req.shm_gib = service.resources.shm_size_gib
         req.gpu_product_label = service.gpu_product_label
+        if service.download_gib:
+            req.model_gib = service.download_gib
         for vol in service.volumes:
             if vol.purpose == "model-cache" and vol.host_path:
                 req.cache_path = vol.host_path
@@ -279,31 +286,12 @@ def _check_requirements(req: Requirements, detected: Any, env: dict[str, str] | 
         detected = inventory.detect()
 
     docker_info: dict[str, Any] | None = None
-    if req.target == "compose":
-        res, docker_info = check_container_engine(env.get("DOCKER_HOST"))
-        results.append(res)
-        results.append(check_compose_cli(env))
-        if req.gpu_vendor == "nvidia":
-            results.append(check_gpu_runtime(docker_info))
-        elif req.gpu_vendor == "amd":
-            results.append(check_amd_devices())
-    elif req.target == "systemd":
-        results.append(check_systemd())
-    elif req.target == "kubernetes":
-        res, ok = check_kubectl_context(kubectl, env)
-        results.append(res)
-        if req.gpu_vendor in ("nvidia", "amd"):
-            if ok:
-                nodes, err = kubectl_nodes(kubectl, env)
-                results.append(
-                    check_k8s_gpu_capacity(nodes, req.gpus_per_node, req.replicas, req.gpu_product_label,
-                                           vendor=req.gpu_vendor)
-                    if nodes is not None
-                    else CheckResult("kubernetes GPUs", FAIL, f"cannot list nodes: {err}",
-                                     "check that your user may `kubectl get nodes`")
-                )
-            else:
-                results.append(CheckResult("kubernetes GPUs", SKIP, "no usable kubectl context"))
+    from llmctl.targets.registry import target_checks
+
+    checks = target_checks(req.target)
+    if checks is not None:  # what the target needs (llmctl/targets/checks.py)
+        own, docker_info = checks(req, env, kubectl)
+        results += own
 
     if needs_local_host:
         results.append(check_local_gpus(req, detected))

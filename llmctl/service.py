@@ -98,3 +98,7 @@ class ServiceSpec(_Data):
     gpu_product_label: str | None = None  # nvidia.com/gpu.product value for node selection
     labels: dict[str, str] = Field(default_factory=dict)
     environment: str = "development"
+    # What the hardware leaves for updates and placement (None: the spec does not list the hardware).
+    gpus_per_host: int | None = None  # GPUs of the plan's type on one host
+    spare_gpus: int | None = None  # GPUs of that type on the listed hardware beyond replicas × GPUs per replica
+    download_gib: float | None = None  # what the engine downloads before serving (None: a local file)

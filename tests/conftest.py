@@ -8,6 +8,10 @@ broken install can never pass as a green run.
 Real-server fixtures: `docker_engine` (a private dockerd), `tiny_models` (a tiny Llama as a Hugging
 Face folder and as GGUF, built here), `llama_server` / `start_llama_server` (llama.cpp),
 `vllm_server` (vLLM on the CPU, started once per session).
+
+Engine oracles (the real engines judge rendered command lines): `llama_server_oracle` (the real
+llama-server starts the argv on the tiny GGUF, tests/support/llama_server.py) and `vllm_argv_oracle`
+(vLLM's own parser and start-up checks, tests/support/vllm_args.py).
 """
 
 from __future__ import annotations
@@ -167,8 +171,8 @@ def start_llama_server(tiny_gguf, e2e_log_dir):
 
 @pytest.fixture
 def llama_server(start_llama_server):
-    """A running llama.cpp server (model alias `tiny`); yields its `support.servers.Server`.
-    `.base_url` is http://127.0.0.1:PORT (OpenAI API under /v1; no /health, no /metrics)."""
+    """A running llama-server (model alias `tiny`); yields its `support.servers.Server`.
+    `.base_url` is http://127.0.0.1:PORT (OpenAI API under /v1, /health; /metrics only with --metrics)."""
     return start_llama_server()
 
 
@@ -183,3 +187,29 @@ def vllm_server(tiny_hf_model, e2e_log_dir):
         yield server
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- engine oracles
+
+
+@pytest.fixture(scope="session")
+def llama_server_oracle(tiny_gguf):
+    """`check(argv, timeout=60, *, env=None, probe=(), api_key=None) -> ArgvCheck`: the real
+    llama-server runs a rendered command line (argv[0] is the rendered program, e.g.
+    /app/llama-server) on the tiny GGUF; see support.llama_server.check_argv."""
+    import functools
+
+    from support import llama_server
+
+    require(llama_server.missing_reason() is None, llama_server.missing_reason() or "")
+    return functools.partial(llama_server.check_argv, gguf=tiny_gguf)
+
+
+@pytest.fixture(scope="session")
+def vllm_argv_oracle():
+    """`check(list_of_argv) -> list[VllmArgvCheck]`: vLLM's own parser and start-up checks judge
+    `vllm serve` command lines, all in one subprocess; see support.vllm_args.check_vllm_argvs."""
+    from support import vllm_args
+
+    require(vllm_args.missing_reason() is None, vllm_args.missing_reason() or "")
+    return vllm_args.check_vllm_argvs

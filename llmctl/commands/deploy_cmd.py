@@ -60,20 +60,23 @@ Examples:
               help="Deadline of the smoke test in seconds.")
 @click.option("--force", is_flag=True,
               help="Deploy a plan the planner calls infeasible (e.g. vLLM's CPU build on a development machine).")
+@click.option("--allow-downtime", is_flag=True, default=None,
+              help="Update a single replica without a spare GPU: the service is down while the new version loads.")
 def up_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, network, runtime, python, timeout_s, smoke,
-           smoke_timeout, force) -> int:
+           smoke_timeout, force, allow_downtime) -> int:
     """Render SPEC's plan, apply it, wait until it is ready and smoke-test it against the SLA.
 
     Runs preflight checks first (engine reachable, GPU runtime, ports, disk, /dev/shm) and starts
     nothing when one fails. A second `up` with nothing changed does nothing. A changed spec is rolled
-    out blue/green: the new deployment must pass its smoke test before the old one is removed; if it
-    fails, the old one keeps serving and `up` exits 1 with the new one's last log lines.
+    out blue/green: the new deployment must pass its smoke test before it takes traffic; if it fails,
+    the old one keeps serving and `up` exits 1 with the new one's last log lines. With local and
+    compose, HAProxy on the spec's port moves requests to the new colour without dropping any.
     Secrets (HF_TOKEN, the engine's API key) are read from your environment into an env file (0600).
     """
     from llmctl.deploy.rollout import up
 
     opts = _options(network=network, user=user_mode, context=context, namespace=namespace, runtime=runtime,
-                    python=python, kubeconfig=kubeconfig)
+                    python=python, kubeconfig=kubeconfig, allow_downtime=allow_downtime)
     return up(spec_path, target=target, options=opts, timeout_s=timeout_s, smoke=smoke,
               smoke_timeout_s=smoke_timeout, echo=click.echo, force=force)
 
@@ -139,3 +142,16 @@ def logs_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, follo
         raise CheckFailed(f"{ctx.slug} is not deployed ({target}): no deployment recorded in {ctx.dir}\n"
                           f"  fix: `llmctl up {spec_path}`")
     return show_logs(driver, ctx, state.active, lines=lines, follow=follow)
+
+
+@click.command("rollback")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=None,
+              help="Seconds to wait for readiness (default: the plan's start-up allowance).")
+@click.option("--smoke/--no-smoke", default=True, show_default=True, help="Smoke-test the earlier version first.")
+@click.option("--smoke-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True)
+def rollback_cmd(spec_path, timeout_s, smoke, smoke_timeout) -> int:
+    """Bring back the version of SPEC that ran before the last update, through the proxy (blue/green)."""
+    from llmctl.deploy.rollout import rollback
+
+    return rollback(spec_path, timeout_s=timeout_s, smoke=smoke, smoke_timeout_s=smoke_timeout, echo=click.echo)

@@ -46,8 +46,13 @@ class _Format(click.Choice):
               help="systemd: folder of the unit's EnvironmentFile (secrets).")
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
               help="Use a plan saved with `llmctl plan -o json` instead of planning again (it must be SPEC's).")
+@click.option("--colour", "colour", default=None, metavar="NAME",
+              help="kubernetes: name the objects <name>-<colour> (blue/green side by side).")
+@click.option("--shift", default=None, metavar="C=PCT,...",
+              help="kubernetes: also write a Gateway API HTTPRoute splitting requests, e.g. blue=90%,green=10%.")
+@click.option("--gateway", default=None, metavar="[NS/]NAME", help="kubernetes: the Gateway the HTTPRoute attaches to.")
 def render_cmd(spec_path: str, target: str | None, out: str, fmt: str, force: bool, dry_run: bool, runtime: str,
-               env_dir: str, plan_file: str | None) -> None:
+               env_dir: str, plan_file: str | None, colour: str | None, shift: str | None, gateway: str | None) -> None:
     """Write deployment files for SPEC's plan into --out.
 
     Files are written atomically; a file that already exists is shown as a diff, and one changed by
@@ -62,7 +67,10 @@ def render_cmd(spec_path: str, target: str | None, out: str, fmt: str, force: bo
 
     spec = load_spec(spec_path)
     plan = _load_plan(plan_file, spec, force) if plan_file else _make_plan(spec, spec_path)
-    options = RenderOptions(source="<stdin>" if spec_path == "-" else spec_path, runtime=runtime, env_dir=env_dir)
+    from llmctl.traffic.shift import parse_split
+
+    options = RenderOptions(source="<stdin>" if spec_path == "-" else spec_path, runtime=runtime, env_dir=env_dir,
+                            colour=colour, shift=parse_split(shift) if shift else None, gateway=gateway)
     rendered = render_plan(plan, spec, target, options)
     if fmt != "files":
         _print(rendered, fmt)

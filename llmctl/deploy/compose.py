@@ -4,8 +4,10 @@ inspects what runs. Everything carries labels (compose's project label and `dev.
 
 Each colour of a blue/green pair is its own compose project, `llmctl-<slug>-<colour>`, made from the
 rendered compose.yaml plus a small override file (compose.llmctl.yaml) that adds the labels and,
-with `--network host`, host networking: the engine then listens on the spec's address and port
-itself (no published ports), which is what a Docker engine without a bridge network can run.
+with `--network host`, host networking: the engine then listens on its private address and port
+itself (no published ports), which is what a Docker engine without a bridge network can run. Each
+colour publishes private ports on 127.0.0.1; HAProxy on the spec's port sends requests to them
+(llmctl/deploy/proxied.py), so an update switches colours without dropping a request.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def project_name(slug: str, color: str) -> str:
 
 class ComposeDriver(Driver):
     name = "compose"
+    proxied = True  # containers publish private ports on 127.0.0.1 behind the traffic layer (llmctl/traffic)
 
     def __init__(self) -> None:
         self._client = None
@@ -246,11 +249,18 @@ def override_text(service: "ServiceSpec", color: str, *, network: str, start_int
     from llmctl.engines.base import engine_profiles
     from llmctl.targets.quoting import compose_value as c
 
+    from llmctl.targets.compose import replica_services
+
     s = service
     lines = [
         "# Added by `llmctl up` on top of compose.yaml: labels that let `llmctl status` and `llmctl down`",
         "# find this deployment" + (", and host networking (--network host)." if network == "host" else "."),
         "services:",
+    ]
+    for member in replica_services(s)[1:]:
+        lines += [f"  {member['name']}:", "    labels:", f"      {c(LABEL)}: {c(s.slug)}",
+                  f"      {c(COLOR_LABEL)}: {c(color)}"]
+    lines += [
         f"  {s.slug}:",
         "    labels:",
         f"      {c(LABEL)}: {c(s.slug)}",

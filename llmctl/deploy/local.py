@@ -33,6 +33,7 @@ STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL after this long (the compose file's
 
 class LocalDriver(Driver):
     name = "local"
+    proxied = True  # instances on private ports behind the traffic layer (llmctl/traffic)
 
     def __init__(self) -> None:
         self._children: dict[int, subprocess.Popen] = {}

@@ -1,9 +1,11 @@
-"""`up`, `down` and `status` across targets: preflight, first start, blue/green update, idempotence.
+"""`up`, `down`, `status` and `rollback` across targets: preflight, first start, updates, idempotence.
 
-Blue/green (targets with `blue_green`): the new colour starts beside the running one on a free
-staging port and must pass the smoke test there; only then is the old one stopped, the new one moved
-to the real port and checked again, and the old one removed. If the new one fails at any step the
-old one keeps (or goes back to) serving and `up` exits 1 with the new one's last log lines.
+Targets with a traffic layer (`proxied`: local, compose) run each colour on private ports behind
+HAProxy on the spec's port; updates switch colours there without dropping a request
+(llmctl/deploy/proxied.py). Other blue/green targets: the new colour starts beside the running one on
+a free staging port and must pass the smoke test there; only then is the old one stopped, the new
+one moved to the real port and checked again, and the old one removed. If the new one fails at any
+step the old one keeps (or goes back to) serving and `up` exits 1 with the new one's last log lines.
 """
 
 from __future__ import annotations
@@ -27,23 +29,9 @@ STATUS_SCHEMA = "llmctl.status/v1"  # of `llmctl status -o json`
 
 
 def get_driver(target: str) -> Driver:
-    if target == "compose":
-        from llmctl.deploy.compose import ComposeDriver
+    from llmctl.targets.registry import driver
 
-        return ComposeDriver()
-    if target == "local":
-        from llmctl.deploy.local import LocalDriver
-
-        return LocalDriver()
-    if target == "systemd":
-        from llmctl.deploy.systemd import SystemdDriver
-
-        return SystemdDriver()
-    if target == "kubernetes":
-        from llmctl.deploy.kubernetes import KubernetesDriver
-
-        return KubernetesDriver()
-    raise InputError(f"target: {target!r} cannot be deployed", hint="compose, systemd, kubernetes or local")
+    return driver(target)
 
 
 def load(spec_path: str, *, force: bool = False, quiet: bool = False) -> tuple["Spec", "Plan", "ServiceSpec"]:
@@ -87,7 +75,12 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
 
     checks = smoke_digest(spec)
     alive = state is not None and driver.running(ctx, state.active)
+    proxied = getattr(driver, "proxied", False)
     if state is not None and alive and state.hash == new_hash:
+        if proxied:
+            from llmctl.deploy.proxied import ensure_proxy
+
+            ensure_proxy(ctx, service)
         echo(f"nothing changed: {spec.name} is running ({target}, {state.active.get('color')}) at {state.url}")
         if state.smoke == checks or not smoke:
             return 0
@@ -101,18 +94,44 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
         state.save(ctx.dir)
         return 0
 
+    if state is None:
+        from llmctl.deploy.state import renamed_deployments
+
+        for folder, old in renamed_deployments(spec_path, service.slug):
+            old_ctx = Context(spec_path=ctx.spec_path, slug=old.slug, dir=folder, options=dict(old.options))
+            if get_driver(old.target).running(old_ctx, old.active):
+                raise CheckFailed(f"this spec is still deployed under its earlier name {old.name!r} ({old.target}, "
+                                  f"at {old.url}); nothing was started\n  fix: `llmctl down {spec_path}` removes it "
+                                  "(and the renamed deployment with it), then `llmctl up` again")
     say(f"up: {spec.name} — {service.engine} serving {service.served_model_name} ({target})")
-    preflight(spec, plan, target, service, driver, ctx, ports_held=alive)
+    held = alive
+    if proxied:  # the port belongs to this deployment's proxy, which stays
+        from llmctl.deploy.proxied import proxy_of
+
+        held = alive or proxy_of(ctx).running()
+    preflight(spec, plan, target, service, driver, ctx, ports_held=held)
 
     try:
-        record = _rollout(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, target)
+        if proxied:
+            record = _rollout_proxied(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, options)
+        else:
+            record = _rollout(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, target)
     finally:
         driver.close()
-    url = driver.url(ctx, service, record)
+    if proxied:
+        from llmctl.deploy.proxied import public_url
+
+        url = public_url(service)
+    else:
+        url = driver.url(ctx, service, record)
+    earlier = state if (proxied and state is not None and alive) else None
     State(name=spec.name, slug=service.slug, target=target, spec=str(ctx.spec_path), hash=new_hash, active=record,
           url=url, model=service.served_model_name, engine=service.engine,
           files={n: digest({n: t}) for n, t in files.items()}, options=options,
-          smoke=checks if smoke else "").save(ctx.dir)
+          smoke=checks if smoke else "", service=service.model_dump(mode="json") if proxied else {},
+          previous=earlier.active if earlier else {}, previous_service=earlier.service if earlier else {},
+          previous_hash=earlier.hash if earlier else "", previous_files=earlier.files if earlier else {},
+          ).save(ctx.dir)
     echo(f"up: {spec.name} is serving {service.served_model_name} at {url}" + ("/v1" if url.startswith("http") else "")
          + f" ({target}, {record['color']})")
     return 0
@@ -132,6 +151,67 @@ def _rollout(driver: Driver, ctx: Context, service, state: State | None, spec, a
         return _start_checked(driver, ctx, service, color, spec, smoke, smoke_timeout_s, echo,
                               keep_on_failure=alive and not driver.blue_green)
     return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
+
+
+def _rollout_proxied(driver: Driver, ctx: Context, service, state: State | None, spec, alive: bool, smoke: bool,
+                     smoke_timeout_s: float, echo, options: dict[str, Any]) -> dict[str, Any]:
+    from llmctl.deploy import proxied as px
+
+    if state is None or not alive:
+        if state is not None:
+            say(f"  the recorded deployment ({state.active.get('color')}) is not running: replacing it")
+            driver.remove(ctx, state.active)
+        return px.first_start(driver, ctx, service, spec, smoke, smoke_timeout_s, echo)
+    if not state.active.get("private"):  # deployed before the traffic layer: the engine holds the port itself
+        return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
+    room = px.room_for_both(service)
+    if not room:
+        if service.replicas > 1:
+            raise CheckFailed(f"the new version needs {px.gpus(service) * service.replicas} GPUs beside the running one "
+                              f"and the hardware lists {service.spare_gpus} spare; a replica-by-replica update is not "
+                              "available on this target\n  fix: list spare GPUs under hardware:, or `llmctl down` and "
+                              "`llmctl up` (downtime)")
+        if not options.get("allow_downtime"):
+            raise CheckFailed("one replica and no spare GPU: the new version can only start after the running one "
+                              "stops, so the service is down while the model loads\n"
+                              "  fix: `llmctl up --allow-downtime`, or list a spare GPU under hardware:")
+        say("  warning: one replica and no spare GPU: the service is down until the new version is ready")
+        return px.replace_in_place(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
+    return px.switch(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
+
+
+def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_timeout_s: float, echo) -> int:
+    """Bring back the version that ran before the last update, through the proxy (no request dropped)."""
+    from llmctl.deploy import proxied as px
+    from llmctl.deploy.secrets import env_values
+    from llmctl.service import ServiceSpec
+
+    ctx, state, driver, target = _ctx_for(spec_path, None, {})
+    if state is None:
+        raise CheckFailed(f"{ctx.slug}: not deployed; nothing to roll back")
+    if not getattr(driver, "proxied", False):
+        raise CheckFailed(f"rollback: the {target} target has no traffic layer; deploy the earlier spec with `llmctl up`")
+    if not state.previous_service:
+        raise CheckFailed(f"{state.name}: no earlier version is recorded (one `up` so far)")
+    from llmctl.spec import load_spec
+
+    spec = load_spec(spec_path)
+    service = ServiceSpec.model_validate(state.previous_service)
+    ctx.secrets = env_values(service)
+    ctx.timeout_s = timeout_s or float(service.health.startup_timeout_s)
+    say(f"rollback: {state.name} back to the version before the last update ({target})")
+    try:
+        record = px.switch(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
+    finally:
+        driver.close()
+    State(name=state.name, slug=state.slug, target=state.target, spec=state.spec, hash=state.previous_hash,
+          active=record, url=px.public_url(service), model=service.served_model_name, engine=service.engine,
+          files=state.previous_files, options=state.options, smoke="", service=state.previous_service,
+          previous=state.active, previous_service=state.service, previous_hash=state.hash,
+          previous_files=state.files).save(ctx.dir)
+    echo(f"rollback: {state.name} is serving {service.served_model_name} at {px.public_url(service)} "
+         f"({target}, {record['color']})")
+    return 0
 
 
 def smoke_digest(spec) -> str:
@@ -244,15 +324,34 @@ def _ctx_for(spec_path: str, target: str | None, options: dict[str, Any]) -> tup
     return ctx, state, get_driver(target), target
 
 
-def down(spec_path: str, *, target: str | None, volumes: bool, options: dict[str, Any], echo) -> int:
-    ctx, state, driver, target = _ctx_for(spec_path, target, options)
+def _remove_all(ctx: Context, state: State | None, driver: Driver, volumes: bool) -> tuple[list, list[str]]:
     records = [state.active] if state else []
     seen = {r.get("color") for r in records}
     records += [r for r in driver.leftovers(ctx) if r.get("color") not in seen]
     removed: list[str] = []
     for rec in records:
         removed += driver.remove(ctx, rec, volumes=volumes)
+    if getattr(driver, "proxied", False):
+        from llmctl.deploy.proxied import stop_proxy
+
+        proxy_removed = stop_proxy(ctx)
+        removed += proxy_removed
+        if proxy_removed and not records:
+            records = [{}]
     clear_state(ctx.dir)
+    return records, removed
+
+
+def down(spec_path: str, *, target: str | None, volumes: bool, options: dict[str, Any], echo) -> int:
+    from llmctl.deploy.state import renamed_deployments
+
+    ctx, state, driver, target = _ctx_for(spec_path, target, options)
+    records, removed = _remove_all(ctx, state, driver, volumes)
+    for folder, old in renamed_deployments(spec_path, ctx.slug):
+        old_ctx = Context(spec_path=ctx.spec_path, slug=old.slug, dir=folder, options=dict(old.options))
+        old_records, old_removed = _remove_all(old_ctx, old, get_driver(old.target), volumes)
+        records += old_records
+        removed += [f"{x} (deployed as {old.name!r})" for x in old_removed]
     if not records:
         echo(f"down: nothing of {ctx.slug} is deployed ({target})")
         return 0
@@ -268,17 +367,33 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
 
     ctx, state, driver, target = _ctx_for(spec_path, target, options)
     if state is None:
+        from llmctl.deploy.state import renamed_deployments
+
         leftovers = driver.leftovers(ctx)
+        renamed = [{"name": old.name, "slug": old.slug, "target": old.target, "url": old.url,
+                    "running": get_driver(old.target).running(
+                        Context(spec_path=ctx.spec_path, slug=old.slug, dir=folder, options=dict(old.options)),
+                        old.active)}
+                   for folder, old in renamed_deployments(spec_path, ctx.slug)]
         data = {"schema": STATUS_SCHEMA, "deployed": False, "target": target, "slug": ctx.slug,
-                "leftovers": [row for r in leftovers for row in driver.describe(ctx, r)]}
+                "leftovers": [row for r in leftovers for row in driver.describe(ctx, r)], "renamed": renamed}
         if output == "json":
             echo(json.dumps(data, indent=2))
         else:
             echo(f"{ctx.slug}: not deployed ({target})")
             for row in data["leftovers"]:
                 echo(f"  leftover {row['kind']} {row['name']} ({row['state']}): `llmctl down` removes it")
+            for old in renamed:
+                echo(f"  this spec was deployed as {old['name']!r} ({old['target']}, "
+                     f"{'running' if old['running'] else 'not running'} at {old['url']}): `llmctl down` removes it")
         return 1
     rows = driver.describe(ctx, state.active)
+    if getattr(driver, "proxied", False):
+        from llmctl.deploy.proxied import proxy_of
+
+        proxy = proxy_of(ctx)
+        rows.append({"kind": "proxy", "name": "haproxy", "id": str(proxy.master_pid() or "-"),
+                     "state": "running" if proxy.running() else "not running", "health": "-"})
     running = driver.running(ctx, state.active)
     health = None
     if running and state.url.startswith("http"):

@@ -54,6 +54,12 @@ class State:
     options: dict[str, Any] = field(default_factory=dict)  # up's runtime options (network, user, context…)
     smoke: str = ""  # digest of what the last passing smoke test checked (SLA, concurrency); "" = not tested
     schema: str = SCHEMA
+    # behind the traffic layer: the running ServiceSpec and the one before it (for `llmctl rollback`)
+    service: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] = field(default_factory=dict)  # the earlier colour's record (stopped)
+    previous_service: dict[str, Any] = field(default_factory=dict)
+    previous_hash: str = ""
+    previous_files: dict[str, str] = field(default_factory=dict)
 
     def save(self, directory: Path) -> Path:
         from llmctl.fileio import write_atomic
@@ -79,3 +85,21 @@ def load_state(directory: Path) -> State | None:
 
 def clear_state(directory: Path) -> None:
     (directory / "state.json").unlink(missing_ok=True)
+
+
+def renamed_deployments(spec_path: str | Path, slug: str) -> list[tuple[Path, State]]:
+    """Deployments of the same spec file under another name (the spec's `name:` changed since `up`):
+    what `status`, `down` and `up` must still see, or the old one would be orphaned, holding its port."""
+    root = state_root(spec_path)
+    spec = str(Path(spec_path).resolve())
+    found = []
+    for path in sorted(root.glob("*/state.json")) if root.is_dir() else []:
+        if path.parent.name == slug:
+            continue
+        try:
+            state = load_state(path.parent)
+        except InputError:
+            continue
+        if state is not None and state.spec == spec:
+            found.append((path.parent, state))
+    return found

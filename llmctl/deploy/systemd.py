@@ -79,9 +79,12 @@ class SystemdDriver(Driver):
                   "runtime": ctx.options.get("runtime", "docker")}
         run(systemctl_argv(user, "daemon-reload"))
         active = self.running(ctx, record)
-        run(systemctl_argv(user, "enable", "--now", unit))
-        if active:
-            run(systemctl_argv(user, "restart", unit))  # the unit file changed: start the new definition
+        try:
+            run(systemctl_argv(user, "enable", "--now", unit))
+            if active:
+                run(systemctl_argv(user, "restart", unit))  # the unit file changed: start the new definition
+        except CheckFailed as exc:
+            raise CheckFailed(f"{exc}\n  last journal lines:\n{tail(self.logs(ctx, record))}") from None
         return record
 
     def _show(self, record: dict[str, Any]) -> dict[str, str]:

@@ -159,6 +159,10 @@ class Engine:
         hf_home = env.get("HF_HOME") or str(Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "huggingface")
         return str(Path(hf_home) / "hub"), "the Hugging Face cache"
 
+    def download_gib(self, plan: "Plan", weights_gib: float) -> float:
+        """What the engine fetches before it serves: by default one file about the size of the weights."""
+        return weights_gib
+
     def host_argv(self, argv: list[str], python: str | None) -> list[str]:
         """The host command line; `python`: an interpreter to run the engine's Python entry point with."""
         return argv
@@ -171,6 +175,7 @@ class Engine:
     def common(self, plan: "Plan", spec: "Spec") -> dict[str, Any]:
         from llmctl.service import GpuRequest, Health, Port, Resources
         from llmctl.slug import label_value, slugify
+        from llmctl.targets.gpu_labels import gpu_product_label
 
         prof = self.profile
         name = check_value(spec.name, "name", allow_newline=True)
@@ -199,6 +204,8 @@ class Engine:
         weights = plan.memory.per_gpu_gib.weights * max(1, plan.tensor_parallel * plan.pipeline_parallel)
         if plan.gpu.kind != "gpu":
             weights = plan.memory.total_gib
+        download = None if plan.model.path else self.download_gib(plan, weights)
+        per_host, spare = gpu_headroom(plan, spec)
         if plan.gpu.kind == "gpu":
             resources = Resources(memory_request_gib=float(engine_profiles()["host_memory_gib_gpu"]))
         else:
@@ -212,16 +219,19 @@ class Engine:
             ports=[Port(container=port, host=spec.endpoint.port or port, bind=spec.endpoint.bind)],
             gpu=GpuRequest(count=gpu_count, vendor=vendor),
             resources=resources,
-            health=Health(path=prof.health_path, port=port, startup_timeout_s=startup_timeout(weights)),
+            health=Health(path=prof.health_path, port=port, startup_timeout_s=startup_timeout(download or weights)),
             metrics_path=prof.metrics_path,
             replicas=plan.replicas,
             nodes_per_replica=plan.gpu.nodes_per_replica,
             run_as_user=prof.run_as_user,
             gpu_type=plan.gpu.type if plan.gpu.kind == "gpu" else None,
-            gpu_product_label=self.gpu_product_label(plan) if vendor == "nvidia" else None,
+            gpu_product_label=gpu_product_label(plan.gpu.type) if vendor == "nvidia" and plan.gpu.kind == "gpu" else None,
             labels=labels,
             environment=spec.environment,
-        ), weights
+            gpus_per_host=per_host,
+            spare_gpus=spare,
+            download_gib=download,
+        ), (download or weights)
 
     def image(self, plan: "Plan", spec: "Spec") -> str:
         if spec.overrides.image:
@@ -246,15 +256,6 @@ class Engine:
         return "amd" if re.match(r"(?i)(mi\d|radeon|rx)", plan.gpu.type) else "nvidia"
 
     @staticmethod
-    def gpu_product_label(plan: "Plan") -> str | None:
-        """The value NVIDIA GPU feature discovery puts in `nvidia.com/gpu.product` (name, spaces → '-')."""
-        from llmctl.slug import label_value
-
-        gpu = _find_gpu(plan.gpu.type)
-        name = getattr(gpu, "name", None)
-        return label_value(name.replace(" ", "-")) if name else None
-
-    @staticmethod
     def model_word(plan: "Plan") -> str:
         ref = plan.model.hf_id or plan.model.reference
         return check_word(ref, "model")
@@ -268,20 +269,23 @@ class Engine:
         return PurePosixPath(plan.model.path) if plan.model.path else None
 
 
+def gpu_headroom(plan: "Plan", spec: "Spec") -> tuple[int | None, int | None]:
+    """(GPUs of the plan's type on one host, GPUs of that type left over), from the spec's hardware."""
+    from llmctl.targets.sizing import gpu_inventory
+
+    return gpu_inventory(plan, spec)
+
+
 def startup_timeout(weight_gib: float) -> int:
     s = engine_profiles()["startup"]
     return int(min(s["max_s"], s["base_s"] + math.ceil(max(weight_gib, 0.0) * s["per_weight_gib_s"])))
 
 
 def _find_gpu(gpu_type: str) -> Any:
-    try:
-        from llmctl.catalog import Catalog
-    except ImportError:  # catalog not available: fall back to the plan's own words
-        return None
-    try:
-        return Catalog.load().find_gpu(gpu_type)
-    except Exception:  # noqa: BLE001 — a broken catalog must not stop rendering a plan
-        return None
+    """The catalog's profile of a plan's GPU type (None for a type it does not know, e.g. detected)."""
+    from llmctl.catalog import Catalog
+
+    return Catalog.load().find_gpu(gpu_type)
 
 
 def flag_args(extra: dict[str, Any], taken: set[str]) -> list[str]:

@@ -103,14 +103,17 @@ def _fit(ctx: Context, c: Candidate) -> None:
     dev = c.pool.device
     gpu = None if dev.kind == "cpu" else dev
 
+    flash = flash_attention_needed(c.kv) or c.engine.flash_attention_default(ctx.model.arch)
+
     def estimate(n: int) -> MemoryEstimate:
-        # Ollama and llama-server run the same runtime, so their candidates share these estimates
-        key = (dev.id, c.pool.capacity_gib, c.devices, c.quant.id, c.kv.id, n)
+        # Ollama and llama-server run the same runtime: with the same flash attention their
+        # candidates share these estimates
+        key = (dev.id, c.pool.capacity_gib, c.devices, c.quant.id, c.kv.id, n, flash)
         if key not in ctx.memo:
             ctx.memo[key] = llamacpp_memory(
                 ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices,
                 num_ctx=num_ctx, num_parallel=n, kv_dtype_bytes=c.kv.bytes_per_value,
-                capacity_gib=c.pool.capacity_gib, system_ram_gib=c.pool.system_ram_gib,
+                capacity_gib=c.pool.capacity_gib, system_ram_gib=c.pool.system_ram_gib, flash_attention=flash,
             )
         return ctx.memo[key]
 
@@ -184,6 +187,12 @@ class GgufEngine:
 
     def deployment(self, ctx: Context, c: Candidate) -> Deployment:
         return deployment(ctx, c)
+
+    def flash_attention_default(self, arch) -> bool:
+        """Whether the engine runs `arch` with flash attention unless told otherwise (Ollama's list)."""
+        from llmctl.estimate.memory import flash_attention_default
+
+        return flash_attention_default(arch)
 
     def layout_rationale(self, ctx: Context, c: Candidate) -> tuple[str, str]:
         return layout_rationale(ctx, c)

@@ -37,6 +37,12 @@ class LlamaCppEngine(GgufEngine, Engine):
     def layout_summary(self, plan: "Plan") -> str:
         return f"{plan.engine_args.get('parallel', 1)} slot(s)"
 
+    def flash_attention_default(self, arch: Any) -> bool:
+        """llama-server's `--flash-attn auto` turns it on wherever the device has it (estimation.yaml)."""
+        from llmctl.estimate.memory import constants
+
+        return bool(constants()["llama_cpp"]["llama_server_flash_attention_default"])
+
     def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization", kvs: list["KvDtype"]) -> list["Candidate"]:
         """llama-server downloads with `-hf repo:QUANT`: a quantization no listed GGUF repository holds
         cannot be served (the repository's default file would be another size than the one planned)."""

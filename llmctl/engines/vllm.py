@@ -82,6 +82,14 @@ class VllmEngine(Engine):
         m = ctx.model
         return [f"{m.arch.hf_id or m.reference} is gated on Hugging Face: provide HF_TOKEN"] if m.gated else []
 
+    def download_gib(self, plan: "Plan", weights_gib: float) -> float:
+        """The repository as published: a 16-bit checkpoint quantized to FP8 while loading is still
+        fetched in 16 bit."""
+        from llmctl.targets.sizing import checkpoint_gib
+
+        repo = plan.model.source or plan.model.hf_id
+        return (checkpoint_gib(repo) if repo else None) or weights_gib
+
     def host_argv(self, argv: list[str], python: str | None) -> list[str]:
         """`--python PY` runs vLLM's OpenAI server as a module, with the same flags as `vllm serve` and
         the model as --model (vllm/entrypoints/openai/api_server.py), for installs whose `vllm`

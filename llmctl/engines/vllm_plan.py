@@ -193,7 +193,8 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
         kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
-        max_num_batched_tokens=batched, budget_includes_decode=True, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
+        max_num_batched_tokens=batched, budget_includes_decode=True, paged_kv=True,
+        max_num_seqs=seqs, kv_cache_tokens=m.kv_cache_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
     )
 
 

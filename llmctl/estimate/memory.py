@@ -11,6 +11,7 @@ when that does not fit in VRAM it keeps some layers on the CPU.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Callable
@@ -24,9 +25,52 @@ GiB = 1024**3
 
 @lru_cache(maxsize=1)
 def constants() -> dict:
+    from llmctl.estimate.constants import checked
     from llmctl.profiles_io import profile
 
-    return profile("estimation.yaml")
+    return checked("estimation.yaml", profile("estimation.yaml"))
+
+
+def version_tuple(version: str | None) -> tuple[int, ...]:
+    """"v0.10.1.1" → (0, 10, 1, 1); anything unparsable → ()."""
+    if not version:
+        return ()
+    m = re.match(r"v?(\d+(?:\.\d+)*)", str(version).strip())
+    return tuple(int(p) for p in m.group(1).split(".")) if m else ()
+
+
+@lru_cache(maxsize=8)
+def pinned_version(engine: str = "vllm") -> str | None:
+    """The version of the image llmctl deploys for `engine` (profiles/engines.yaml, the GPU image tag)."""
+    from llmctl.profiles_io import profile
+
+    images = (profile("engines.yaml").get(engine) or {}).get("images") or {}
+    tag = str(images.get("gpu") or "").rpartition(":")[2]
+    m = re.match(r"v?(\d+\.\d+(?:\.\d+)*)", tag)
+    return m.group(1) if m else None
+
+
+def vllm_version_constants(version: str | None = None) -> tuple[dict, str | None]:
+    """(constants, version) for the vLLM release `version` (default: the pinned image's): the defaults
+    of estimation.yaml `vllm` with the last `versions` entry not newer than it laid over them.
+    Worked out once per version (the planner asks for every candidate)."""
+    return _version_constants(version or pinned_version("vllm"))
+
+
+@lru_cache(maxsize=64)
+def _version_constants(version: str | None) -> tuple[dict, str | None]:
+    base = constants()["vllm"]
+    have = version_tuple(version)
+    chosen: dict = {}
+    for entry in base.get("versions", []):
+        if not have or version_tuple(entry["since"]) <= have:
+            chosen = entry
+    merged = {k: v for k, v in base.items() if k != "versions"}
+    for key, val in chosen.items():
+        if key == "since":
+            continue
+        merged[key] = {**merged[key], **val} if isinstance(val, dict) and isinstance(merged.get(key), dict) else val
+    return merged, version
 
 
 @dataclass
@@ -50,6 +94,7 @@ class MemoryEstimate:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     explain_source: Callable[[], list[tuple[str, str, str]]] | None = field(default=None, repr=False)
+    engine_version: str | None = None  # the engine release whose accounting this follows (vLLM)
 
     @property
     def explain(self) -> list[tuple[str, str, str]]:
@@ -73,9 +118,9 @@ def _g(x: float) -> str:
 # --------------------------------------------------------------------------- vLLM
 
 
-def vllm_defaults(gpu: GpuProfile) -> tuple[int, int]:
+def vllm_defaults(gpu: GpuProfile, engine_version: str | None = None) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) the OpenAI server picks on this GPU."""
-    c = constants()["vllm"]
+    c = vllm_version_constants(engine_version)[0]
     large = (gpu.memory_gib or 0) >= c["large_gpu_gib"] and "a100" not in gpu.id.lower()
     size = "large" if large else "small"
     return int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])
@@ -94,12 +139,20 @@ def vllm_memory(
     max_num_seqs: int | None = None,
     max_num_batched_tokens: int | None = None,
     capacity_gib: float | None = None,
+    engine_version: str | None = None,
+    chunked_prefill: bool | None = None,
 ) -> MemoryEstimate:
-    c = constants()["vllm"]
+    """vLLM's memory per GPU, following the accounting of release `engine_version` (default: the pinned
+    image's). V0 engines (< 0.8) without chunked prefill — its default up to max_model_len 32768 —
+    profile a whole max(max_model_len, 2048)-token batch; V1 always chunks and profiles
+    `max_num_batched_tokens`."""
+    c, version = vllm_version_constants(engine_version)
     util = gpu_memory_utilization or c["gpu_memory_utilization"]
-    default_tokens, default_seqs = vllm_defaults(gpu)
+    default_tokens, default_seqs = vllm_defaults(gpu, version)
     seqs = max_num_seqs or default_seqs
-    # the scheduler never batches fewer tokens than one sequence's worth of seqs (vLLM raises the floor)
+    if c["engine"] == "v0":
+        chunked = chunked_prefill if chunked_prefill is not None else max_model_len > c["v0_chunked_prefill_above"]
+        default_tokens = default_tokens if chunked else max(max_model_len, 2048)
     tokens = max_num_batched_tokens or default_tokens
     capacity = capacity_gib if capacity_gib is not None else (gpu.memory_gib or 0.0)
     budget = capacity * util
@@ -110,7 +163,8 @@ def vllm_memory(
     per_token = (2 * width + 2 * arch.hidden_size) * 2 / tp
     logits = seqs * arch.vocab_size * 4
     workspace = c["activation"]["workspace_gib"]
-    act = (tokens * per_token + logits) / GiB + workspace
+    moe = _moe_workspace(arch, tokens, tp)
+    act = (tokens * per_token + logits + moe) / GiB + workspace
 
     ranks = tp * pp
     non_torch = c["non_torch"]["base_gib"] + (c["non_torch"]["nccl_gib"] if ranks > 1 else 0.0)
@@ -127,7 +181,7 @@ def vllm_memory(
     est = MemoryEstimate(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
         capacity_gib=capacity, kv_cache_tokens=kv_tokens, max_concurrency=concurrency,
-        kv_bytes_per_token=per_tok, gpus=tp * pp, kv_budget_gib=kv_gib,
+        kv_bytes_per_token=per_tok, gpus=tp * pp, kv_budget_gib=kv_gib, engine_version=version,
     )
     est.explain_source = partial(_vllm_rows, **locals())  # the numbers as they stand; text only on request
     slack = capacity * (1 - util)
@@ -148,6 +202,17 @@ def vllm_memory(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
+
+def _moe_workspace(arch: ModelArch, tokens: int, tp: int) -> float:
+    """Bytes of the fused-MoE kernel's intermediate buffers in the profiling pass: per token and routed
+    expert, the gate/up output (2 × moe_intermediate / TP), the activated half (moe_intermediate / TP)
+    and the expert output (hidden), bf16 (vllm/model_executor/layers/fused_moe/fused_moe.py,
+    intermediate_cache1..3). Dense models: 0."""
+    if not arch.is_moe:
+        return 0.0
+    inter = (arch.moe_intermediate_size or arch.intermediate_size) / tp
+    return tokens * (arch.experts_per_token or 2) * (3 * inter + arch.hidden_size) * 2
+
 
 def _mlp_width(arch: ModelArch) -> int:
     if arch.is_moe:
@@ -172,11 +237,20 @@ def _kv_formula(arch: ModelArch, dtype_bytes: float, tp: int, pp: int, context: 
 # --------------------------------------------------------------------------- llama.cpp / Ollama
 
 
-def graph_bytes(arch: ModelArch, context_total: int, num_batch: int | None = None) -> float:
-    """Compute-graph buffer as Ollama estimates it for llama-family models."""
+def graph_bytes(arch: ModelArch, context_total: int, num_batch: int | None = None, flash_attention: bool = False) -> float:
+    """Compute-graph buffer as Ollama estimates it for llama-family models. Without flash attention the
+    attention scores of one layer — batch × context × heads fp32 values — are materialised; with it only
+    the mask (batch × context) is, and the buffer is set by the hidden states or the logits."""
     b = num_batch or constants()["llama_cpp"]["num_batch"]
     h, heads, vocab = arch.hidden_size, arch.num_attention_heads, arch.vocab_size
-    return max(4 * b * (1 + 4 * h + context_total * (1 + heads)), 4 * b * (h + vocab))
+    scores = 0 if flash_attention else heads
+    return max(4 * b * (1 + 4 * h + context_total * (1 + scores)), 4 * b * (h + vocab))
+
+
+def flash_attention_default(arch: ModelArch) -> bool:
+    """Ollama's own default: flash attention only for the architectures it lists (estimation.yaml).
+    llama-server's default (`--flash-attn auto`: on where the GPU has it) is its engine's to pass."""
+    return arch.architecture in constants()["llama_cpp"]["ollama_flash_attention_architectures"]
 
 
 def llamacpp_memory(
@@ -190,15 +264,20 @@ def llamacpp_memory(
     kv_dtype_bytes: float = 2.0,
     capacity_gib: float | None = None,
     system_ram_gib: float | None = None,
+    flash_attention: bool | None = None,
 ) -> MemoryEstimate:
     """Memory of one llama.cpp server (Ollama runner). `capacity_gib` is the memory of ONE device
-    (for Apple: the unified memory the GPU may wire; for CPU: RAM usable by the model)."""
+    (for Apple: the unified memory the GPU may wire; for CPU: RAM usable by the model).
+    `flash_attention`: None follows Ollama's default for this model (`flash_attention_default`);
+    a quantized KV cache needs it on."""
     c = constants()["llama_cpp"]
     ctx_total = num_ctx * num_parallel
     weights = weight_bytes_total / GiB
     shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes)
     kv = shape.bytes_for(ctx_total) / GiB
-    graph = graph_bytes(arch, ctx_total) / GiB
+    if flash_attention is None:
+        flash_attention = kv_dtype_bytes < 2 or flash_attention_default(arch)
+    graph = graph_bytes(arch, ctx_total, flash_attention=flash_attention) / GiB
     runtime = c["runtime_gib"]
     need = weights + kv + graph + runtime
 
@@ -251,8 +330,8 @@ def llamacpp_memory(
 
 
 def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, graphs, kv_dtype_bytes, kv_gib, kv_tokens,
-               max_model_len, non_torch, per_tok, pp, ranks, seqs, tokens, tp, util, weight_bytes_total, weights, width,
-               workspace, **_: object) -> list[tuple[str, str, str]]:
+               max_model_len, moe, non_torch, per_tok, pp, ranks, seqs, tokens, tp, util, version, weight_bytes_total,
+               weights, width, workspace, **_: object) -> list[tuple[str, str, str]]:
     """The arithmetic behind vllm_memory's numbers (called with its locals), formatted only for `--explain`."""
     nt = c["non_torch"]
     return [
@@ -261,7 +340,9 @@ def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, gr
          "(layers, embeddings and LM head split by rank; k/v replicated when kv_heads < TP)"),
         ("activation peak", _g(act),
          f"{tokens} batched tokens × (2×{width} MLP + 2×{arch.hidden_size} hidden) × 2 B / TP {tp}"
-         f" + {seqs} seqs × {arch.vocab_size} vocab × 4 B logits + {workspace} GiB workspace"),
+         f" + {seqs} seqs × {arch.vocab_size} vocab × 4 B logits + {workspace} GiB workspace"
+         + (f" + {moe / GiB:.2f} GiB fused-MoE buffers" if moe else "")
+         + f" (vLLM {version or 'pinned'}, {c['engine'].upper()} accounting)"),
         ("non-torch memory", _g(non_torch),
          f"{nt['base_gib']} GiB CUDA/cuBLAS" + (f" + {nt['nccl_gib']} GiB NCCL buffers" if ranks > 1 else "")),
         ("CUDA graphs", _g(graphs), "captured outside the utilisation budget, in its slack"),
@@ -274,8 +355,8 @@ def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, gr
     ]
 
 
-def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, gpu, graph, kv, kv_dtype_bytes, need, num_ctx,
-                   num_parallel, runtime, shape, usable, weights, gpu_layers=None, layers=None, per_layer=None,
+def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, flash_attention, gpu, graph, kv, kv_dtype_bytes, need,
+                   num_ctx, num_parallel, runtime, shape, usable, weights, gpu_layers=None, layers=None, per_layer=None,
                    **_: object) -> list[tuple[str, str, str]]:
     """The arithmetic behind llamacpp_memory's numbers (called with its locals), formatted only for `--explain`."""
     rows = [
@@ -283,8 +364,9 @@ def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, gpu, graph, kv,
         ("KV cache", _g(kv), f"{ctx_total} tokens (num_ctx {num_ctx} × num_parallel {num_parallel}) × "
          f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)),
         ("compute graph", _g(graph),
-         f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + {arch.num_attention_heads})), "
-         f"4·{c['num_batch']}·({arch.hidden_size} + {arch.vocab_size})) bytes"),
+         f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + "
+         + ("0 heads: flash attention keeps no scores" if flash_attention else f"{arch.num_attention_heads} heads")
+         + f")), 4·{c['num_batch']}·({arch.hidden_size} + {arch.vocab_size})) bytes"),
         ("runtime", _g(runtime), "CUDA minimum memory and runtime buffers (fitted on `ollama ps`)"),
         ("needed", _g(need), "weights + KV + graph + runtime"),
         ("usable memory", _g(usable), f"{devices} × {capacity_gib:.2f} GiB"

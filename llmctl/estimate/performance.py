@@ -38,9 +38,10 @@ _OVERRIDE: dict | None = None  # set by `override_constants` (benchmarks fit the
 
 @lru_cache(maxsize=1)
 def _profile_constants() -> dict:
+    from llmctl.estimate.constants import checked
     from llmctl.profiles_io import profile
 
-    return profile("performance.yaml")
+    return checked("performance.yaml", profile("performance.yaml"))
 
 
 def constants() -> dict:
@@ -96,10 +97,18 @@ class Deployment:
     # the token budget of a step covers the running sequences' decode tokens too (vLLM's chunked
     # prefill); otherwise a prompt chunk gets the whole batch (llama.cpp's -b)
     budget_includes_decode: bool = False
+    # the KV cache is paged: requests are admitted by the KV in use now and preempted later (vLLM),
+    # not given a fixed slot of the full context (llama.cpp)
+    paged_kv: bool = False
     fp8_compute: bool = False
     cpu: GpuProfile | None = None  # where offloaded layers run (llama.cpp partial offload)
     offloaded_bytes: float = 0.0  # weights + KV held in system RAM
     engine_version: str | None = None  # e.g. "0.5.1" for a measured vLLM; None: the version llmctl deploys
+    # Optional, for admission by current KV use (vLLM admits while blocks are free and preempts later):
+    # without them `max_batch` is the only bound, as the planner computes it.
+    max_num_seqs: int | None = None  # the engine's sequence limit (vLLM --max-num-seqs)
+    kv_cache_tokens: int | None = None  # the KV cache the engine reports at start-up, in tokens
+    link: str | None = None  # the link between TP ranks when it differs from the GPU profile's (e.g. "pcie")
     params: ParamCount = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -134,9 +143,13 @@ class PerfEstimate:
         inputs and formats its working (the planner predicts thousands of candidates, explains one)."""
         if not self.inputs:
             return []
-        dep, concurrency, prompt_tokens, output_tokens, rpm = self.inputs
+        dep, concurrency, prompt_tokens, output_tokens, rpm, arrival, hit, warm = self.inputs
+        if arrival == "burst":
+            return [("burst", f"{self.throughput_tokens_per_s:.0f} tokens/s",
+                     f"{concurrency} requests at once, followed step by step through the scheduler "
+                     f"(peak batch {self.batch}, {self.queued} preempted)")]
         return predict(dep, concurrency=concurrency, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
-                       requests_per_minute=rpm, _rows=True)
+                       requests_per_minute=rpm, arrival=arrival, prefix_cache_hit=hit, warm_prompts=warm, _rows=True)
 
 
 # --------------------------------------------------------------------------- device arithmetic
@@ -147,10 +160,54 @@ def _kind(dev: GpuProfile) -> str:
 
 
 def _eff(value: object, dev: GpuProfile) -> float:
-    """A constant given per device kind ({gpu: .., apple: .., cpu: ..}) or as one number."""
+    """A constant given per GPU family ({hopper: .., cdna3: ..}), per device kind ({gpu: .., apple: ..,
+    cpu: ..}) or as one number: the family wins over the kind, the kind over the first entry."""
     if isinstance(value, dict):
-        return float(value.get(_kind(dev), next(iter(value.values()))))
+        hit = value.get(dev.arch) if dev.arch else None
+        if hit is None:
+            hit = value.get(_kind(dev), next(iter(value.values())))
+        return float(hit)
     return float(value or 0.0)
+
+
+def allreduce_coefficients(dev: GpuProfile, tp: int, layers: int, hidden: int,
+                           link: str | None = None) -> tuple[float, float, float, float]:
+    """The tensor-parallel all-reduces of one step: two per layer (after attention and after the MLP),
+    each a fixed latency of the link plus the ring's traffic, 2·(TP − 1)/TP × message, at the bus
+    bandwidth NCCL reaches on that link. The message is one bf16 hidden vector per token, so a step
+    that carries a 2048-token prompt chunk moves 2048× the bytes of one decode token. Small messages
+    travel with a low-latency protocol that reaches less bandwidth (`small_message_bus_efficiency`, up
+    to `protocol_switch_kib`); larger ones with the bulk protocol.
+
+    Returns (ms per step, ms per token for small messages, ms per token beyond the switch, tokens at
+    the switch); `allreduce_ms` turns them into the cost of a step."""
+    if tp <= 1:
+        return 0.0, 0.0, 0.0, 0.0
+    ic = constants()["interconnect"]
+    links = ic["links"]
+    kind = link or dev.interconnect_type
+    if link is None and kind == "pcie" and any(n in dev.name for n in ic.get("no_peer_to_peer_names", ())):
+        kind = "pcie_host"  # cards without GPU peer-to-peer stage every all-reduce through host memory
+    spec = links.get(kind) or links["none"]
+    gbs = max(float(spec.get("bandwidth_gbs") or dev.interconnect_gbs or 1.0), 1.0) * 1e9 / 2  # one direction
+    bulk = float(spec["bus_efficiency"])
+    small = float(spec.get("small_message_bus_efficiency") or bulk)
+    per_call_ms = float(spec["latency_us"]) / 1000 * (1 + float(spec.get("latency_per_extra_rank", 0.0)) * (tp - 2))
+    traffic = 2 * (tp - 1) / tp * hidden * 2  # bytes per token on the busiest link
+    switch = float(spec.get("protocol_switch_kib", 0.0)) * 1024 / (hidden * 2)  # tokens per message at the switch
+    calls = 2 * layers
+    return calls * per_call_ms, calls * traffic / (gbs * small) * 1000, calls * traffic / (gbs * bulk) * 1000, switch
+
+
+def allreduce_ms(coef: tuple[float, float, float, float], tokens: float) -> float:
+    """Cost of a step's all-reduces for `tokens` tokens: small-message rate up to the protocol switch,
+    bulk rate beyond it (continuous, so more tokens never cost less)."""
+    latency, small, bulk, switch = coef
+    if not latency and not bulk:
+        return 0.0
+    if tokens <= switch:
+        return latency + tokens * small
+    return latency + switch * small + (tokens - switch) * bulk
 
 
 def _legacy_busy_fraction(dep: Deployment, c: dict) -> float:
@@ -199,10 +256,10 @@ class _Coef:
     pre_attn_ms: float  # prefill compute per prompt token per context token
     pre_fixed_ms: float  # fixed cost per prompt token (all layers of a stage)
     layers_ms: float  # fixed cost per step (all layers of a stage)
-    ar_latency_ms: float  # all-reduce latency per step (TP)
-    ar_ms_per_token: float  # all-reduce volume per token (TP)
+    ar: tuple  # all-reduce coefficients (TP), see allreduce_coefficients
     busy: float  # share of a step the GPU works (legacy engines), else 1
     step_ms: float  # per-step CPU overhead, outside the stages
+    seq_ms: float  # per-step CPU work per running sequence (scheduling, sampling, output processing)
     offload_ms: float  # reading weights held in system RAM, per step
     kv_unified: bool = False  # every sequence attends over the whole shared KV buffer (masked)
 
@@ -213,7 +270,8 @@ _SHARED: dict[tuple, tuple] = {}  # (constants, arch, coefficients) by what they
 def _shared_coef(dep: Deployment, consts: dict) -> dict:
     """The coefficients that depend on the engine, device, architecture and layout but not on the
     bytes one candidate holds: computed once for the many candidates that share them."""
-    key = (id(consts), dep.backend, dep.device.id, id(dep.arch), dep.tp, dep.pp, dep.fp8_compute, dep.engine_version)
+    key = (id(consts), dep.backend, dep.device.id, id(dep.arch), dep.tp, dep.pp, dep.fp8_compute, dep.engine_version,
+           dep.link)
     hit = _SHARED.get(key)
     if hit is not None and hit[0] is consts and hit[1] is dep.arch:
         return hit[2]
@@ -226,13 +284,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
     lin = 2 * p.per_token_flop_params / split
     attn = 4 * a.num_hidden_layers * a.num_attention_heads * a.head_dim / split
     peak, peak_pre = _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp
-    ar_lat = ar_tok = 0.0
-    if dep.tp > 1:
-        ic = consts["interconnect"]
-        lat_table = ic["allreduce_latency_us"]
-        ar_lat = 2 * layers * lat_table.get(dev.interconnect_type, lat_table["none"]) / 1000
-        link = max(dev.interconnect_gbs, 1.0) * 1e9 / 2 * ic["efficiency"]  # one direction
-        ar_tok = 2 * layers * (2 * (dep.tp - 1) / dep.tp * a.hidden_size * 2) / link * 1000  # ring, bf16
+    ar = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
     busy = _legacy_busy_fraction(dep, c)
     bw = dev.bandwidth_gbs * 1e9
     shared = dict(
@@ -244,9 +296,11 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
         pre_lin_ms=lin / peak_pre * 1000, pre_attn_ms=attn / peak_pre * 1000,
         pre_fixed_ms=layers * _eff(c.get("prefill_token_layer_us", 0.0), dev) / 1000,
         layers_ms=layers * _eff(c["layer_overhead_ms"], dev),
-        ar_latency_ms=ar_lat, ar_ms_per_token=ar_tok, busy=busy,
+        ar=ar, busy=busy,
         step_ms=float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,
-        kv_unified=bool(c.get("kv_unified")),
+        seq_ms=(float(c.get("seq_overhead_us", 0.0)) / 1000 + a.vocab_size * float(c.get("sample_ns_per_vocab", 0.0)) / 1e6)
+        if busy == 1.0 else 0.0,
+        kv_unified=bool(c.get("kv_unified")) or a.architecture in c.get("kv_unified_architectures", ()),
     )
     if len(_SHARED) > 4096:
         _SHARED.clear()
@@ -290,14 +344,16 @@ def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0) -> flo
     weights = k.weights_ms
     if k.moe_share:
         weights *= (1 - k.moe_share) + k.moe_share * (1 - k.moe_keep ** max(tokens, 1))
-    # a unified KV buffer (Ollama) makes each sequence attend over every sequence's cells, masked
-    t_mem = weights + k.kv_ms * batch * context * (max(batch, 1) if k.kv_unified else 1)
-    t_compute = batch * (k.lin_ms + k.attn_ms * context)
+    # Attention reads each sequence's KV once per step. A unified KV range (Ollama's own engine) makes
+    # every sequence's query attend over all sequences' cells, masked: the bytes read stay the same
+    # (the batch's queries share each K/V tile), the attention arithmetic grows with the batch.
+    t_mem = weights + k.kv_ms * batch * context
+    t_compute = batch * (k.lin_ms + k.attn_ms * context * (max(batch, 1) if k.kv_unified else 1))
     if extra:
         t_compute += extra * (k.pre_lin_ms + k.pre_attn_ms * extra / 2 + k.pre_fixed_ms)
     gpu = (t_mem if t_mem > t_compute else t_compute) + k.layers_ms
-    if k.ar_latency_ms:
-        gpu += k.ar_latency_ms + k.ar_ms_per_token * tokens
+    if k.ar[0]:
+        gpu += allreduce_ms(k.ar, tokens)
     return gpu / k.busy
 
 
@@ -306,12 +362,13 @@ def _step_ms(dep: Deployment, batch: float, context: float, extra_tokens: float 
 
 
 def _step_k(pp: int, k: _Coef, batch: float, context: float, extra_tokens: float = 0.0) -> float:
+    cpu = k.step_ms + k.seq_ms * batch
     if pp <= 1:
-        return _stage_ms(k, batch, context, extra_tokens) + k.step_ms + k.offload_ms
+        return _stage_ms(k, batch, context, extra_tokens) + cpu + k.offload_ms
     # vLLM splits the running batch into `pp` micro-batches; fewer sequences than stages leave
     # stages idle (the pipeline bubble), so one token still waits for every stage in turn.
     micro = max(1.0, min(float(pp), batch))
-    return _stage_ms(k, batch / micro, context, extra_tokens / micro) * pp + k.step_ms + k.offload_ms
+    return _stage_ms(k, batch / micro, context, extra_tokens / micro) * pp + cpu + k.offload_ms
 
 
 def decode_step_ms(dep: Deployment, batch: float, context: float) -> float:
@@ -404,7 +461,7 @@ def _ttft(ahead: int, tail: float, prompt_tokens: int, chunk: float, step: float
 
 def _predict_rows(*, single, c, batch, step, context, dep, pre_alone, prompt_tokens, itl_p95, chunk, mixed, p_stall,
                   ttft_p95, own_prefill, ahead95, others_mean, budget, wait95, users, slots, model, request_ms,
-                  throughput, output_tokens, **_: object) -> list[tuple[str, str, str]]:
+                  throughput, output_tokens, overhead=0.0, **_: object) -> list[tuple[str, str, str]]:
     """The arithmetic behind predict()'s figures (called with its locals), formatted only for `--explain`."""
     ex: list[tuple[str, str, str]] = []
     ex.append(("decode step (1 seq)", f"{single:.2f} ms",
@@ -420,7 +477,8 @@ def _predict_rows(*, single, c, batch, step, context, dep, pre_alone, prompt_tok
                f"prompt chunks ({chunk} tokens, step {mixed:.1f} ms) land in {p_stall:.1%} of decode steps; "
                + ("above 5 % they set the p95" if p_stall > 0.05 else "below 5 % they do not move the p95")))
     ex.append(("TTFT p95", f"{ttft_p95:.0f} ms",
-               f"half a step + own prompt {own_prefill:.0f} ms + {ahead95} colliding prompt(s) (95th percentile of Poisson("
+               (f"{overhead:.0f} ms per request (HTTP, tokenising, scheduling) + " if overhead else "")
+               + f"half a step + own prompt {own_prefill:.0f} ms + {ahead95} colliding prompt(s) (95th percentile of Poisson("
                f"{others_mean:.2f})) sharing the {budget}-token batch" + (f" + {wait95:.0f} ms waiting for a slot" if wait95 else "")))
     if wait95 > 0:
         ex.append(("queueing", f"{wait95:.0f} ms p95",
@@ -434,17 +492,62 @@ def _predict_rows(*, single, c, batch, step, context, dep, pre_alone, prompt_tok
     return ex
 
 
-def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
-            requests_per_minute: float | None = None, _rows: bool = False) -> PerfEstimate:
-    """Steady state of `concurrency` users of one replica, each sending a prompt and reading the answer."""
-    c = engine_constants(dep.backend)
+ARRIVALS = ("closed", "open", "burst")
+
+
+def admission_slots(dep: Deployment, prompt_tokens: int, output_tokens: int) -> int:
+    """Sequences the engine runs together. vLLM admits by the KV blocks in use now, not by the full
+    length a request may reach: with the start-up KV size known, the bound is the cache over the mean
+    context held while decoding (prompt + half the answer); otherwise the caller's `max_batch`."""
     slots = max(1, dep.max_batch)
+    if dep.paged_kv and dep.kv_cache_tokens:
+        seqs = dep.max_num_seqs or slots
+        held = max(1.0, prompt_tokens + output_tokens / 2)
+        slots = max(1, min(seqs, int(dep.kv_cache_tokens / held)))
+    return slots
+
+
+def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
+            requests_per_minute: float | None = None, arrival: str | None = None, prefix_cache_hit: float = 0.0,
+            warm_prompts: int = 0, lengths: str = "fixed", _load: tuple[int, int] | None = None,
+            _rows: bool = False) -> PerfEstimate:
+    """`concurrency` users of one replica, each sending a prompt and reading the answer.
+
+    `arrival`: "closed" (default without `requests_per_minute`): each user sends the next request when
+    the last is answered — the steady state; "open" (default with it): Poisson arrivals at that rate;
+    "burst": `concurrency` requests at once, followed through the scheduler (burst.py) — what
+    `vllm bench serve --request-rate inf` measures. `prefix_cache_hit`: share of each prompt served from
+    the prefix cache (a shared system prompt); `warm_prompts`: burst requests whose whole prompt is
+    already cached. `lengths`: "fixed" (every request has the stated lengths) or "sharegpt" (chat-like
+    spread around those means, lengths.py; closed and open arrival)."""
+    arrival = arrival or ("open" if requests_per_minute else "closed")
+    if arrival not in ARRIVALS:
+        raise ValueError(f"arrival must be one of {', '.join(ARRIVALS)}, not {arrival!r}")
+    if lengths != "fixed":
+        if arrival == "burst":
+            raise ValueError("a burst is followed with one request length; use lengths='fixed'")
+        return _predict_mixed(dep, concurrency=concurrency, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                              requests_per_minute=requests_per_minute, arrival=arrival,
+                              prefix_cache_hit=prefix_cache_hit, lengths=lengths)
+    if arrival == "burst":
+        return _predict_burst(dep, concurrency=concurrency, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                              prefix_cache_hit=prefix_cache_hit, warm_prompts=warm_prompts)
+    if arrival == "closed":
+        requests_per_minute = None
+    c = engine_constants(dep.backend)
+    # the lengths the other requests hold in the KV cache (lengths.py: a mix's time-weighted lengths);
+    # this request's own prompt is `prompt_tokens`
+    load_prompt, held = _load or (prompt_tokens, output_tokens)
+    slots = admission_slots(dep, load_prompt, held)
     users = max(1, int(concurrency))
-    context = prompt_tokens + output_tokens / 2  # average length while decoding
+    overhead = float(c.get("request_overhead_ms", 0.0))
+    hit = min(max(prefix_cache_hit, 0.0), 0.99)
+    context = load_prompt + held / 2  # average length while decoding
     budget = max(1, dep.max_num_batched_tokens)
     k, pp = _coef(dep), dep.pp
     single = _step_k(pp, k, 1, context)
-    pre_alone = prefill_ms(dep, prompt_tokens) if prompt_tokens > budget else _step_k(pp, k, 0, 0, prompt_tokens)
+    computed = max(1, round(prompt_tokens * (1 - hit)))  # prompt tokens not found in the prefix cache
+    pre_alone = prefill_ms(dep, computed) if computed > budget else _step_k(pp, k, 0, 0, computed)
     open_rate = requests_per_minute / 60_000 if requests_per_minute else None  # requests per ms
 
     # Fixed point: the batch sets the step time, the step time sets how long a request holds its
@@ -452,10 +555,10 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     batch = float(min(users, slots))
     for _ in range(60):  # converges in a few rounds; the bound only guards against oscillation
         step = single if batch == 1 else _step_k(pp, k, batch, context)
-        chunk = max(1, min(prompt_tokens, budget - (batch if dep.budget_includes_decode else 0)))
-        n_chunks = math.ceil(prompt_tokens / chunk)
+        chunk = max(1, min(computed, budget - (batch if dep.budget_includes_decode else 0)))
+        n_chunks = math.ceil(computed / chunk)
         # a step that carries a prompt chunk besides the other sequences' decode tokens
-        mixed = pre_alone if (batch <= 1 and chunk == prompt_tokens) else _step_k(pp, k, max(batch - 1, 0), context, chunk)
+        mixed = pre_alone if (batch <= 1 and chunk == computed) else _step_k(pp, k, max(batch - 1, 0), context, chunk)
         mixed = max(mixed, step)  # carrying a prompt chunk never makes a step shorter than plain decode
         own_prefill = n_chunks * mixed
         request_ms = own_prefill + max(output_tokens - 1, 0) * step
@@ -483,18 +586,23 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     # of its request's life; that share is taken on an unloaded replica (prompt / (prompt + decode))
     # so that adding users can only add colliding prompts, as it does in reality — the share measured
     # under load shrinks when decode slows, which would make TTFT fall as users rise.
+    share = pre_alone / (pre_alone + max(output_tokens - 1, 0) * single)
+    closed_others = (batch - 1) * share if batch > 1 else 0.0
     if open_rate is not None:
-        others_mean = rate * own_prefill if batch > 1 else 0.0
+        # As arrivals approach what the slots serve, every user keeps a request in flight, as in the
+        # closed loop: the closed-loop collisions scaled by that load (continuous, and rising with users)
+        load = min(1.0, open_rate * request_ms / max(batch, 1.0))
+        others_mean = max(rate * own_prefill if batch > 1 else 0.0, closed_others * load)
     else:
-        share = pre_alone / (pre_alone + max(output_tokens - 1, 0) * single)
-        others_mean = (batch - 1) * share if batch > 1 else 0.0
+        others_mean = closed_others
     cap = max(0, math.ceil(batch) - 1)
     ahead50 = min(cap, _poisson_quantile(others_mean, 0.5))
     ahead95 = min(cap, _poisson_quantile(others_mean, 0.95))
 
-    ttft_p50 = _ttft(ahead50, 0.5, prompt_tokens, chunk, step, n_chunks, mixed)
-    ttft_p95 = _ttft(ahead95, 0.95, prompt_tokens, chunk, step, n_chunks, mixed)
-    ttft_mean = 0.5 * step + (1 + others_mean / 2) * own_prefill if batch > 1 else 0.5 * step + own_prefill
+    # every request also pays a fixed cost outside the GPU: HTTP, tokenising, scheduling, detokenising
+    ttft_p50 = overhead + _ttft(ahead50, 0.5, computed, chunk, step, n_chunks, mixed)
+    ttft_p95 = overhead + _ttft(ahead95, 0.95, computed, chunk, step, n_chunks, mixed)
+    ttft_mean = overhead + (0.5 * step + (1 + others_mean / 2) * own_prefill if batch > 1 else 0.5 * step + own_prefill)
     ttft_mean = min(max(ttft_mean, ttft_p50), ttft_p95)
 
     # Waiting for a slot.
@@ -526,7 +634,60 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
         ttft_p50_ms=ttft_p50, ttft_p95_ms=max(ttft_p95, ttft_p50), itl_p50_ms=itl_p50, itl_p95_ms=max(itl_p95, itl_p50),
         decode_tokens_per_s_single=1000 / single, output_tokens_per_s_per_user=1000 / itl_mean,
         throughput_tokens_per_s=throughput, batch=max(1, round(batch)), queued=queued,
-        inputs=(dep, concurrency, prompt_tokens, output_tokens, requests_per_minute),
+        inputs=(dep, concurrency, prompt_tokens, output_tokens, requests_per_minute, arrival, prefix_cache_hit, warm_prompts),
         ttft_mean_ms=ttft_mean, itl_mean_ms=itl_mean, queue_wait_p50_ms=wait50, queue_wait_p95_ms=wait95,
         request_ms=request_ms, prefill_ms=pre_alone, step_ms=step, queue_model=model, overloaded=overloaded,
     )
+
+
+def _predict_burst(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
+                   prefix_cache_hit: float, warm_prompts: int) -> PerfEstimate:
+    """`concurrency` requests arriving together (burst.py follows them through the scheduler)."""
+    from llmctl.estimate.burst import simulate_burst
+
+    c = engine_constants(dep.backend)
+    k, pp = _coef(dep), dep.pp
+    overhead = float(c.get("request_overhead_ms", 0.0))
+    n = max(1, int(concurrency))
+    seqs = (dep.max_num_seqs or dep.max_batch) if dep.paged_kv else dep.max_batch
+    kv = dep.kv_cache_tokens if dep.paged_kv else None
+
+    def step(batch: float, context: float, extra: float) -> float:
+        return _step_k(pp, k, batch, context, extra)
+
+    r = simulate_burst(step, requests=n, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                       budget=dep.max_num_batched_tokens, max_seqs=max(1, seqs), kv_tokens=kv,
+                       prefix_hit=prefix_cache_hit, warm=warm_prompts)
+    single = _step_k(pp, k, 1, prompt_tokens + output_tokens / 2)
+    duration = r.duration_ms + overhead
+    throughput = n * output_tokens / (duration / 1000) if math.isfinite(duration) else 0.0
+    return PerfEstimate(
+        ttft_p50_ms=overhead + r.ttft_p50_ms, ttft_p95_ms=overhead + r.ttft_p95_ms,
+        itl_p50_ms=r.tpot_p50_ms, itl_p95_ms=max(r.tpot_p50_ms, r.tpot_p95_ms),
+        decode_tokens_per_s_single=1000 / single, output_tokens_per_s_per_user=1000 / r.tpot_mean_ms if r.tpot_mean_ms else 0.0,
+        throughput_tokens_per_s=throughput, batch=max(1, round(r.peak_batch)), queued=round(r.preempted),
+        inputs=(dep, concurrency, prompt_tokens, output_tokens, None, "burst", prefix_cache_hit, warm_prompts),
+        ttft_mean_ms=overhead + r.ttft_mean_ms, itl_mean_ms=r.tpot_mean_ms, request_ms=duration, step_ms=single,
+        queue_model="burst",
+    )
+
+
+def _predict_mixed(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
+                   requests_per_minute: float | None, arrival: str, prefix_cache_hit: float, lengths: str) -> PerfEstimate:
+    """Steady state with spread lengths (lengths.py): the load at the time-weighted answer length, TTFT
+    per prompt bucket, throughput over the mean answer."""
+    from dataclasses import replace
+
+    from llmctl.estimate.lengths import mix, second_moment_ratio, weighted_quantile
+
+    held = max(1, round(second_moment_ratio(lengths, output_tokens)))  # answer length weighted by time held
+    kw = dict(concurrency=concurrency, requests_per_minute=requests_per_minute, arrival=arrival,
+              prefix_cache_hit=prefix_cache_hit)
+    kw.update(output_tokens=output_tokens, _load=(prompt_tokens, held))
+    base = predict(dep, prompt_tokens=prompt_tokens, **kw)
+    per_prompt = [(predict(dep, prompt_tokens=p, **kw), w) for p, w in mix(lengths, prompt_tokens)]
+    ttft50 = weighted_quantile([(e.ttft_p50_ms, w) for e, w in per_prompt], 0.5)
+    ttft95 = weighted_quantile([(e.ttft_p95_ms, w) for e, w in per_prompt], 0.95)
+    mean_ttft = sum(e.ttft_mean_ms * w for e, w in per_prompt)
+    return replace(base, ttft_p50_ms=ttft50, ttft_p95_ms=max(ttft95, ttft50), ttft_mean_ms=mean_ttft, inputs=(),
+                   queue_model=base.queue_model + f", {lengths} lengths")

@@ -1,27 +1,18 @@
-"""Deployment targets: each renders a ServiceSpec as files (compose, systemd, Kubernetes)."""
+"""Deployment targets: each renders a ServiceSpec as files (compose, systemd, Kubernetes).
+The list of targets lives in llmctl/targets/registry.py."""
 
 from __future__ import annotations
 
-from llmctl.errors import InputError
 from llmctl.targets.base import RenderOptions, Target
+from llmctl.targets.registry import renderable
 
-TARGETS = ("compose", "systemd", "kubernetes")
+TARGETS = renderable()
 
 
 def get_target(name: str) -> Target:
-    if name == "compose":
-        from llmctl.targets.compose import ComposeTarget
+    from llmctl.targets.registry import renderer
 
-        return ComposeTarget()
-    if name == "systemd":
-        from llmctl.targets.systemd import SystemdTarget
-
-        return SystemdTarget()
-    if name == "kubernetes":
-        from llmctl.targets.kubernetes import KubernetesTarget
-
-        return KubernetesTarget()
-    raise InputError(f"target: {name!r} cannot be rendered", hint="one of: " + ", ".join(TARGETS))
+    return renderer(name)
 
 
 __all__ = ["TARGETS", "RenderOptions", "Target", "get_target"]

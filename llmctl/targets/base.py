@@ -22,6 +22,11 @@ class RenderOptions:
     runtime: str = "docker"  # systemd: docker | podman | native
     env_dir: str = "/etc/llmctl"  # systemd: where the unit's EnvironmentFile= lives
     notes: list[str] = field(default_factory=list)  # what the operator must do next (printed by render)
+    # kubernetes blue/green: render this colour's objects (<slug>-<colour>), and a Gateway API HTTPRoute
+    # splitting requests between colours ({"blue": 90, "green": 10}) on the Gateway `gateway` ([ns/]name)
+    colour: str | None = None
+    shift: dict[str, float] | None = None
+    gateway: str | None = None
 
 
 class Target:

@@ -20,7 +20,12 @@ class ComposeTarget(Target):
         s = service
         env_file = f"{s.slug}.env"
 
-        def published(p: "Port") -> str:
+        members = replica_services(s)
+        pinned = len(members) > 1
+
+        def published(p: "Port", index: int = 0) -> str:
+            if pinned:  # one service per replica, each on its own port
+                return str(p.host + index)
             # replicas share one host port range, one port each (compose spec: ports, long syntax)
             return str(p.host) if s.replicas == 1 else f"{p.host}-{p.host + s.replicas - 1}"
 
@@ -29,8 +34,9 @@ class ComposeTarget(Target):
             header=f"{s.name} — {s.engine} serving {s.served_model_name}",
             source=options.source,
             env_file=env_file,
-            env_required=any(sec.required for sec in s.secrets),
             published=published,
+            members=members,
+            replicas=1 if pinned else s.replicas,
             healthcheck=s.health.ready_command or engine_profiles()[s.engine]["healthcheck"],
             shm=_bytes(s.resources.shm_size_gib),
             mem_limit=_bytes(s.resources.memory_limit_gib),
@@ -48,6 +54,21 @@ class ComposeTarget(Target):
                 f"`llmctl up` does it from your environment"
             )
         return files
+
+
+def replica_services(s: "ServiceSpec") -> list[dict]:
+    """The compose services of one deployment: one per replica when replicas need GPUs (each its own
+    devices and port, named <slug>, <slug>-2, …), else one service that compose scales."""
+    from llmctl.targets.placement import replica_devices
+
+    devices = replica_devices(s)
+    if s.replicas == 1 or not any(devices):
+        return [dict(name=s.slug, index=0, devices=list(s.gpu.device_ids), env={})]
+    out = []
+    for i, ids in enumerate(devices):
+        env = {"HIP_VISIBLE_DEVICES": ",".join(ids)} if s.gpu.vendor == "amd" else {}
+        out.append(dict(name=s.slug if i == 0 else f"{s.slug}-{i + 1}", index=i, devices=ids, env=env))
+    return out
 
 
 def _bytes(value: float | None) -> str:

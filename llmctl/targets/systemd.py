@@ -177,8 +177,12 @@ class SystemdTarget(Target):
 
 def _gpu_args(s: "ServiceSpec", runtime: str) -> list[str]:
     if s.gpu.vendor == "amd" and (s.gpu.count or s.gpu.device_ids):
-        # ROCm containers: the kernel driver and render nodes (ROCm docs, "Running ROCm Docker containers")
-        return ["--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "video"]
+        # ROCm containers: the kernel driver and render nodes (ROCm docs, "Running ROCm Docker containers");
+        # every render node is passed, so HIP_VISIBLE_DEVICES limits the engine to its own GPUs
+        out = ["--device", "/dev/kfd", "--device", "/dev/dri", "--group-add", "video"]
+        if s.gpu.device_ids:
+            out += ["--env", "HIP_VISIBLE_DEVICES=" + ",".join(s.gpu.device_ids)]
+        return out
     if not (s.gpu.count or s.gpu.device_ids):
         return []
     if runtime == "podman":

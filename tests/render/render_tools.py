@@ -18,6 +18,7 @@ KUBERNETES_VERSION = "1.30.0"
 SCHEMAS = Path(__file__).parent / "schemas"
 CRD_SCHEMAS = {
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): SCHEMAS / "leaderworkerset.x-k8s.io.v1.json",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): SCHEMAS / "httproute.gateway.networking.k8s.io.v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "scaledobject.keda.sh.v1alpha1.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): SCHEMAS / "podmonitor.monitoring.coreos.com.v1.json",
 }
@@ -70,15 +71,8 @@ def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 def compose_config(folder: Path) -> dict:
-    """`docker compose config` on folder/compose.yaml: fails on any schema error; returns the model as JSON.
-
-    The env file the service references is created empty first, as `llmctl up` would create it.
-    """
-    for example in folder.glob("*.env.example"):
-        real = folder / example.name[: -len(".example")]
-        if not real.exists():
-            real.write_text("")
-            real.chmod(0o600)
+    """`docker compose config` on folder/compose.yaml exactly as rendered (no env file beside it): fails on
+    any schema error; returns the model as JSON."""
     binary = compose_binary()
     quiet = run([binary, "-f", str(folder / "compose.yaml"), "config", "-q"], cwd=folder)
     assert quiet.returncode == 0, f"docker compose config -q failed:\n{quiet.stderr}"

@@ -153,7 +153,7 @@ def test_kubernetes_probes_gpus_nodes_security():
 def test_kubernetes_autoscaler_and_monitor_when_replicas():
     files = render_service(build_service(*case("vllm-tp4-fp8-lora")), "kubernetes").files
     so = load(files["scaledobject.yaml"])
-    assert so["spec"]["maxReplicaCount"] == 3 and "vllm:num_requests_waiting" in so["spec"]["triggers"][0]["metadata"]["query"]
+    assert so["spec"]["minReplicaCount"] == 3 < so["spec"]["maxReplicaCount"] and "vllm:num_requests_waiting" in so["spec"]["triggers"][0]["metadata"]["query"]
     pm = load(files["podmonitor.yaml"])
     assert pm["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
     single = render_service(build_service(*case("vllm-1gpu")), "kubernetes").files

@@ -69,3 +69,19 @@ def test_api_key_only_outside_development():
     prod = build_service(*case("vllm-1gpu"))
     assert "VLLM_API_KEY" not in {s.env for s in dev.secrets}
     assert "VLLM_API_KEY" in {s.env for s in prod.secrets}
+
+
+def test_compose_config_passes_as_written_without_the_env_file(tmp_path, monkeypatch):
+    """`docker compose config` on the rendered folder, nothing added: the env file is optional to compose;
+    the secret values only ever live in the 0600 file `up` writes."""
+    from render_tools import compose_config
+
+    for k, v in PLANTED.items():
+        monkeypatch.setenv(k, v)
+    files = render_service(build_service(*case("vllm-1gpu")), "compose").files
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert not (tmp_path / "chat.env").exists()
+    model = compose_config(tmp_path)
+    assert model["services"]["chat"]["env_file"][0]["required"] is False
+    assert not any(v in (tmp_path / n).read_text() for n in files for v in PLANTED.values())

