@@ -116,12 +116,15 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, wrap: Sequen
     text = render(cols, {})
     if wide or width is None or _width(text) <= width:
         return text
-    headers = [h.replace(" ", "\n") for h in headers]  # first: headers over several lines
+    # first: headers wider than their cells go over several lines
+    cell_w = [max((_width(str(r[i])) for r in rows), default=0) for i in cols]
+    headers = [h.replace(" ", "\n") if _width(h) > cell_w[i] else h for i, h in enumerate(headers)]
     text = render(cols, {})
     if _width(text) <= width:
         return text
-    wrap = [w.replace(" ", "\n") for w in wrap]
-    optional = [o.replace(" ", "\n") for o in optional]
+    wrap = [headers[list(map(_plain_header, headers)).index(w)] if w in map(_plain_header, headers) else w for w in wrap]
+    optional = [headers[list(map(_plain_header, headers)).index(o)] if o in map(_plain_header, headers) else o
+                for o in optional]
     dropped: list[str] = []
     keep = list(cols)
     for drop in [None, *optional]:
@@ -147,6 +150,10 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], *, wrap: Sequen
             for i in widest:
                 limits[i] = max(MIN_WRAP, second if len(ranked) > 1 and top - share < second else top - share)
     return text + _dropped_note(dropped, width)
+
+
+def _plain_header(header: str) -> str:
+    return header.replace("\n", " ")
 
 
 def _dropped_note(dropped: list[str], width: int) -> str:
