@@ -21,6 +21,7 @@ from llmctl.plan import (
     Sla,
 )
 from llmctl.engines import all_engines, engine_names
+from llmctl.term import count, num
 
 GiB = 1024**3
 HOURS_PER_MONTH = 730  # 8760 h / 12
@@ -107,8 +108,8 @@ def _sla_miss(ctx: Context, c: Candidate) -> str:
     if c.max_conc_sla > 0:
         need = math.ceil(users / c.max_conc_sla)
         more = need * c.devices - c.pool.devices
-        fix = (f"one replica meets it up to {c.max_conc_sla} concurrent user(s): plan for at most "
-               f"{c.max_conc_sla * c.replicas} concurrent user(s) on this hardware, or add {more} × {c.pool.device.id} "
+        fix = (f"one replica meets it up to {count(c.max_conc_sla, 'concurrent user')}: plan for at most "
+               f"{count(c.max_conc_sla * c.replicas, 'concurrent user')} on this hardware, or add {more} × {c.pool.device.id} "
                f"for {need} replicas")
     else:
         fix = "even one user misses it on this hardware: a smaller model, a faster GPU, or a looser SLA"
@@ -182,14 +183,14 @@ def _hardware_sentence(ctx: Context) -> str:
         elif p.device.kind == "apple":
             parts.append(f"{p.nodes}× {p.device.name} ({p.capacity_gib:.0f} GiB of unified memory usable by the GPU)")
         else:
-            parts.append(f"{p.nodes} node(s) × {p.per_node}× {p.device.id} ({p.capacity_gib:.1f} GiB each)")
+            parts.append(f"{count(p.nodes, 'node')} × {p.per_node}× {p.device.id} ({p.capacity_gib:.1f} GiB each)")
     return "; ".join(parts)
 
 
 def _crossover(ctx: Context, best: Candidate, ranked: list[Candidate]) -> str | None:
     """Where the engine that lost would stop meeting the SLA, in users per replica."""
     w = ctx.spec.workload
-    sla = ", ".join(f"{k.replace('_p95_ms', ' p95 ≤ ').replace('output_tokens_per_second', 'tokens/s ≥ ')}{v:g}"
+    sla = ", ".join(f"{k.replace('_p95_ms', ' p95 ≤ ').replace('output_tokens_per_second', 'tokens/s ≥ ')}{num(v)}"
                     + (" ms" if k.endswith("_ms") else "") for k, v in ctx.sla.items())
     lines = []
     for backend in engine_names():
@@ -200,21 +201,21 @@ def _crossover(ctx: Context, best: Candidate, ranked: list[Candidate]) -> str | 
             continue
         alt = max(alts, key=lambda c: (c.max_conc_sla, c.quant.quality_rank))
         lines.append(f"{backend} on {alt.devices}× {alt.pool.device.id} ({alt.quant.id}) meets {sla} up to "
-                     f"{alt.max_conc_sla} concurrent user(s) per replica")
+                     f"{count(alt.max_conc_sla, 'concurrent user')} per replica")
     if not lines:
         return None
     return "; ".join(lines) + (f"; {best.backend} ({best.quant.id}) up to {best.max_conc_sla}. You asked for "
-                               f"{w.concurrency} → {best.backend}, {best.replicas} replica(s)")
+                               f"{w.concurrency} → {best.backend}, {count(best.replicas, 'replica')}")
 
 
 def _replica_sentence(ctx: Context, c: Candidate) -> str:
     w = ctx.spec.workload
     if ctx.spec.overrides.replicas:
-        return f"{c.replicas} replica(s), forced by overrides.replicas"
+        return f"{count(c.replicas, 'replica')}, forced by overrides.replicas"
     if c.max_conc_sla == 0:
-        return (f"{c.replicas} replica(s): even one user misses the SLA on this hardware "
+        return (f"{count(c.replicas, 'replica')}: even one user misses the SLA on this hardware "
                 "(see warnings); more replicas only add capacity")
-    return (f"one replica serves {c.max_conc_sla} concurrent user(s) within the SLA; {w.concurrency} users → "
+    return (f"one replica serves {count(c.max_conc_sla, 'concurrent user')} within the SLA; {count(w.concurrency, 'user')} → "
             f"ceil({w.concurrency}/{c.max_conc_sla}) = {math.ceil(w.concurrency / c.max_conc_sla)}"
             + (f", capped at the {c.replicas} the inventory holds" if c.replicas < math.ceil(w.concurrency / c.max_conc_sla) else "")
             + f" → {c.replicas}")
@@ -227,7 +228,7 @@ def _lost_because(ctx: Context, c: Candidate, best: Candidate) -> str:
         return "misses the SLA: " + "; ".join(
             f"{ch.metric} {_num(ch.predicted)} vs {_num(ch.target)}" for ch in sla_checks(ctx, c.perf) if not ch.met)
     if c.usd_per_hour > best.usd_per_hour + 1e-9:
-        return f"costs {c.usd_per_hour:.2f} USD/h vs {best.usd_per_hour:.2f} ({c.replicas} replica(s) × {c.devices} device(s))"
+        return f"costs {c.usd_per_hour:.2f} USD/h vs {best.usd_per_hour:.2f} ({count(c.replicas, 'replica')} × {count(c.devices, 'device')})"
     if c.preference < best.preference:
         return f"the rules prefer {best.backend} here ({c.preference:g} vs {best.preference:g} points)"
     if c.quant.quality_rank < best.quant.quality_rank:
@@ -275,5 +276,5 @@ def _explain(ctx: Context, c: Candidate) -> list[Explanation]:
         rows += [Explanation(quantity=q, value=v, formula=f) for q, v, f in c.perf.explain]
         rows.append(Explanation(quantity="replicas", value=str(c.replicas), formula=_replica_sentence(ctx, c)))
         rows.append(Explanation(quantity="cost", value=f"{c.usd_per_hour:.2f} USD/h",
-                                formula=f"{c.pool.device.price_usd_per_hour} USD/h × {c.devices} device(s) × {c.replicas} replica(s)"))
+                                formula=f"{c.pool.device.price_usd_per_hour} USD/h × {count(c.devices, 'device')} × {count(c.replicas, 'replica')}"))
     return rows

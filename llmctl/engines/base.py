@@ -126,7 +126,7 @@ class Engine:
         return f"{c.devices} GPU" + ("s" if c.devices > 1 else "")
 
     def layout_summary(self, plan: "Plan") -> str:
-        """The plan's layout for the decision line: `TP 2`, `4 slot(s)`."""
+        """The plan's layout for the decision line: `TP 2`, `4 slots`."""
         raise NotImplementedError
 
     def layout_rationale(self, ctx: "Context", c: "Candidate") -> tuple[str, str]:

@@ -10,6 +10,7 @@ from llmctl.estimate.memory import MemoryEstimate, llamacpp_memory
 from llmctl.estimate.performance import Deployment
 from llmctl.pools import Pool
 from llmctl.search import largest_within
+from llmctl.term import count
 
 GiB = 1024**3
 
@@ -156,7 +157,7 @@ def layout_rationale(ctx: Context, c: Candidate) -> tuple[str, str]:
     where = "CPU" if dev.kind == "cpu" else dev.id
     total = c.mem.total_layers if c.mem else None
     return "slots", (
-        f"num_parallel {c.num_parallel}: {c.num_parallel} request(s) decode together, each with a "
+        f"num_parallel {c.num_parallel}: up to {count(c.num_parallel, 'request')} at a time, each with a "
         f"{ctx.max_model_len}-token context; " + (f"{layers}/{total} layers on {where}" if dev.kind != "cpu" else "all layers in RAM"))
 
 

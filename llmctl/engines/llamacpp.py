@@ -35,7 +35,9 @@ class LlamaCppEngine(GgufEngine, Engine):
         }
 
     def layout_summary(self, plan: "Plan") -> str:
-        return f"{plan.engine_args.get('parallel', 1)} slot(s)"
+        from llmctl.term import count
+
+        return count(plan.engine_args.get('parallel', 1), "slot")
 
     def flash_attention_default(self, arch: Any) -> bool:
         """llama-server's `--flash-attn auto` turns it on wherever the device has it (estimation.yaml)."""

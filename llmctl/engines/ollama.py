@@ -119,7 +119,9 @@ class OllamaEngine(GgufEngine, Engine):
         return {k: v for k, v in args.items() if v is not None}
 
     def layout_summary(self, plan: "Plan") -> str:
-        return f"{plan.engine_args.get('num_parallel', 1)} slot(s)"
+        from llmctl.term import count
+
+        return count(plan.engine_args.get('num_parallel', 1), "slot")
 
     def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
         return self.plan_model_tag(ctx, c)
