@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from support.ggufs import write_gguf
 from llmctl.catalog import Catalog
 from llmctl.errors import InputError
 
@@ -97,51 +98,11 @@ def test_missing_local_path_is_clear(cat: Catalog, tmp_path: Path) -> None:
 # ---- local files
 
 
-def _write_gguf(path: Path, *, layers=2, hidden=64, ffn=128, heads=2, kv=2, vocab=320) -> int:
-    """A small GGUF written with the gguf package: returns the total tensor bytes."""
-    import gguf
-
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_block_count(layers)
-    w.add_embedding_length(hidden)
-    w.add_feed_forward_length(ffn)
-    w.add_head_count(heads)
-    w.add_head_count_kv(kv)
-    w.add_context_length(2048)
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
-    w.add_token_list([f"t{i}" for i in range(vocab)])
-    rng = np.random.default_rng(0)
-    total = 0
-
-    def t(name, *shape):
-        nonlocal total
-        arr = rng.standard_normal(shape).astype(np.float32)
-        total += arr.nbytes
-        w.add_tensor(name, arr)
-
-    t("token_embd.weight", vocab, hidden)
-    for i in range(layers):
-        t(f"blk.{i}.attn_q.weight", hidden, hidden)
-        t(f"blk.{i}.attn_k.weight", hidden * kv // heads, hidden)
-        t(f"blk.{i}.attn_v.weight", hidden * kv // heads, hidden)
-        t(f"blk.{i}.attn_output.weight", hidden, hidden)
-        t(f"blk.{i}.ffn_gate.weight", ffn, hidden)
-        t(f"blk.{i}.ffn_up.weight", ffn, hidden)
-        t(f"blk.{i}.ffn_down.weight", hidden, ffn)
-        t(f"blk.{i}.attn_norm.weight", hidden)
-        t(f"blk.{i}.ffn_norm.weight", hidden)
-    t("output_norm.weight", hidden)
-    t("output.weight", vocab, hidden)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return total
-
-
 def test_gguf_header_gives_architecture_and_exact_bytes(cat: Catalog, tmp_path: Path) -> None:
     path = tmp_path / "tiny.gguf"
-    total = _write_gguf(path)
+    import gguf
+
+    total = write_gguf(path, file_type=gguf.LlamaFileType.ALL_F32)
     m = cat.resolve_model(str(path))
     assert m.kind == "gguf-file"
     assert m.weight_bytes == total
