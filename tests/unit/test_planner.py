@@ -124,9 +124,11 @@ def test_local_folder_with_only_config_json_gets_a_full_plan(tmp_path: Path) -> 
 
 
 def test_gguf_file_plans_llamacpp_with_exact_bytes(tmp_path: Path) -> None:
-    from unit.test_catalog import _write_gguf
+    import gguf
 
-    total = _write_gguf(tmp_path / "tiny.gguf")
+    from support.ggufs import write_gguf
+
+    total = write_gguf(tmp_path / "tiny.gguf", file_type=gguf.LlamaFileType.ALL_F32)
     plan = plan_of(spec_text(model="./tiny.gguf", hardware="  - cpu: cpu-ddr4-2ch\n    memory_gb: 8\n",
                              env="staging", concurrency=2).replace("context_length: 4096", "context_length: 1024"),
                    base_dir=tmp_path)
