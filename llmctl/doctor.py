@@ -17,7 +17,7 @@ import socket
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from llmctl.term import count
 
@@ -72,6 +72,8 @@ class Requirements:
     shm_gib: float | None = None  # /dev/shm the rendered service gets; None: not known
     cache_path: str | None = None  # where the model will be stored on this host
     gpu_product_label: str | None = None  # Kubernetes node selector value, if any
+    kube_secret: str | None = None  # the Secret the pods read required keys from (kubernetes)
+    kube_secret_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -194,6 +196,9 @@ def requirements(spec: Any, plan: Any = None, target: str | None = None, service
         req.ports = [(p.bind, p.host) for p in service.ports]
         req.shm_gib = service.resources.shm_size_gib
         req.gpu_product_label = service.gpu_product_label
+        required = [x.key for x in service.secrets if x.required]
+        if required:
+            req.kube_secret, req.kube_secret_keys = f"{service.slug}-secrets", required
         if service.download_gib:
             req.model_gib = service.download_gib
         for vol in service.volumes:
@@ -232,7 +237,8 @@ def _gpu_vendor(gpu_type: str | None) -> str:
 
 
 def run_checks(spec: Any, plan: Any = None, target: str | None = None, *, service: Any = None,
-               detected: Any = None, skip: Iterable[str] = ()) -> list[CheckResult]:
+               detected: Any = None, skip: Iterable[str] = (),
+               kubectl: str | Sequence[str] = "kubectl") -> list[CheckResult]:
     """Every check the spec's target and plan need. `llmctl up` calls this before it applies anything.
 
     `service`: the ServiceSpec `up` is about to apply; without it the plan's engine builds one, so the
@@ -249,10 +255,11 @@ def run_checks(spec: Any, plan: Any = None, target: str | None = None, *, servic
                          "image, ports and /dev/shm are checked from the spec")
     req = requirements(spec, plan, target, service)
     req.notes.extend(notes)
-    return check_requirements(req, detected, skip=skip)
+    return check_requirements(req, detected, skip=skip, kubectl=kubectl)
 
 
-def run_host_checks(target: str = "compose", detected: Any = None) -> list[CheckResult]:
+def run_host_checks(target: str = "compose", detected: Any = None,
+                    kubectl: str | Sequence[str] = "kubectl") -> list[CheckResult]:
     """Checks without a spec: what this machine offers for `target` with the GPUs it has."""
     if detected is None:
         from llmctl import inventory
@@ -263,11 +270,11 @@ def run_host_checks(target: str = "compose", detected: Any = None) -> list[Check
     if nv:
         req.gpu_vendor, req.gpus_per_node = "nvidia", len(nv)
     found = "; ".join(detected.summary()[1:])
-    return [CheckResult("hardware", PASS, found)] + check_requirements(req, detected)
+    return [CheckResult("hardware", PASS, found)] + check_requirements(req, detected, kubectl=kubectl)
 
 
 def check_requirements(req: Requirements, detected: Any = None, *, env: dict[str, str] | None = None,
-                       kubectl: str = "kubectl", skip: Iterable[str] = ()) -> list[CheckResult]:
+                       kubectl: str | Sequence[str] = "kubectl", skip: Iterable[str] = ()) -> list[CheckResult]:
     """Run the checks `req` calls for. `skip`: check names the caller answers for itself (e.g. `up`
     re-applying a running service skips "ports", which its own containers hold)."""
     skipped = set(skip)
@@ -276,7 +283,7 @@ def check_requirements(req: Requirements, detected: Any = None, *, env: dict[str
 
 
 def _check_requirements(req: Requirements, detected: Any, env: dict[str, str] | None,
-                        kubectl: str) -> list[CheckResult]:
+                        kubectl: str | Sequence[str]) -> list[CheckResult]:
     env = dict(os.environ if env is None else env)
     results: list[CheckResult] = []
     needs_local_host = req.target != "kubernetes"
@@ -509,26 +516,45 @@ def check_systemd(runtime_dir: str = SYSTEMD_RUNTIME_DIR) -> CheckResult:
     )
 
 
-def check_kubectl_context(kubectl: str = "kubectl", env: dict[str, str] | None = None) -> tuple[CheckResult, bool]:
+def kubectl_argv(kubectl: str | Sequence[str] = "kubectl") -> list[str]:
+    """The kubectl program and its global flags (--kubeconfig, --context, --namespace) as one argv prefix."""
+    return [kubectl] if isinstance(kubectl, str) else list(kubectl)
+
+
+def _flag(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv[:-1] else None
+
+
+def check_kubectl_context(kubectl: str | Sequence[str] = "kubectl",
+                          env: dict[str, str] | None = None) -> tuple[CheckResult, bool]:
+    """The context kubectl will use: the one given with --context (it must exist), else the current one."""
     name = "kubectl context"
-    if shutil.which(kubectl, path=(env or os.environ).get("PATH")) is None:
-        return CheckResult(name, FAIL, f"{kubectl} is not installed",
+    argv = kubectl_argv(kubectl)
+    if shutil.which(argv[0], path=(env or os.environ).get("PATH")) is None:
+        return CheckResult(name, FAIL, f"{argv[0]} is not installed",
                            "install kubectl (https://kubernetes.io/docs/tasks/tools/)"), False
+    wanted = _flag(argv, "--context")
+    base = [a for i, a in enumerate(argv) if a != "--namespace" and (i == 0 or argv[i - 1] != "--namespace")]
+    query = [*base, "config", "get-contexts", wanted, "-o", "name"] if wanted else [*base, "config", "current-context"]
     try:
-        out = subprocess.run([kubectl, "config", "current-context"], capture_output=True, text=True,
-                             timeout=PROBE_TIMEOUT_S, env=env)
+        out = subprocess.run(query, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env)
     except (OSError, subprocess.SubprocessError) as exc:
         return CheckResult(name, FAIL, f"kubectl failed: {_short(exc)}"), False
     if out.returncode != 0 or not out.stdout.strip():
         msg = (out.stderr.strip() or "no current context").splitlines()[0]
+        if wanted:
+            return CheckResult(name, FAIL, f"context {wanted!r} does not exist: {msg}",
+                               "see `kubectl config get-contexts` for the names"), False
         return CheckResult(name, FAIL, f"no kubectl context: {msg}",
                            "point KUBECONFIG at your cluster's config and `kubectl config use-context NAME`"), False
-    return CheckResult(name, PASS, f"context {out.stdout.strip()}"), True
+    namespace = _flag(argv, "--namespace")
+    where = f"context {out.stdout.strip()}" + (f", namespace {namespace}" if namespace else "")
+    return CheckResult(name, PASS, where), True
 
 
-def kubectl_nodes(kubectl: str = "kubectl", env: dict[str, str] | None = None) -> tuple[dict | None, str]:
+def kubectl_nodes(kubectl: str | Sequence[str] = "kubectl", env: dict[str, str] | None = None) -> tuple[dict | None, str]:
     try:
-        out = subprocess.run([kubectl, "get", "nodes", "-o", "json", f"--request-timeout={PROBE_TIMEOUT_S}s"],
+        out = subprocess.run([*kubectl_argv(kubectl), "get", "nodes", "-o", "json", f"--request-timeout={PROBE_TIMEOUT_S}s"],
                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S + 5, env=env)
     except (OSError, subprocess.SubprocessError) as exc:
         return None, _short(exc)
@@ -538,6 +564,37 @@ def kubectl_nodes(kubectl: str = "kubectl", env: dict[str, str] | None = None) -
         return json.loads(out.stdout), ""
     except ValueError as exc:
         return None, f"kubectl printed no JSON ({exc})"
+
+
+def check_k8s_secret(secret: str, keys: list[str], kubectl: str | Sequence[str] = "kubectl",
+                     env: dict[str, str] | None = None) -> CheckResult:
+    """The Secret the pods read their required keys from exists in the namespace, with those keys: a
+    missing one leaves every pod in CreateContainerConfigError."""
+    name = "kubernetes secret"
+    argv = kubectl_argv(kubectl)
+    namespace = _flag(argv, "--namespace") or "the context's namespace"
+    fill = " ".join(f'--from-literal={k}="${k}"' for k in keys)
+    fix = f"kubectl create secret generic {secret} {fill}" + (f" -n {_flag(argv, '--namespace')}"
+                                                             if _flag(argv, "--namespace") else "")
+    try:
+        out = subprocess.run([*argv, "get", "secret", secret, "-o", "json", f"--request-timeout={PROBE_TIMEOUT_S}s"],
+                             capture_output=True, text=True, timeout=PROBE_TIMEOUT_S + 5, env=env)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return CheckResult(name, FAIL, f"cannot read secret {secret} in {namespace}: {_short(exc)}")
+    if out.returncode != 0:
+        err = (out.stderr.strip() or f"exit {out.returncode}").splitlines()[0]
+        if "NotFound" in err or "not found" in err:
+            return CheckResult(name, FAIL, f"secret {secret} does not exist in {namespace}", fix)
+        return CheckResult(name, FAIL, f"cannot read secret {secret} in {namespace}: {err}",
+                           "check that your user may `kubectl get secret` there")
+    try:
+        data = json.loads(out.stdout).get("data") or {}
+    except ValueError:
+        data = {}
+    missing = [k for k in keys if k not in data]
+    if missing:
+        return CheckResult(name, FAIL, f"secret {secret} in {namespace} lacks {', '.join(missing)}", fix)
+    return CheckResult(name, PASS, f"{secret} in {namespace} has {', '.join(keys)}")
 
 
 def _quantity(value: Any) -> int:

@@ -48,7 +48,18 @@ def render_service(service: "ServiceSpec", target: str, options: "RenderOptions 
     from llmctl.targets import RenderOptions, get_target
 
     options = options or RenderOptions()
-    files = get_target(target).render(service, options)
+    plugin = get_target(target)
+    if options.namespace is not None:
+        import re
+
+        from llmctl.targets.base import NAMESPACE_RE
+
+        if not plugin.namespaced:
+            raise InputError(f"--namespace: {target} files have no namespace", hint="drop -n, or render for a target whose objects live in a namespace")
+        if len(options.namespace) > 63 or not re.fullmatch(NAMESPACE_RE, options.namespace):
+            raise InputError(f"--namespace: {options.namespace!r} is not a valid namespace name "
+                             "(lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)")
+    files = plugin.render(service, options)
     leak_check(files, service)
     return Rendered(target=target, service=service, files=files, notes=list(options.notes))
 

@@ -27,10 +27,15 @@ class RenderOptions:
     colour: str | None = None
     shift: dict[str, float] | None = None
     gateway: str | None = None
+    namespace: str | None = None  # kubernetes: metadata.namespace of every object (else the context's)
+
+
+NAMESPACE_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"  # RFC 1123 label, at most 63 characters
 
 
 class Target:
     name = ""
+    namespaced = False  # its objects live in a namespace (RenderOptions.namespace applies)
 
     def render(self, service: "ServiceSpec", options: RenderOptions) -> dict[str, str]:
         raise NotImplementedError

@@ -3,12 +3,12 @@ that deploys it. The generic checks (GPUs, driver, disk, ports, /dev/shm, token)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from llmctl.doctor import FAIL, PASS, CheckResult, Requirements
 
 
-def compose_checks(req: Requirements, env: dict[str, str], kubectl: str) -> tuple[list[CheckResult], dict[str, Any] | None]:
+def compose_checks(req: Requirements, env: dict[str, str], kubectl: "str | Sequence[str]") -> tuple[list[CheckResult], dict[str, Any] | None]:
     from llmctl import doctor
 
     res, docker_info = doctor.check_container_engine(env.get("DOCKER_HOST"))
@@ -21,13 +21,13 @@ def compose_checks(req: Requirements, env: dict[str, str], kubectl: str) -> tupl
     return results, docker_info
 
 
-def systemd_checks(req: Requirements, env: dict[str, str], kubectl: str) -> tuple[list[CheckResult], None]:
+def systemd_checks(req: Requirements, env: dict[str, str], kubectl: "str | Sequence[str]") -> tuple[list[CheckResult], None]:
     from llmctl import doctor
 
     return [doctor.check_systemd()], None
 
 
-def kubernetes_checks(req: Requirements, env: dict[str, str], kubectl: str) -> tuple[list[CheckResult], None]:
+def kubernetes_checks(req: Requirements, env: dict[str, str], kubectl: "str | Sequence[str]") -> tuple[list[CheckResult], None]:
     from llmctl import doctor
 
     res, ok = doctor.check_kubectl_context(kubectl, env)
@@ -43,10 +43,13 @@ def kubernetes_checks(req: Requirements, env: dict[str, str], kubectl: str) -> t
                                  "check that your user may `kubectl get nodes`"))
         else:
             results.append(CheckResult("kubernetes GPUs", doctor.SKIP, "no usable kubectl context"))
+    if req.kube_secret:
+        results.append(doctor.check_k8s_secret(req.kube_secret, req.kube_secret_keys, kubectl, env) if ok else
+                       CheckResult("kubernetes secret", doctor.SKIP, "no usable kubectl context"))
     return results, None
 
 
-def local_checks(req: Requirements, env: dict[str, str], kubectl: str) -> tuple[list[CheckResult], None]:
+def local_checks(req: Requirements, env: dict[str, str], kubectl: "str | Sequence[str]") -> tuple[list[CheckResult], None]:
     return [check_haproxy()], None
 
 

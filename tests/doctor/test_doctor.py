@@ -454,3 +454,32 @@ def test_port_left_in_time_wait_counts_as_free():
     server.close()
     client.close()
     assert doctor.check_ports([("127.0.0.1", port)]).status == PASS
+
+
+def test_kubectl_named_context_and_namespace_secret(kubectl, tmp_path):
+    """`doctor --context X -n NS`: the named context must exist, and the pods' Secret is looked for in NS
+    (through the real kubectl, against a recorded API server: a real one cannot run here)."""
+    from tests.support.kube_api import KubeApi
+
+    with KubeApi({("llm", "bot-secrets"): {"VLLM_API_KEY": "czNjcjN0"}}) as api:
+        cfg = tmp_path / "config"
+        cfg.write_text(api.kubeconfig())
+        env = {**os.environ, "KUBECONFIG": str(cfg)}
+        res, ok = doctor.check_kubectl_context([kubectl, "--context", "recorded", "--namespace", "llm"], env)
+        assert ok and res.detail == "context recorded, namespace llm"
+        res, ok = doctor.check_kubectl_context([kubectl, "--context", "nope"], env)
+        assert not ok and "'nope' does not exist" in res.detail
+
+        base = [kubectl, "--context", "recorded", "--namespace", "llm"]
+        assert doctor.check_k8s_secret("bot-secrets", ["VLLM_API_KEY"], base, env).status == PASS
+        assert "/api/v1/namespaces/llm/secrets/bot-secrets" in api.paths
+        lacks = doctor.check_k8s_secret("bot-secrets", ["VLLM_API_KEY", "HF_TOKEN"], base, env)
+        assert lacks.status == FAIL and "lacks HF_TOKEN" in lacks.detail
+        other = [kubectl, "--context", "recorded", "--namespace", "prod"]
+        missing = doctor.check_k8s_secret("bot-secrets", ["VLLM_API_KEY"], other, env)
+        assert missing.status == FAIL and "does not exist in prod" in missing.detail
+        assert missing.fix.startswith("kubectl create secret generic bot-secrets") and missing.fix.endswith("-n prod")
+
+        req = Requirements(target="kubernetes", kube_secret="bot-secrets", kube_secret_keys=["VLLM_API_KEY"])
+        results = doctor.check_requirements(req, env=env, kubectl=base)
+        assert _status(results, "kubernetes secret").status == PASS
