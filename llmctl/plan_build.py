@@ -44,7 +44,9 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
         warnings.append(f"no SLA in the spec: checked against the default ITL p95 ≤ {ctx.sla['itl_p95_ms']:.0f} ms (reading speed)")
     if feasible and not best.sla_met:
         warnings.append(_sla_miss(ctx, best))
-    if best.pool.device.kind == "apple" and spec.target in ("compose", "kubernetes"):
+    from llmctl.targets.registry import entry
+
+    if best.pool.device.kind == "apple" and entry(spec.target).container:
         warnings.append(f"target {spec.target} on Apple Silicon: containers on macOS get no Metal GPU, so the "
                         "engine runs on the CPU, far slower than predicted here; use `target: local`")
     warnings += best.engine.plan_warnings(ctx, best)

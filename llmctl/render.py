@@ -66,9 +66,9 @@ def render_service(service: "ServiceSpec", target: str, options: "RenderOptions 
 
 def render_plan(plan: "Plan", spec: "Spec", target: str | None = None, options: "RenderOptions | None" = None) -> Rendered:
     target = target or spec.target
-    if target == "local":
-        raise InputError("target: `local` runs the engine directly and has no files to render",
-                         hint="choose --target compose, systemd or kubernetes")
+    from llmctl.targets.registry import renderer
+
+    renderer(target)  # a target with nothing to render says so before any planning work
     if not plan.feasible:
         raise CheckFailed("the plan cannot work: " + "; ".join(plan.problems or ["infeasible"]))
     return render_service(build_service(plan, spec), target, options)

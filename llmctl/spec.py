@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from llmctl.engines import canonical_name, engine_names
 from llmctl.errors import InputError
+from llmctl.targets.registry import REGISTRY
 
 Backend = Literal[engine_names()]  # type: ignore[valid-type]  # the registered engines
 Environment = Literal["development", "staging", "production"]
-Target = Literal["compose", "systemd", "kubernetes", "local"]
+Target = Literal[tuple(REGISTRY)]  # the targets of llmctl/targets/registry.py
 Need = Literal[
     "lora",
     "structured_output",

@@ -9,6 +9,8 @@ import json
 
 import click
 
+from llmctl.targets.registry import REGISTRY
+
 INVENTORY_SCHEMA = "llmctl.inventory/v1"
 DOCTOR_SCHEMA = "llmctl.doctor/v1"
 
@@ -38,7 +40,7 @@ def inventory_cmd(output: str) -> None:
 @click.command("doctor")
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option(
-    "--target", "-t", type=click.Choice(["compose", "systemd", "kubernetes", "local"]), default=None,
+    "--target", "-t", type=click.Choice(list(REGISTRY)), default=None,
     help="Check for this target instead of the spec's (default: the spec's, or compose without a spec).",
 )
 @click.option("--output", "-o", "output", type=click.Choice(["table", "wide", "json"]), default="table",
@@ -64,7 +66,7 @@ def doctor_cmd(ctx: click.Context, spec: str | None, target: str | None, output:
       llmctl doctor llmctl.yaml -t kubernetes --context prod -n llm
     """
     from llmctl import doctor
-    from llmctl.deploy.kubernetes import kubectl_base
+    from llmctl.targets.kubernetes.apply import kubectl_base
 
     if kubeconfig:
         import os

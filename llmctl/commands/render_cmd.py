@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-TARGET_CHOICES = ["compose", "systemd", "kubernetes"]
+from llmctl.targets.registry import renderable
+
+TARGET_CHOICES = list(renderable())
 RENDER_SCHEMA = "llmctl.render/v1"
 
 EXAMPLES = """

@@ -175,7 +175,7 @@ class Engine:
     def common(self, plan: "Plan", spec: "Spec") -> dict[str, Any]:
         from llmctl.service import GpuRequest, Health, Port, Resources
         from llmctl.slug import label_value, slugify
-        from llmctl.targets.gpu_labels import gpu_product_label
+        from llmctl.targets.kubernetes.gpu_labels import gpu_product_label
 
         prof = self.profile
         name = check_value(spec.name, "name", allow_newline=True)

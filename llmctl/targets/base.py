@@ -45,11 +45,11 @@ class Target:
 def jinja_env() -> "jinja2.Environment":
     import jinja2
 
-    from llmctl.paths import templates_dir
+    from llmctl.paths import template_dirs
     from llmctl.targets import quoting
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.PrefixLoader({prefix: jinja2.FileSystemLoader(str(d)) for prefix, d in template_dirs().items()}),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
