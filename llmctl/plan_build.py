@@ -174,6 +174,8 @@ def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[R
     out.append(Rationale(rule="quantization", detail=detail))
     if best.kv.bytes_per_value < 2:
         out.append(Rationale(rule="KV cache dtype", detail=f"{best.kv.id} KV cache: full precision left too little room"))
+    if best.tuning_note:
+        out.append(Rationale(rule="engine tuning", detail=best.tuning_note))
     out.append(Rationale(rule="replicas", detail=_replica_sentence(ctx, best)))
     return out
 

@@ -115,6 +115,16 @@ class Engine:
         """The performance model's view of a feasible candidate."""
         raise NotImplementedError
 
+    def tunings(self, ctx: "Context", c: "Candidate") -> list[dict[str, Any]]:
+        """Other engine knobs worth trying for a candidate evaluated at the defaults (its perf, replicas
+        and SLA verdict are set), the most promising first: the planner stops when that one does not help,
+        and otherwise keeps whichever needs the fewest replicas within the SLA."""
+        return []
+
+    def apply_tuning(self, ctx: "Context", c: "Candidate", tuning: dict[str, Any]) -> None:
+        """Set `tuning` on the candidate, redoing what depends on it (e.g. the memory estimate)."""
+        c.tuning = dict(tuning)
+
     def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
         """The engine's settings for the plan (`plan.engine_args`)."""
         raise NotImplementedError

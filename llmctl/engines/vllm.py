@@ -57,6 +57,17 @@ class VllmEngine(Engine):
 
         return vllm_plan.deployment(ctx, c)
 
+    def tunings(self, ctx: "Context", c: "Candidate") -> list[dict[str, Any]]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.tunings(ctx, c, self.profile.chunk_budgets)
+
+    def apply_tuning(self, ctx: "Context", c: "Candidate", tuning: dict[str, Any]) -> None:
+        from llmctl.engines import vllm_plan
+
+        super().apply_tuning(ctx, c, tuning)
+        vllm_plan.memory(ctx, c)
+
     def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
         from llmctl.engines import vllm_plan
 
