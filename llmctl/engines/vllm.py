@@ -32,6 +32,9 @@ def default_gpu_memory_utilization() -> float:
 class VllmEngine(Engine):
     name = "vllm"
     tensor_parallel = True
+    renders_generation = True
+    renders_served_names = True
+    renders_max_queue = True
 
     # ------------------------------------------------------------------ planning hooks
     def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
@@ -119,7 +122,10 @@ class VllmEngine(Engine):
         else:
             model_c = model_n = check_word(plan.model.source or self.model_word(plan), "model.source")
 
-        args: list[str] = ["--host", "0.0.0.0", "--port", str(port), "--served-model-name", served]
+        names = served_names(spec, served)
+        served = names[0]
+        # --served-model-name takes several names (nargs="+"): the first is the one /v1/models reports
+        args: list[str] = ["--host", "0.0.0.0", "--port", str(port), "--served-model-name", *names]
         args += ["--tensor-parallel-size", str(plan.tensor_parallel)]
         args += ["--pipeline-parallel-size", str(plan.pipeline_parallel)]
         if plan.gpu.nodes_per_replica > 1:
@@ -148,6 +154,13 @@ class VllmEngine(Engine):
             args += ["--kv-cache-dtype", kv]
         if "prefix_caching" in plan.needs or "prefix_caching" in spec.needs:
             args += ["--enable-prefix-caching"]
+        if "embeddings" in spec.needs:
+            # a pooling model: /v1/embeddings is served only by the pooling runner (config/model.py RunnerType)
+            args += ["--runner", "pooling"]
+        args += generation_args(spec)
+        if spec.serving.max_queued_requests:
+            # requests beyond this many waiting get HTTP 503 (config/scheduler.py max_num_queued_reqs)
+            args += ["--max-num-queued-reqs", str(spec.serving.max_queued_requests)]
 
         native_args = native_listen(args, base["ports"][0])
         adapters_c: list[str] = []
@@ -264,6 +277,26 @@ exec "$@"
 _WORKER_SCRIPT = """set -eu
 exec ray start --address="${LWS_LEADER_ADDRESS}:6379" --block
 """
+
+
+def served_names(spec: "Spec", default: str) -> list[str]:
+    """The names the service answers to: the spec's `serving.served_names`, else the plan's one name."""
+    names = [check_word(n, f"serving.served_names[{i}]") for i, n in enumerate(spec.serving.served_names)]
+    return names or [default]
+
+
+def generation_args(spec: "Spec") -> list[str]:
+    """`serving.generation` as vLLM's flags: `--generation-config vllm` (vLLM's neutral defaults instead
+    of the checkpoint's generation_config.json) and `--override-generation-config JSON` over it. The keys
+    are the ones vLLM applies (config/model.py get_diff_sampling_param): temperature, top_p, top_k, min_p,
+    repetition_penalty, presence_penalty, frequency_penalty, max_new_tokens (a server-wide default cap)."""
+    import json
+
+    given = spec.serving.generation.given()
+    if not given:
+        return []
+    return ["--generation-config", "vllm",
+            "--override-generation-config", json.dumps(given, sort_keys=True, separators=(",", ":"))]
 
 
 def adapter_rank(adapter: Any) -> int | None:
