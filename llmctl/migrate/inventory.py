@@ -180,6 +180,13 @@ def _from_catalog(name: str, where: str) -> dict[str, Any]:
         "details": {"format": "gguf", "family": None, "quantization_level": found.gguf_quantization,
                     "parameter_size": f"{found.arch.params_b}B" if found.arch.params_b else None, "parent_model": ""},
         "parent_model": None, "modelfile": "", "parameters": {}, "template": None, "system": None, "messages": [],
-        "license": False, "model_info": {}, "capabilities": ["completion"], "adapters": [], "loaded": None,
-        "show": None, "from_catalog": bool(o),
+        "license": False, "model_info": {}, "capabilities": _catalog_capabilities(found.arch.architecture),
+        "adapters": [], "loaded": None, "show": None, "from_catalog": bool(o),
     }
+
+
+def _catalog_capabilities(architecture: str) -> list[str]:
+    """An encoder (BertModel, NomicBertModel, XLMRobertaModel) is an embedding model; the rest generate."""
+    if architecture.endswith("Model") and not architecture.endswith(("ForCausalLM", "ForConditionalGeneration")):
+        return ["embedding"]
+    return ["completion"]
