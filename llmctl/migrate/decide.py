@@ -144,13 +144,14 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
             generation[GENERATION_SAME[key]] = value
             front_options[key] = value
             items.append(item(f"PARAMETER {key}", value, {GENERATION_SAME[key]: value}, "carried",
-                              "vllm.yaml serving.generation → --generation-config vllm --override-generation-config",
-                              "the same sampling setting, a server default a request may override"))
+                              "vllm.yaml serving.generation → --override-generation-config",
+                              "the same sampling setting, a server default a request may override "
+                              "(with --generation-config vllm: vLLM's neutral defaults under it, not the checkpoint's)"))
         elif key == "repeat_penalty":
             generation["repetition_penalty"] = value
             front_options[key] = value
             items.append(item("PARAMETER repeat_penalty", value, {"repetition_penalty": value}, "approximated",
-                              "vllm.yaml serving.generation.repetition_penalty → --override-generation-config",
+                              "vllm.yaml serving.generation → --override-generation-config",
                               "same formula (logits of repeated tokens divided by it when positive, multiplied when "
                               "negative), but Ollama counts only the last repeat_last_n (64) tokens while vLLM "
                               "counts every prompt and output token: the penalty reaches further"))
@@ -159,7 +160,7 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
             if value > 0:
                 generation["max_new_tokens"] = value
                 items.append(item("PARAMETER num_predict", value, {"max_new_tokens": value}, "carried",
-                                  "vllm.yaml serving.generation.max_new_tokens → --override-generation-config",
+                                  "vllm.yaml serving.generation → --override-generation-config",
                                   "the default output limit; in vLLM it also caps what a request may ask for"))
             else:
                 items.append(item("PARAMETER num_predict", value, None, "approximated", "(vLLM's default)",
@@ -167,18 +168,20 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
         elif key == "num_ctx":
             front_options[key] = value
             items.append(item("PARAMETER num_ctx", value, {"max_model_len": value}, "carried",
-                              "vllm.yaml workload.context_length and overrides.max_model_len → --max-model-len",
+                              "vllm.yaml overrides.max_model_len → --max-model-len",
                               "the context each request may use; vLLM rejects longer prompts instead of truncating"))
         elif key == "stop":
             front_options[key] = value
             items.append(item("PARAMETER stop", value, None, "carried",
-                              "front.json models[].options.stop (the front adds it to every request)",
-                              "vLLM has no server-wide stop list; clients calling /v1 directly must send `stop`"))
+                              "front.json models[].options.stop",
+                              "the front adds it to every request; vLLM has no server-wide stop list, so clients "
+                              "calling /v1 directly must send `stop`"))
         elif key == "seed":
             front_options[key] = value
             items.append(item("PARAMETER seed", value, None, "carried",
-                              "front.json models[].options.seed (the front adds it to every request)",
-                              "vLLM takes a seed per request only; clients calling /v1 directly must send `seed`"))
+                              "front.json models[].options.seed",
+                              "the front adds it to every request; vLLM takes a seed per request only, so clients "
+                              "calling /v1 directly must send `seed`"))
         elif key in DROPPED_PARAMS:
             items.append(item(f"PARAMETER {key}", value, None, "dropped", "-", DROPPED_PARAMS[key]))
         else:
@@ -187,17 +190,19 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
     # ---- TEMPLATE, SYSTEM, MESSAGE, ADAPTER
     if model.get("template"):
         items.append(item("TEMPLATE", _short(model["template"]), "the checkpoint's chat template", "approximated",
-                          "tokenizer_config.json of the Hugging Face repository; front.json keeps the text for /api/show",
+                          "the checkpoint's tokenizer_config.json",
                           "Ollama's template is a Go template, vLLM's a Jinja one: the checkpoint's own template "
+                          "(front.json keeps Ollama's text for /api/show) "
                           "formats the same roles; a custom template must be rewritten in Jinja (--chat-template)"))
     if model.get("system"):
         items.append(item("SYSTEM", _short(model["system"]), None, "carried",
-                          "front.json models[].system (the front inserts it when a request has no system message)",
-                          "vLLM has no server-side system prompt; clients calling /v1 directly must send it"))
+                          "front.json models[].system",
+                          "the front inserts it when a request has no system message; vLLM has no server-side "
+                          "system prompt, so clients calling /v1 directly must send it"))
     if model.get("messages"):
         items.append(item("MESSAGE", len(model["messages"]), None, "carried",
-                          "front.json models[].messages (the front puts them before the request's messages)",
-                          "vLLM has no server-side conversation prefix"))
+                          "front.json models[].messages",
+                          "the front puts them before the request's messages; vLLM has no server-side conversation prefix"))
     for adapter in model.get("adapters") or []:
         items.append(item("ADAPTER", adapter, None, "dropped", "vllm.yaml adapters: (to fill in)",
                           "a GGUF LoRA cannot be loaded by vLLM: add the adapter's PEFT folder (adapter_config.json "
@@ -217,8 +222,8 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
                           "requests decoded together"))
     else:
         items.append(item("OLLAMA_NUM_PARALLEL", "1 (default)", None, "approximated",
-                          "vllm.yaml workload.concurrency; --max-num-seqs from the plan",
-                          "Ollama's default serves one request at a time; vLLM batches, so the planner sizes it"))
+                          "vllm.yaml workload.concurrency",
+                          "Ollama's default serves one request at a time; vLLM batches, so the planner sizes --max-num-seqs"))
     queue = _int(env.get("OLLAMA_MAX_QUEUE", OLLAMA_DEFAULTS["OLLAMA_MAX_QUEUE"]), "OLLAMA_MAX_QUEUE", inventory)
     if queue > 0:
         serving["max_queued_requests"] = queue
@@ -237,7 +242,7 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
                       "vllm.yaml overrides.kv_cache_dtype → --kv-cache-dtype", why))
     if "OLLAMA_CONTEXT_LENGTH" in env and ctx_from == "OLLAMA_CONTEXT_LENGTH":
         items.append(item("OLLAMA_CONTEXT_LENGTH", env["OLLAMA_CONTEXT_LENGTH"], {"max_model_len": ctx}, "carried",
-                          "vllm.yaml workload.context_length → --max-model-len", "the server-wide context"))
+                          "vllm.yaml overrides.max_model_len → --max-model-len", "the server-wide context"))
     keep = env.get("OLLAMA_KEEP_ALIVE")
     items.append(item("OLLAMA_KEEP_ALIVE", keep or "5m (default)", None, "dropped", "-",
                       "vLLM keeps its one model loaded for as long as it runs (no unload when idle)"))
@@ -253,7 +258,7 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
         if src and src.tool_call_parser:
             needs.append("tool_calling")
             items.append(item("capability tools", True, {"tool_call_parser": src.tool_call_parser}, "carried",
-                              "vllm.yaml needs: tool_calling → --enable-auto-tool-choice --tool-call-parser",
+                              "vllm.yaml needs: tool_calling → --tool-call-parser",
                               "the family's parser (profiles/model_sources.yaml)"))
         else:
             items.append(item("capability tools", True, None, "dropped", "-",
@@ -387,7 +392,7 @@ def quantization_item(plan: Any, gguf_q: str | None, size_bytes: int | None) -> 
     same = bool(old and new and old.id == new.id)
     return {
         **item("quantization", gguf_q, plan.quantization, "carried" if same else "approximated",
-               "plan.json quantization; vllm.yaml (planned, not forced)",
+               "plan.json quantization (planned, not forced)",
                "; ".join(parts) + ". vLLM v0.33.0 loads no GGUF in tree (the vllm-gguf-plugin is experimental, "
                "offered with --allow-gguf); the planner picked the best format that fits with the KV cache"),
         "memory": {"gguf_gib": round(old_gib, 2) if old_gib else None, "vllm_weights_gib": round(weights_new, 2),

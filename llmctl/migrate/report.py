@@ -23,7 +23,7 @@ def table(doc: dict[str, Any]) -> str:
     for m in doc["models"]:
         out.append(f"{m['tag']} → {m['hf_repo']} ({m['confidence']}) on vLLM"
                    + (f", plan: {m['plan']['summary']}" if m.get("plan") else ""))
-        rows = [[i["item"], _val(i["ollama"])[:40], _val(i["vllm"])[:48], MARK[i["status"]], i["where"][:60]]
+        rows = [[i["item"], _val(i["ollama"])[:40], _val(i["vllm"])[:48], MARK[i["status"]], i["where"]]
                 for i in m["items"]]
         out.append(tabulate(rows, headers=["item", "ollama", "vllm", "status", "where"], tablefmt="simple"))
         out.append("")
@@ -41,7 +41,7 @@ def table(doc: dict[str, Any]) -> str:
     if doc.get("written"):
         out.append("")
         out.append(f"wrote {doc['out']}/: " + ", ".join(doc["written"]))
-        out.append(f"next: llmctl plan {doc['out']}/vllm.yaml; llmctl migrate ollama-to-vllm --from ... --apply")
+        out.append(f"next: read {doc['out']}/report.md; `llmctl plan {doc['out']}/vllm.yaml` shows the vLLM plan in full")
     return "\n".join(out)
 
 
