@@ -185,3 +185,14 @@ def test_several_models_without_a_loaded_one_ask_for_model(tmp_path):
     with RecordedOllama(folder) as srv:
         r = run_llmctl("migrate", "ollama-to-vllm", "--from", srv.url, "--hardware", "L4", "--out", str(tmp_path / "o"))
     assert r.code == 2 and "choose with --model" in r.stderr, r.output
+
+
+@pytest.mark.e2e
+def test_vllm_own_parser_accepts_the_migrated_command_line(migrated, vllm_argv_oracle):
+    """vLLM's own argument parser and start-up checks (in the vLLM venv) judge the command line the
+    migration rendered: every name, the generation defaults, the queue limit, the tool parser."""
+    out, _, _ = migrated
+    doc = json.loads((out / "decisions.json").read_text())
+    argv = ["vllm", "serve", *doc["models"][0]["vllm_args"]]
+    [verdict] = vllm_argv_oracle([argv])
+    assert verdict.ok and verdict.stage == "done", str(verdict)
