@@ -285,3 +285,23 @@ def test_a_server_that_is_not_ollama(tmp_path):
         srv.shutdown()
         srv.server_close()
     assert r.code == 2 and "not a JSON object" in r.stderr, r.output
+
+
+def test_store_without_a_store_is_bad_input(tmp_path):
+    r = run_llmctl("migrate", "ollama-to-vllm", "--from", "store", "--out", str(tmp_path / "o"),
+                   env={"OLLAMA_MODELS": str(tmp_path / "none"), "HOME": str(tmp_path)})
+    assert r.code == 2 and "no local Ollama store" in r.stderr, r.output
+
+
+def test_allow_gguf_describes_the_plugin_and_help_lists_the_commands(tmp_path):
+    with RecordedOllama() as srv:
+        r = run_llmctl("migrate", "ollama-to-vllm", "--from", srv.url, "--hardware", "L4", "--allow-gguf",
+                       "--out", str(tmp_path / "o"), "-o", "json")
+    assert r.code == 0, r.output
+    items = {i["item"]: i for i in json.loads(r.stdout)["models"][0]["items"]}
+    gguf = items["GGUF weights"]
+    assert gguf["status"] == "approximated" and "experimental" in gguf["reason"] and "vllm-gguf-plugin" in gguf["reason"]
+    assert "not rendered" in gguf["where"]
+    h = run_llmctl("migrate", "--help")
+    assert h.code == 0 and "ollama-to-vllm" in h.stdout and "vllm-to-ollama" in h.stdout
+    assert "migrate" in run_llmctl("--help").stdout
