@@ -23,35 +23,16 @@ from llmctl.errors import InputError
 DECISIONS_SCHEMA = "llmctl.migrate.decisions/v1"
 FRONT_SCHEMA = "llmctl.migrate.front/v1"
 
-# Ollama PARAMETER → serving.generation key (rendered by the vLLM engine as --override-generation-config)
-GENERATION_SAME = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p",
-                   "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty"}
-# settings vLLM has no use for, and why
-DROPPED_PARAMS = {
-    "num_gpu": "vLLM places every layer on the GPUs the plan chose (no partial offload)",
-    "main_gpu": "vLLM uses the GPUs the plan chose",
-    "num_thread": "CPU threads of llama.cpp; vLLM runs on the GPU",
-    "num_batch": "llama.cpp's prompt batch; vLLM sizes --max-num-batched-tokens from the plan",
-    "use_mmap": "a llama.cpp loading option; vLLM loads safetensors itself",
-    "num_keep": "tokens kept when llama.cpp shifts a full context; vLLM never shifts (it rejects over-long requests)",
-    "typical_p": "vLLM has no locally-typical sampling",
-    "draft_num_predict": "speculative decoding is not planned by llmctl for vLLM",
-    "repeat_last_n": "vLLM's repetition_penalty looks at every prompt and output token, not a window",
-}
-# OLLAMA_KV_CACHE_TYPE → vLLM --kv-cache-dtype (CacheDType, vllm/config/cache.py v0.33.0)
-KV_TYPES = {
-    "f16": ("auto", "carried", "16-bit KV cache in both"),
-    "q8_0": ("fp8", "approximated", "q8_0 (8-bit blocks with a scale per 32 values) → fp8 (e4m3): the same memory, "
-             "a different rounding"),
-    "q4_0": ("fp8", "approximated", "vLLM has no stable 4-bit KV cache for every model; fp8 holds twice the "
-             "bytes of q4_0, so the KV cache holds half the tokens per GiB"),
-}
-OLLAMA_DEFAULTS = {"OLLAMA_NUM_PARALLEL": "1", "OLLAMA_MAX_QUEUE": "512", "OLLAMA_KEEP_ALIVE": "5m",
-                   "OLLAMA_KV_CACHE_TYPE": "f16", "OLLAMA_CONTEXT_LENGTH": "0"}
 ENDPOINTS = [("/api/chat", "/v1/chat/completions"), ("/api/generate", "/v1/completions"),
              ("/api/tags", "/v1/models"), ("/api/embed", "/v1/embeddings"), ("/api/show", "(none: the front answers it)"),
              ("/api/ps", "(none: the front answers it)"), ("/api/version", "/version")]
-VLLM_PORT = 8000  # `vllm serve --port` default (entrypoints/common/cli_args.py)
+
+
+def vllm_port() -> int:
+    """The vLLM side's port: the engine's own (profiles/engines.yaml)."""
+    from llmctl.engines.base import typed_profile
+
+    return typed_profile("vllm").port
 
 
 def item(name: str, ollama: Any, vllm: Any, status: str, where: str, reason: str) -> dict[str, Any]:
@@ -124,6 +105,9 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
            hardware: Any, source_spec: Any = None, target: str | None = None, keep_ollama_api: bool | None = None,
            allow_gguf: bool = False) -> dict[str, Any]:
     """Everything but the plan: the items, the vLLM spec (a dict), the front config."""
+    from llmctl.migrate.rules import rules
+
+    R = rules()
     items: list[dict[str, Any]] = []
     env = {**inventory["server"].get("env", {})}
     params = dict(model.get("parameters") or {})
@@ -140,10 +124,10 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
     generation: dict[str, Any] = {}
     front_options: dict[str, Any] = {}
     for key, value in params.items():
-        if key in GENERATION_SAME:
-            generation[GENERATION_SAME[key]] = value
+        if key in R.generation:
+            generation[R.generation[key]] = value
             front_options[key] = value
-            items.append(item(f"PARAMETER {key}", value, {GENERATION_SAME[key]: value}, "carried",
+            items.append(item(f"PARAMETER {key}", value, {R.generation[key]: value}, "carried",
                               "vllm.yaml serving.generation → --override-generation-config",
                               "the same sampling setting, a server default a request may override "
                               "(with --generation-config vllm: vLLM's neutral defaults under it, not the checkpoint's)"))
@@ -182,8 +166,8 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
                               "front.json models[].options.seed",
                               "the front adds it to every request; vLLM takes a seed per request only, so clients "
                               "calling /v1 directly must send `seed`"))
-        elif key in DROPPED_PARAMS:
-            items.append(item(f"PARAMETER {key}", value, None, "dropped", "-", DROPPED_PARAMS[key]))
+        elif key in R.dropped_parameters:
+            items.append(item(f"PARAMETER {key}", value, None, "dropped", "-", R.dropped_parameters[key]))
         else:
             items.append(item(f"PARAMETER {key}", value, None, "dropped", "-", "not a setting vLLM has"))
 
@@ -214,28 +198,29 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
     overrides: dict[str, Any] = {"backend": "vllm"}
     serving: dict[str, Any] = {"served_names": names}
     parallel_s = env.get("OLLAMA_NUM_PARALLEL")
-    parallel = _int(parallel_s, "OLLAMA_NUM_PARALLEL", inventory) if parallel_s else 1
+    parallel = _int(parallel_s or R.ollama_defaults["OLLAMA_NUM_PARALLEL"], "OLLAMA_NUM_PARALLEL", inventory)
     if parallel_s:
         overrides["max_num_seqs"] = parallel
         items.append(item("OLLAMA_NUM_PARALLEL", parallel, {"max_num_seqs": parallel}, "carried",
                           "vllm.yaml overrides.max_num_seqs → --max-num-seqs; workload.concurrency",
                           "requests decoded together"))
     else:
-        items.append(item("OLLAMA_NUM_PARALLEL", "1 (default)", None, "approximated",
+        items.append(item("OLLAMA_NUM_PARALLEL", R.ollama_defaults["OLLAMA_NUM_PARALLEL"] + " (default)", None, "approximated",
                           "vllm.yaml workload.concurrency",
                           "Ollama's default serves one request at a time; vLLM batches, so the planner sizes --max-num-seqs"))
-    queue = _int(env.get("OLLAMA_MAX_QUEUE", OLLAMA_DEFAULTS["OLLAMA_MAX_QUEUE"]), "OLLAMA_MAX_QUEUE", inventory)
+    queue = _int(env.get("OLLAMA_MAX_QUEUE", R.ollama_defaults["OLLAMA_MAX_QUEUE"]), "OLLAMA_MAX_QUEUE", inventory)
     if queue > 0:
         serving["max_queued_requests"] = queue
-    items.append(item("OLLAMA_MAX_QUEUE", env.get("OLLAMA_MAX_QUEUE", "512 (default)"),
+    items.append(item("OLLAMA_MAX_QUEUE", env.get("OLLAMA_MAX_QUEUE", R.ollama_defaults["OLLAMA_MAX_QUEUE"] + " (default)"),
                       {"max_num_queued_reqs": queue} if queue > 0 else None, "carried" if queue > 0 else "dropped",
                       "vllm.yaml serving.max_queued_requests → --max-num-queued-reqs",
                       "both refuse requests beyond the queue with HTTP 503 (Ollama: \"server busy\")"))
-    kv = env.get("OLLAMA_KV_CACHE_TYPE", "").strip().lower() or "f16"
-    if kv not in KV_TYPES:
-        raise InputError(f"OLLAMA_KV_CACHE_TYPE={kv!r} is not a value Ollama accepts (f16, q8_0, q4_0)",
+    kv = env.get("OLLAMA_KV_CACHE_TYPE", "").strip().lower() or R.ollama_defaults["OLLAMA_KV_CACHE_TYPE"]
+    if kv not in R.kv_cache_types:
+        raise InputError(f"OLLAMA_KV_CACHE_TYPE={kv!r} is not a value Ollama accepts ({', '.join(R.kv_cache_types)})",
                          where=inventory["server"].get("env_where", {}).get("OLLAMA_KV_CACHE_TYPE") or "OLLAMA_KV_CACHE_TYPE")
-    vkv, status, why = KV_TYPES[kv]
+    rule = R.kv_cache_types[kv]
+    vkv, status, why = rule.vllm, rule.status, rule.reason
     if vkv != "auto":
         overrides["kv_cache_dtype"] = vkv
     items.append(item("OLLAMA_KV_CACHE_TYPE", kv, {"kv_cache_dtype": vkv}, status,
@@ -244,7 +229,7 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
         items.append(item("OLLAMA_CONTEXT_LENGTH", env["OLLAMA_CONTEXT_LENGTH"], {"max_model_len": ctx}, "carried",
                           "vllm.yaml overrides.max_model_len → --max-model-len", "the server-wide context"))
     keep = env.get("OLLAMA_KEEP_ALIVE")
-    items.append(item("OLLAMA_KEEP_ALIVE", keep or "5m (default)", None, "dropped", "-",
+    items.append(item("OLLAMA_KEEP_ALIVE", keep or R.ollama_defaults["OLLAMA_KEEP_ALIVE"] + " (default)", None, "dropped", "-",
                       "vLLM keeps its one model loaded for as long as it runs (no unload when idle)"))
 
     # ---- capabilities
@@ -315,7 +300,7 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
         spec["needs"] = needs
     spec["hardware"] = hardware
     spec["target"] = target or "compose"
-    spec["endpoint"] = {"bind": "127.0.0.1", "port": VLLM_PORT}
+    spec["endpoint"] = {"bind": "127.0.0.1", "port": vllm_port()}
     spec["serving"] = serving
     spec["overrides"] = overrides
 
@@ -324,7 +309,7 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
     if keep_api:
         front = {
             "schema": FRONT_SCHEMA,
-            "backend": f"http://127.0.0.1:{VLLM_PORT}",
+            "backend": f"http://127.0.0.1:{vllm_port()}",
             "api_key_env": "VLLM_API_KEY" if spec.get("environment", "development") != "development" else None,
             "version": inventory["server"].get("version"),
             "models": [{

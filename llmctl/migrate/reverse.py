@@ -111,7 +111,7 @@ def reverse(source: str, *, out: str | None, quant: str | None, force: bool) -> 
     if folder.exists() and not force:
         there = [f for f in files if (folder / f).exists()]
         if there:
-            raise InputError(f"--out: {folder} already holds {', '.join(there)}; nothing was written", where="--out",
+            raise InputError(f"{folder} already holds {', '.join(there)}; nothing was written", where="--out",
                              hint="pass --force to overwrite them, or choose another --out")
     folder.mkdir(parents=True, exist_ok=True)
     for fname, text in files.items():

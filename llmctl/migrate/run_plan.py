@@ -140,8 +140,8 @@ def _refuse_overwrite(out: Path, files: dict[str, str], force: bool, deploy: boo
     if force or not out.exists():
         return
     if not out.is_dir():
-        raise InputError(f"--out: {out} exists and is not a folder", where="--out")
+        raise InputError(f"{out} exists and is not a folder", where="--out")
     there = [f for f in files if (out / f).exists()] + (["deploy/"] if deploy and (out / "deploy").exists() else [])
     if there:
-        raise InputError(f"--out: {out} already holds {', '.join(there)}; nothing was written", where="--out",
+        raise InputError(f"{out} already holds {', '.join(there)}; nothing was written", where="--out",
                          hint="pass --force to overwrite them, or choose another --out")
