@@ -15,8 +15,6 @@ from typing import Any
 
 from llmctl.errors import InputError
 
-CONNECT_S = 3.0
-READ_S = 20.0
 MAX_BODY = 32 << 20  # an /api/show answer without verbose is a few hundred KB at most
 MAX_MODELS = 500
 
@@ -25,9 +23,22 @@ class Unreachable(Exception):
     pass
 
 
+def _limits() -> tuple[float, float]:
+    """(connect, read) seconds, as every network request of llmctl (LLMCTL_NET_TIMEOUT sets both)."""
+    from llmctl.resolve.policy import timeouts
+
+    return timeouts()
+
+
 def _get(client: Any, method: str, url: str, body: dict | None, what: str) -> Any:
+    """One request; the whole answer must arrive within the read limit (a server that trickles bytes
+    does not hold the inventory up)."""
+    import time
+
     import httpx
 
+    _, read = _limits()
+    deadline = time.monotonic() + read
     try:
         with client.stream(method, url, json=body) as r:
             data = bytearray()
@@ -35,9 +46,11 @@ def _get(client: Any, method: str, url: str, body: dict | None, what: str) -> An
                 data += chunk
                 if len(data) > MAX_BODY:
                     raise InputError(f"{what}: the answer is larger than {MAX_BODY >> 20} MiB", where=url)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the answer took too long")
             status = r.status_code
     except httpx.TimeoutException:
-        raise Unreachable(f"{url} did not answer within {READ_S:g} s") from None
+        raise Unreachable(f"{url} did not answer within {read:g} s") from None
     except httpx.HTTPError as exc:
         raise Unreachable(f"{url}: {type(exc).__name__}: {exc}") from None
     import json
@@ -70,7 +83,8 @@ def read_server(base: str) -> dict[str, Any]:
     import httpx
 
     base = base.rstrip("/")
-    timeout = httpx.Timeout(READ_S, connect=CONNECT_S)
+    connect, read = _limits()
+    timeout = httpx.Timeout(read, connect=connect)
     try:
         with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client:
             version = _get(client, "GET", f"{base}/api/version", None, "/api/version")

@@ -305,3 +305,49 @@ def test_allow_gguf_describes_the_plugin_and_help_lists_the_commands(tmp_path):
     h = run_llmctl("migrate", "--help")
     assert h.code == 0 and "ollama-to-vllm" in h.stdout and "vllm-to-ollama" in h.stdout
     assert "migrate" in run_llmctl("--help").stdout
+
+
+def test_a_silent_or_trickling_server_is_bounded(tmp_path):
+    """A server that accepts and never answers, and one that sends a byte a second forever: each
+    request has a whole-answer limit (LLMCTL_NET_TIMEOUT, short here), so the command ends with exit 2."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    stop = threading.Event()
+
+    class Trickle(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(60):  # bounded: at most a minute, ended early by the test
+                if stop.wait(0.5):
+                    return
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        for port in (silent.getsockname()[1], srv.server_address[1]):
+            start = time.monotonic()
+            r = run_llmctl("migrate", "ollama-to-vllm", "--from", f"http://127.0.0.1:{port}", "--out",
+                           str(tmp_path / "o"), env={"LLMCTL_NET_TIMEOUT": "2"}, timeout=60)
+            assert r.code == 2 and "did not answer within 2 s" in r.stderr, r.output
+            assert time.monotonic() - start < 20
+    finally:
+        stop.set()
+        srv.shutdown()
+        srv.server_close()
+        silent.close()
