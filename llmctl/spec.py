@@ -147,6 +147,8 @@ class Serving(_Strict):
     generation: Generation = Generation()
     max_queued_requests: int | None = Field(
         None, ge=1, le=10_000_000, description="requests waiting beyond those running; more are refused (503)")
+    chat_template: str | None = Field(
+        None, min_length=1, description="a Jinja chat template file used instead of the checkpoint's own")
 
     @field_validator("served_names")
     @classmethod

@@ -37,9 +37,12 @@ def migrate_cmd() -> None:
 @click.option("--allow-gguf", is_flag=True, help="Also describe loading the GGUF in vLLM (experimental plug-in).")
 @click.option("--hardware", default=None, metavar="GPU[xN]",
               help="The GPUs vLLM will run on, e.g. A100-80GB or L4x2 (default: the source spec's, else detect).")
+@click.option("--chat-template", default=None, metavar="FILE",
+              help="A Jinja chat template to serve instead of the checkpoint's (Ollama's TEMPLATE rewritten).")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite the files of an existing --out folder.")
-def ollama_to_vllm(source, out, maps, models, url, keep_ollama_api, allow_gguf, hardware, fmt, force) -> int:
+def ollama_to_vllm(source, out, maps, models, url, keep_ollama_api, allow_gguf, hardware, chat_template, fmt,
+                   force) -> int:
     """Inventory an Ollama service, decide what every setting becomes on vLLM, plan and render the vLLM
     side, and write the migration folder. Read-only on the Ollama side. Exit 1 when the vLLM plan cannot
     work on the hardware, 2 on bad input."""
@@ -47,7 +50,8 @@ def ollama_to_vllm(source, out, maps, models, url, keep_ollama_api, allow_gguf, 
     from llmctl.migrate.run_plan import Options, run
 
     result = run(Options(source=source, out=out, maps=tuple(maps), models=tuple(models), url=url,
-                         keep_ollama_api=keep_ollama_api, allow_gguf=allow_gguf, hardware=hardware, force=force))
+                         keep_ollama_api=keep_ollama_api, allow_gguf=allow_gguf, hardware=hardware,
+                         chat_template=chat_template, force=force))
     _emit(result.decisions, fmt, table)
     if not result.feasible:
         click.echo("failed: the vLLM plan cannot work on this hardware — see plan.json (try --hardware GPU)", err=True)

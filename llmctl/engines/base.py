@@ -149,6 +149,7 @@ class Engine:
     renders_generation: bool = False
     renders_served_names: bool = False  # every name, not only the first
     renders_max_queue: bool = False
+    renders_chat_template: bool = False
 
     def serving_warnings(self, spec: "Spec") -> list[str]:
         s = spec.serving
@@ -159,6 +160,8 @@ class Engine:
         if len(s.served_names) > 1 and not self.renders_served_names:
             out.append(f"serving.served_names: {self.title} answers to one name here; "
                        f"{', '.join(s.served_names[1:])} are not served")
+        if s.chat_template and not self.renders_chat_template:
+            out.append(f"serving.chat_template is not rendered for {self.title}: the model's own template is used")
         if s.max_queued_requests and not self.renders_max_queue:
             out.append(f"serving.max_queued_requests is not rendered for {self.title}: its queue stays at the default")
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_value, check_word, flag_args, native_listen, pvc_gib
@@ -35,6 +36,7 @@ class VllmEngine(Engine):
     renders_generation = True
     renders_served_names = True
     renders_max_queue = True
+    renders_chat_template = True
 
     # ------------------------------------------------------------------ planning hooks
     def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
@@ -158,11 +160,22 @@ class VllmEngine(Engine):
             # a pooling model: /v1/embeddings is served only by the pooling runner (config/model.py RunnerType)
             args += ["--runner", "pooling"]
         args += generation_args(spec)
+        template_c = template_n = None
+        if spec.serving.chat_template:
+            # the template's folder is mounted read-only (a folder mounts the same way on every target)
+            path = PurePosixPath(check_value(spec.serving.chat_template, "serving.chat_template"))
+            check_word(path.name, "serving.chat_template")
+            volumes.append(Volume(name="chat-template", mount="/chat-template", purpose="data",
+                                  host_path=str(path.parent), read_only=True))
+            template_c, template_n = f"/chat-template/{path.name}", str(path)
         if spec.serving.max_queued_requests:
             # requests beyond this many waiting get HTTP 503 (config/scheduler.py max_num_queued_reqs)
             args += ["--max-num-queued-reqs", str(spec.serving.max_queued_requests)]
 
         native_args = native_listen(args, base["ports"][0])
+        if template_c:
+            args += ["--chat-template", template_c]
+            native_args += ["--chat-template", template_n]  # type: ignore[list-item]
         adapters_c: list[str] = []
         adapters_n: list[str] = []
         for i, ad in enumerate(spec.adapters):

@@ -103,7 +103,7 @@ def parse_hardware(value: str) -> Any:
 
 def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, Any], *, name: str,
            hardware: Any, source_spec: Any = None, target: str | None = None, keep_ollama_api: bool | None = None,
-           allow_gguf: bool = False) -> dict[str, Any]:
+           allow_gguf: bool = False, chat_template: str | None = None) -> dict[str, Any]:
     """Everything but the plan: the items, the vLLM spec (a dict), the front config."""
     from llmctl.migrate.rules import rules
 
@@ -172,7 +172,11 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
             items.append(item(f"PARAMETER {key}", value, None, "dropped", "-", "not a setting vLLM has"))
 
     # ---- TEMPLATE, SYSTEM, MESSAGE, ADAPTER
-    if model.get("template"):
+    if chat_template:
+        items.append(item("TEMPLATE", _short(model.get("template") or "-"), chat_template, "carried",
+                          "vllm.yaml serving.chat_template → --chat-template",
+                          "the Jinja template given with --chat-template replaces the checkpoint's own"))
+    elif model.get("template"):
         items.append(item("TEMPLATE", _short(model["template"]), "the checkpoint's chat template", "approximated",
                           "the checkpoint's tokenizer_config.json",
                           "Ollama's template is a Go template, vLLM's a Jinja one: the checkpoint's own template "
@@ -285,6 +289,8 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
         overrides["max_model_len"] = ctx
     if generation:
         serving["generation"] = generation
+    if chat_template:
+        serving["chat_template"] = chat_template
     spec: dict[str, Any] = {"name": name, "model": mapping["hf_repo"], "workload": workload}
     if source_spec is not None:  # its workload is the service's own; the context is the one Ollama was given
         spec["environment"] = source_spec.environment

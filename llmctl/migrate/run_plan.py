@@ -11,6 +11,7 @@ from typing import Any
 
 from llmctl.errors import InputError
 
+TEMPLATE_FILE = "chat-template.jinja"
 OUT_FILES = ("inventory.json", "mapping.yaml", "decisions.json", "report.md", "vllm.yaml", "plan.json", "front.json")
 
 
@@ -24,6 +25,7 @@ class Options:
     keep_ollama_api: bool | None = None
     allow_gguf: bool = False
     hardware: str | None = None
+    chat_template: str | None = None
     force: bool = False
     write: bool = True
 
@@ -57,8 +59,10 @@ def run(opts: Options) -> Result:
     base = slugify(model["name"].replace(":", "-").replace("/", "-")) or "model"
     name = f"{src.spec.name}-vllm" if src.spec is not None else f"{base}-vllm"
     out = Path(opts.out or f"migration-{base}")
+    template_text = _read_template(opts.chat_template) if opts.chat_template else None
     d = decide.decide(inventory, model, mapping, name=name, hardware=hardware, source_spec=src.spec,
-                      target=src.target, keep_ollama_api=opts.keep_ollama_api, allow_gguf=opts.allow_gguf)
+                      target=src.target, keep_ollama_api=opts.keep_ollama_api, allow_gguf=opts.allow_gguf,
+                      chat_template=str((out / TEMPLATE_FILE).resolve()) if template_text is not None else None)
 
     from llmctl.spec import load_spec_text
 
@@ -118,6 +122,8 @@ def run(opts: Options) -> Result:
         "vllm.yaml": spec_text,
         "plan.json": json.dumps(plan.to_public(), indent=2) + "\n",
     }
+    if template_text is not None:
+        files[TEMPLATE_FILE] = template_text
     if d["front"] is not None:
         files["front.json"] = json.dumps(d["front"], indent=2, ensure_ascii=False) + "\n"
     _refuse_overwrite(out, files, opts.force, rendered is not None)
@@ -134,6 +140,21 @@ def run(opts: Options) -> Result:
         result.written.append("deploy/")
     doc["written"] = result.written
     return result
+
+
+def _read_template(path: str) -> str:
+    """A Jinja chat template given with --chat-template (it must at least parse as Jinja)."""
+    from llmctl.fileio import read_text_input
+
+    text = read_text_input(path, what="chat template", max_bytes=1 << 20)
+    import jinja2
+
+    try:
+        jinja2.Environment().parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise InputError(f"not a Jinja template: {exc.message}", where=f"{path}:{exc.lineno}",
+                         hint="Ollama's Go templates ({{ .System }}) must be rewritten in Jinja for vLLM") from None
+    return text
 
 
 def _refuse_overwrite(out: Path, files: dict[str, str], force: bool, deploy: bool) -> None:

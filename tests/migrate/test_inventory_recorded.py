@@ -196,3 +196,26 @@ def test_vllm_own_parser_accepts_the_migrated_command_line(migrated, vllm_argv_o
     argv = ["vllm", "serve", *doc["models"][0]["vllm_args"]]
     [verdict] = vllm_argv_oracle([argv])
     assert verdict.ok and verdict.stage == "done", str(verdict)
+
+
+def test_a_jinja_template_is_carried(tmp_path):
+    tpl = tmp_path / "acme.jinja"
+    tpl.write_text("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}<|assistant|>")
+    out = tmp_path / "o"
+    with RecordedOllama() as srv:
+        r = run_llmctl("migrate", "ollama-to-vllm", "--from", srv.url, "--hardware", "L4", "--out", str(out),
+                       "--chat-template", str(tpl))
+        assert r.code == 0, r.output
+        bad = tmp_path / "go.tmpl"
+        bad.write_text("{{ if .System }}{{ .System }}{{ end }}\n{% if %}")
+        r2 = run_llmctl("migrate", "ollama-to-vllm", "--from", srv.url, "--hardware", "L4",
+                        "--out", str(tmp_path / "o2"), "--chat-template", str(bad))
+    assert r2.code == 2 and f"{bad}:" in r2.stderr and "Jinja" in r2.stderr, r2.output
+    assert (out / "chat-template.jinja").read_text() == tpl.read_text()
+    items = _items(out)
+    assert items["TEMPLATE"]["status"] == "carried" and "--chat-template" in items["TEMPLATE"]["where"]
+    spec = load_spec(out / "vllm.yaml")
+    assert spec.serving.chat_template == str((out / "chat-template.jinja").resolve())
+    compose = (out / "deploy" / "compose.yaml").read_text()
+    assert '"--chat-template"\n      - "/chat-template/chat-template.jinja"' in compose
+    assert f'source: "{out.resolve()}"' in compose and 'target: "/chat-template"' in compose
