@@ -59,7 +59,15 @@ def ollama_to_vllm(source, out, maps, models, url, keep_ollama_api, allow_gguf, 
     return 0
 
 
-@migrate_cmd.command("vllm-to-ollama")
+REVERSE_EXAMPLES = """
+\b
+Examples:
+  llmctl migrate vllm-to-ollama --from migration-acme/vllm.yaml
+  llmctl migrate vllm-to-ollama --from prod.yaml --quant Q8_0 --out dev-copy/
+"""
+
+
+@migrate_cmd.command("vllm-to-ollama", epilog=REVERSE_EXAMPLES)
 @click.option("--from", "source", required=True, metavar="SPEC", help="An llmctl spec planned for vLLM (e.g. a migration's vllm.yaml).")
 @click.option("--out", default=None, metavar="DIR", help="Folder to write (default ./migration-<name>-ollama/).")
 @click.option("--quant", default=None, metavar="QUANT", help="GGUF quantization of the tag (default: the tag's own default).")
