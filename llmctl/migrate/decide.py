@@ -236,6 +236,10 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
     items.append(item("OLLAMA_KEEP_ALIVE", keep or R.ollama_defaults["OLLAMA_KEEP_ALIVE"] + " (default)", None, "dropped", "-",
                       "vLLM keeps its one model loaded for as long as it runs (no unload when idle)"))
 
+    for key, why in R.dropped_env.items():
+        if key in env:
+            items.append(item(key, env[key], None, "dropped", "-", why))
+
     # ---- capabilities
     caps = set(model.get("capabilities") or [])
     needs: list[str] = []

@@ -26,6 +26,7 @@ class MigrateRules(BaseModel):
     generation: dict[str, Literal["temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty"]]
     kv_cache_types: dict[str, KvRule]
     dropped_parameters: dict[str, str]
+    dropped_env: dict[str, str]
 
 
 @lru_cache(maxsize=1)

@@ -103,6 +103,8 @@ def test_compose_source_without_a_server(tmp_path):
     items = items_of(out)
     assert items["OLLAMA_KV_CACHE_TYPE"]["status"] == "approximated" and items["OLLAMA_KV_CACHE_TYPE"]["vllm"] == {"kv_cache_dtype": "fp8"}
     assert items["OLLAMA_MAX_QUEUE"]["vllm"] == {"max_num_queued_reqs": 64}
+    assert items["OLLAMA_FLASH_ATTENTION"]["status"] == "dropped" and "attention backend" in items["OLLAMA_FLASH_ATTENTION"]["reason"]
+    assert items["OLLAMA_KEEP_ALIVE"]["ollama"] == "-1"
     new = load_spec(out / "vllm.yaml")
     assert new.overrides.kv_cache_dtype == "fp8" and new.overrides.max_num_seqs == 4
     assert new.serving.max_queued_requests == 64 and new.target == "compose"
