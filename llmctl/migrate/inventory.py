@@ -24,7 +24,7 @@ def build(src: Source, names: list[str]) -> dict[str, Any]:
     native = True
     basis = ("Ollama serves its native API (/api/*) on the same port as its OpenAI one; request logs are not "
              "read, so native clients are assumed")
-    if src.kind == "url" or (src.url and src.kind != "store" and live.reachable(src.url)):
+    if src.kind == "url" or src.url_given or (src.url and src.kind != "store" and live.reachable(src.url)):
         data = live.read_server(src.url)  # type: ignore[arg-type]
         models = [_from_show(name, data["show"][name], data["tags"], data["ps"])
                   for name in data["show"]]

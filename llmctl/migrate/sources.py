@@ -28,6 +28,7 @@ class Source:
     kind: str  # url | spec | compose | kubernetes | store
     where: str
     url: str | None = None  # a live server to read
+    url_given: bool = False  # named by --url (then it must answer)
     env: dict[str, str] = field(default_factory=dict)
     env_lines: dict[str, str] = field(default_factory=dict)  # variable -> file:line
     names: list[str] = field(default_factory=list)  # model names the file carries
@@ -71,7 +72,9 @@ def classify(source: str, url: str | None = None) -> Source:
         raise InputError("not a spec, compose file or Kubernetes manifest (no `model`, `services` or `kind`)",
                          where=f"{s}:1")
     if url:
-        src.url = url.rstrip("/")
+        if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?$", url.strip(), re.I):
+            raise InputError(f"--url: {url!r} is not a server address (scheme://host[:port])", where="--url")
+        src.url, src.url_given = url.strip().rstrip("/"), True
     return src
 
 

@@ -353,3 +353,13 @@ def test_a_silent_or_trickling_server_is_bounded(tmp_path):
         srv.shutdown()
         srv.server_close()
         silent.close()
+
+
+def test_a_url_given_must_answer(tmp_path):
+    f = tmp_path / "compose.yaml"
+    f.write_text(COMPOSE.format(kv="f16", port=closed_port()))
+    r = run_llmctl("migrate", "ollama-to-vllm", "--from", str(f), "--url", f"http://127.0.0.1:{closed_port()}",
+                   "--out", str(tmp_path / "m"))
+    assert r.code == 2 and "cannot read the Ollama server" in r.stderr, r.output
+    r = run_llmctl("migrate", "ollama-to-vllm", "--from", str(f), "--url", "ftp://x", "--out", str(tmp_path / "m"))
+    assert r.code == 2 and "--url" in r.stderr, r.output
