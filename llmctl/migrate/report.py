@@ -54,7 +54,7 @@ def _shell(word: str) -> str:
 def markdown(doc: dict[str, Any], inventory: dict[str, Any]) -> str:
     src = inventory["source"]
     lines = ["# Migration from Ollama to vLLM — decisions", "",
-             f"Source: {src['kind']} {src['where']} (read from {src['read_from']}).",
+             f"Source ({src['kind']}): read from {src['read_from']}.",
              f"Ollama version: {inventory['server'].get('version') or 'unknown'}. Nothing was changed on the Ollama side.",
              ""]
     env = inventory["server"].get("env") or {}
