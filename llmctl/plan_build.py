@@ -50,6 +50,7 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
         warnings.append(f"target {spec.target} on Apple Silicon: containers on macOS get no Metal GPU, so the "
                         "engine runs on the CPU, far slower than predicted here; use `target: local`")
     warnings += best.engine.plan_warnings(ctx, best)
+    warnings += best.engine.serving_warnings(spec)
     if "vision" in spec.needs:
         warnings.append("needs: vision — check that the model is multimodal; llmctl sizes the text model only")
 

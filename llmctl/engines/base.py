@@ -155,6 +155,27 @@ class Engine:
     def plan_warnings(self, ctx: "Context", c: "Candidate") -> list[str]:
         return []
 
+    # what of the spec's `serving` block the engine renders (the rest is named in a plan warning)
+    renders_generation: bool = False
+    renders_served_names: bool = False  # every name, not only the first
+    renders_max_queue: bool = False
+    renders_chat_template: bool = False
+
+    def serving_warnings(self, spec: "Spec") -> list[str]:
+        s = spec.serving
+        out = []
+        if s.generation.given() and not self.renders_generation:
+            out.append(f"serving.generation is not rendered for {self.title}: requests get the model's own "
+                       "sampling defaults unless they send their own")
+        if len(s.served_names) > 1 and not self.renders_served_names:
+            out.append(f"serving.served_names: {self.title} answers to one name here; "
+                       f"{', '.join(s.served_names[1:])} are not served")
+        if s.chat_template and not self.renders_chat_template:
+            out.append(f"serving.chat_template is not rendered for {self.title}: the model's own template is used")
+        if s.max_queued_requests and not self.renders_max_queue:
+            out.append(f"serving.max_queued_requests is not rendered for {self.title}: its queue stays at the default")
+        return out
+
     # ------------------------------------------------------------------ host
     def host_model_cache(self, env: dict[str, str]) -> tuple[str, str]:
         """Where a host install of the engine writes downloaded models, and why that path.
