@@ -14,9 +14,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmctl.errors import InputError
+from llmctl.yaml_lines import line_of
 from llmctl.migrate.front.names import canonical
 from llmctl.migrate.front.options import OptionError, check_options
 
@@ -67,14 +68,6 @@ class FrontModel(_Data):
     details: dict[str, Any] | None = None
     modified_at: str | None = None
 
-    @field_validator("options")
-    @classmethod
-    def _options(cls, v: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return check_options(v)
-        except OptionError as exc:
-            raise ValueError(str(exc)) from None
-
 
 class FrontConfig(_Data):
     schema_: Literal["llmctl.migrate.front/v1"] = Field(alias="schema")
@@ -95,17 +88,6 @@ class FrontConfig(_Data):
         if v.endswith("/v1"):
             v = v[: -len("/v1")]  # the contract says "without /v1"; accept it with, once
         return v
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> FrontConfig:
-        seen: dict[str, str] = {}
-        for m in self.models:
-            for n in [m.name, *m.aliases]:
-                key = canonical(n)
-                if key in seen and seen[key] != m.name:
-                    raise ValueError(f"model name {n!r} is claimed by both {seen[key]!r} and {m.name!r}")
-                seen[key] = m.name
-        return self
 
     def api_key(self) -> str | None:
         if not self.api_key_env:
@@ -136,6 +118,22 @@ def parse_front_config(text: str, filename: str = "front.json") -> FrontConfig:
         config = FrontConfig.model_validate(data)
     except ValidationError as exc:
         raise _explain(exc, text, filename) from None
+    for i, m in enumerate(config.models):
+        try:
+            m.options = check_options(m.options)
+        except OptionError as exc:
+            line = line_of(_lines(text, filename), ("models", i, "options", exc.key or ""))
+            raise InputError(f"models.{i}.options.{exc.key}: {exc}", where=f"{filename}:{line}") from None
+    seen: dict[str, str] = {}
+    for i, m in enumerate(config.models):
+        for j, n in enumerate([m.name, *m.aliases]):
+            key = canonical(n)
+            if key in seen and seen[key] != m.name:
+                loc = ("models", i, "name") if j == 0 else ("models", i, "aliases", j - 1)
+                raise InputError(f"{'.'.join(map(str, loc))}: model name {n!r} is also a name of {seen[key]!r} "
+                                 "(names compare without case, with Ollama's default tag :latest)",
+                                 where=f"{filename}:{line_of(_lines(text, filename), loc)}")
+            seen[key] = m.name
     if config.api_key_env and config.api_key() is None:
         raise InputError(f"api_key_env names {config.api_key_env}, which is not set in the environment",
                          where=f"{filename}:{_lines(text, filename).get(('api_key_env',), 1)}",
@@ -154,8 +152,6 @@ def _lines(text: str, filename: str) -> dict:
 
 
 def _explain(exc: ValidationError, text: str, filename: str) -> InputError:
-    from llmctl.yaml_lines import line_of
-
     lines = _lines(text, filename)
     out = []
     for err in exc.errors():

@@ -50,7 +50,9 @@ _warned: set[str] = set()
 
 
 class OptionError(ValueError):
-    pass
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 def check_options(options: Any) -> dict[str, Any]:
@@ -69,20 +71,20 @@ def check_options(options: Any) -> dict[str, Any]:
             continue
         if kind == "int":
             if isinstance(val, bool) or not isinstance(val, (int, float)):
-                raise OptionError(f'option "{key}" must be of type integer')
+                raise OptionError(f'option "{key}" must be of type integer', key)
             val = int(val)  # JSON numbers become Go ints by truncation
         elif kind == "float":
             if isinstance(val, bool) or not isinstance(val, (int, float)):
-                raise OptionError(f'option "{key}" must be of type float32')
+                raise OptionError(f'option "{key}" must be of type float32', key)
             val = float(val)
         elif kind == "bool":
             if not isinstance(val, bool):
-                raise OptionError(f'option "{key}" must be of type boolean')
+                raise OptionError(f'option "{key}" must be of type boolean', key)
         elif kind == "strings":
             if not isinstance(val, list):
-                raise OptionError(f'option "{key}" must be of type array')
+                raise OptionError(f'option "{key}" must be of type array', key)
             if not all(isinstance(s, str) for s in val):
-                raise OptionError(f'option "{key}" must be of an array of strings')
+                raise OptionError(f'option "{key}" must be of an array of strings', key)
             val = list(val)
         out[key] = val
     return out
