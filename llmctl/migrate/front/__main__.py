@@ -1,7 +1,8 @@
 """`python -m llmctl.migrate.front --config front.json [--host H] [--port N]`: run the front (uvicorn).
 
-Exit codes: 2 bad configuration or arguments (a message, never a traceback), 0 after a clean stop.
-SIGTERM/SIGINT stop accepting connections and let running answers finish for --graceful-timeout seconds.
+Exit codes: 2 bad configuration or arguments (a message, never a traceback). SIGTERM/SIGINT stop
+accepting connections and let running answers finish for --graceful-timeout seconds; then uvicorn
+re-raises the signal, so the process ends as killed by it (what service managers expect of a stop).
 """
 
 from __future__ import annotations

@@ -121,21 +121,24 @@ class Front:
             return RequestError(404, f"model '{model}' not found")
         return RequestError(status, message)
 
-    async def _events(self, resp: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-        """The decoded `data:` objects of an SSE stream, one at a time as they arrive."""
+    async def _events(self, resp: httpx.Response, state: StreamState) -> AsyncIterator[dict[str, Any]]:
+        """The decoded `data:` objects of an SSE stream, one at a time as they arrive. A stream that
+        ends before its `[DONE]` and before any finish_reason was cut off (the backend died)."""
         try:
             async for line in resp.aiter_lines():
                 if not line or line.startswith(":"):
                     continue
                 data = line[5:].strip() if line.startswith("data:") else line.strip()
                 if data == "[DONE]":
-                    break
+                    return
                 try:
                     event = json.loads(data)
                 except ValueError:
                     raise RequestError(500, f"the backend sent a line that is not JSON: {data[:200]!r}") from None
                 if isinstance(event, dict):
                     yield event
+            if state.finish_reason is None:
+                raise RequestError(502, "the model backend stream broke off before the answer ended")
         except httpx.HTTPError as exc:
             raise RequestError(502 if not isinstance(exc, httpx.TimeoutException) else 504,
                                f"the model backend stream broke off: {type(exc).__name__}: {exc}") from None
@@ -190,7 +193,7 @@ class Front:
         payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
         state.sent()
         resp = await self._open_stream(path, payload, state.model)
-        events = self._events(resp)
+        events = self._events(resp, state)
         if not stream:
             try:
                 async for event in events:
