@@ -570,6 +570,8 @@ class EndlessBackend:
         self.events, self.content = events, content
         self.sent = 0
         self.sent_bytes = 0
+        self.cut = threading.Event()  # a send failed: the reader went away
+        self.finished = threading.Event()  # the whole stream went out
         self._conns: list[socket.socket] = []
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
@@ -629,6 +631,9 @@ class EndlessBackend:
                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 3, "completion_tokens": self.events, "total_tokens": 3 + self.events}}
             conn.sendall(b"data: " + json.dumps(last).encode() + b"\n\ndata: [DONE]\n\n")
+            self.finished.set()
+        if not self.finished.is_set():
+            self.cut.set()
         with contextlib.suppress(OSError):
             conn.close()
 
@@ -695,6 +700,38 @@ def _unchunk(data: bytes) -> bytes:
         out.extend(data[j + 2:j + 2 + size])
         i = j + 2 + size + 2
     return bytes(out)
+
+
+def test_client_going_away_closes_the_backend_stream(tmp_path):
+    """When the client disconnects, the front drops its backend request too (so the engine stops
+    generating for nobody): the synthetic backend's next sends fail long before its stream's end."""
+    backend = EndlessBackend(events=200_000, content="w" * 1000).start()
+    try:
+        with running_front(front_config(backend.port), tmp_path) as f:
+            with httpx.Client(base_url=f.url, timeout=30) as c, \
+                    c.stream("POST", "/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]}) as r:
+                assert json.loads(next(r.iter_lines()))["done"] is False
+            # the client is gone
+            wait_until(backend.cut.is_set, timeout=30, what="the backend stream to be closed by the front")
+            assert not backend.finished.is_set() and backend.sent < 200_000
+            assert http_status(f.url + "/") == 200 and "Traceback" not in f.log()
+    finally:
+        backend.stop()
+
+
+def test_concurrent_streams_all_complete(front):
+    """Four streams at once (llama-server has four slots) through one front process."""
+    import concurrent.futures
+
+    def one(i: int) -> dict:
+        with httpx.Client(base_url=front.url, timeout=60) as c, c.stream("POST", "/api/chat", json={
+                "model": MODEL, "messages": [{"role": "user", "content": f"count {i}"}],
+                "options": {"num_predict": 24, "temperature": 0}}) as r:
+            return ndjson(r)[-1]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        finals = list(pool.map(one, range(8)))
+    assert all(f["done"] and f["eval_count"] == 24 for f in finals), finals
 
 
 # --------------------------------------------------------------------------- shutdown
