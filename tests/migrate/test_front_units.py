@@ -89,6 +89,11 @@ def test_bad_config_names_line_and_field(mutate, needle, words):
     assert words in str(exc.value)
 
 
+def test_unrecorded_version_answers_the_implemented_one():
+    assert parse_front_config(_text({**GOOD, "version": None})).version == "0.32.15"
+    assert parse_front_config(_text({**GOOD, "version": "0.30.1"})).version == "0.30.1"
+
+
 def test_bad_json_names_line():
     with pytest.raises(InputError) as exc:
         parse_front_config('{\n  "schema": "llmctl.migrate.front/v1",\n  "backend": \n}', "front.json")
@@ -349,3 +354,17 @@ def test_front_service_spec(tmp_path):
     assert s.ports[0].host == 11500 and s.ports[0].container == 11434
     assert s.health.path == "/" and s.secrets[0].env == "VLLM_API_KEY"
     assert s.native_argv[s.native_argv.index("--port") + 1] == "11500"
+
+
+def test_front_service_renders_as_compose(tmp_path):
+    from llmctl.targets.base import RenderOptions, parse_yaml_documents
+    from llmctl.targets.compose import ComposeTarget
+
+    cfg = tmp_path / "front.json"
+    cfg.write_text(_text(GOOD))
+    files = ComposeTarget().render(front_service(cfg, 11500, image="registry.example/llmctl:0.1.0"), RenderOptions())
+    svc = parse_yaml_documents(files["compose.yaml"], "compose.yaml")[0]["services"]["ollama-front"]
+    assert svc["image"] == "registry.example/llmctl:0.1.0"
+    assert svc["volumes"][0]["source"] == str(cfg.resolve()) and svc["volumes"][0]["read_only"] is True
+    assert svc["healthcheck"]["test"][:2] == ["CMD", "python3"]
+    assert svc["ports"][0]["published"] == "11500" and svc["ports"][0]["target"] == 11434

@@ -116,8 +116,8 @@ class Front:
 
     def _backend_error(self, status: int, raw: bytes, model: str) -> RequestError:
         message = backend_error_message(raw)
-        if status == 404:
-            # the backend does not serve the model (vLLM: "The model `x` does not exist.")
+        if status == 404 and "model" in message.lower():
+            # the backend does not serve the model (vLLM: "The model `x` does not exist."): Ollama's words
             return RequestError(404, f"model '{model}' not found")
         return RequestError(status, message)
 

@@ -22,6 +22,7 @@ from llmctl.migrate.front.names import canonical
 from llmctl.migrate.front.options import OptionError, check_options
 
 SCHEMA = "llmctl.migrate.front/v1"
+API_VERSION = "0.32.15"  # the Ollama release whose API shapes the front follows (api/types.go at v0.32.15)
 
 # Backend timeouts. Connecting to a backend on the same host or cluster takes milliseconds; 5 s only
 # covers a busy accept queue. The read timeout bounds the gap between two chunks of one answer (not the
@@ -73,11 +74,18 @@ class FrontConfig(_Data):
     schema_: Literal["llmctl.migrate.front/v1"] = Field(alias="schema")
     backend: str  # OpenAI-compatible base URL without /v1, e.g. http://127.0.0.1:8000
     api_key_env: str | None = None  # environment variable holding the backend's API key
-    version: str = "0.32.15"  # what /api/version answers: the replaced Ollama's version
+    # what /api/version answers: the replaced Ollama's version; null (not recorded) -> the version whose
+    # API this front implements
+    version: str = API_VERSION
     timeouts: Timeouts = Timeouts()
     models: list[FrontModel]
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        return API_VERSION if v is None else v
 
     @field_validator("backend")
     @classmethod
