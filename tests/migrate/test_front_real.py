@@ -514,6 +514,60 @@ def test_backend_down_is_a_clean_error(tmp_path):
     assert "Traceback" not in log
 
 
+def test_a_backend_that_never_answers_times_out(tmp_path):
+    """The read timeout bounds the wait for a backend that accepts and then says nothing."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)  # accepts (the kernel completes the handshake), never answers
+    try:
+        port = mute.getsockname()[1]
+        with running_front(front_config(port), tmp_path, ["--read-timeout", "2"]) as f, \
+                httpx.Client(base_url=f.url, timeout=30) as c:
+            t0 = time.monotonic()
+            r = c.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]})
+            took = time.monotonic() - t0
+            assert r.status_code == 504 and "did not answer in time" in r.json()["error"], r.text
+            assert 1.5 < took < 15, took
+            assert "Traceback" not in f.log()
+    finally:
+        mute.close()
+
+
+def test_api_key_from_the_named_variable(backend, tiny_gguf, e2e_log_dir, tmp_path):
+    """api_key_env: the front sends the key as a bearer token; a wrong one comes back as the backend's 401."""
+    from support import servers
+
+    keyed = servers.start_llama_server(tiny_gguf, e2e_log_dir, alias="tiny", extra=["--api-key", "s3cret"])
+    try:
+        cfg = front_config(keyed.port, api_key_env="FRONT_BACKEND_KEY")
+        os.environ["FRONT_BACKEND_KEY"] = "s3cret"
+        try:
+            with running_front(cfg, tmp_path / "good") as f, httpx.Client(base_url=f.url, timeout=30) as c:
+                r = c.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}],
+                                              "stream": False, "options": {"num_predict": 2}})
+                assert r.status_code == 200, r.text
+                assert {m["name"] for m in c.get("/api/ps").json()["models"]} == {"tiny-chat:1b", "plain:latest"}
+            os.environ["FRONT_BACKEND_KEY"] = "wrong"
+            with running_front(cfg, tmp_path / "bad") as f, httpx.Client(base_url=f.url, timeout=30) as c:
+                r = c.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]})
+                assert r.status_code == 401 and r.json() == {"error": "Invalid API Key"}
+                assert c.get("/api/ps").json() == {"models": []}  # /v1/models needs the key too
+        finally:
+            os.environ.pop("FRONT_BACKEND_KEY", None)
+    finally:
+        keyed.stop()
+
+
+def test_oversized_body_is_refused(relay, tmp_path):
+    with running_front(front_config(relay.port), tmp_path, ["--max-body-mib", "1"]) as f, \
+            httpx.Client(base_url=f.url, timeout=30) as c:
+        r = c.post("/api/chat", content=b"{" + b" " * (2**20 + 10) + b"}", headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json() == {"error": "request body larger than 1 MiB"}
+        ok = c.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "one two " * 20}],
+                                       "stream": False, "options": {"num_predict": 1}})
+        assert ok.status_code == 200, ok.text
+
+
 def test_backend_dying_mid_stream_ends_with_an_error_line(tmp_path):
     backend = EndlessBackend(events=10**6, content="x" * 200).start()
     try:

@@ -22,11 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=11434, help="port to listen on (default 11434, Ollama's)")
     p.add_argument("--connect-timeout", type=float, default=None, help="seconds to connect to the backend (overrides front.json)")
     p.add_argument("--read-timeout", type=float, default=None, help="seconds between two chunks of a backend answer (overrides front.json)")
+    p.add_argument("--max-body-mib", type=float, default=256.0, help="largest request body accepted (default 256 MiB)")
     p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds running requests get to finish on SIGTERM")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     args = p.parse_args(argv)
     if not 0 < args.port < 65536:
         p.error(f"--port must be 1-65535, got {args.port}")
+    if not args.max_body_mib > 0:
+        p.error(f"--max-body-mib must be positive, got {args.max_body_mib}")
 
     from llmctl.migrate.front.config import load_front_config
 
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend request otherwise
     server = uvicorn.Server(uvicorn.Config(
-        create_app(config), host=args.host, port=args.port, log_level=args.log_level,
+        create_app(config, max_body_bytes=int(args.max_body_mib * 2**20)), host=args.host, port=args.port, log_level=args.log_level,
         timeout_graceful_shutdown=args.graceful_timeout, lifespan="on", access_log=False,
         server_header=False))
     try:

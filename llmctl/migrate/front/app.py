@@ -46,6 +46,9 @@ from llmctl.migrate.front.translate import (
 log = logging.getLogger("llmctl.migrate.front")
 
 NDJSON = "application/x-ndjson"  # server/routes.go streamResponse
+# Largest request body read: a chat with several base64 images stays well below it; Ollama sets no limit
+# (gin reads the body whole), the front bounds what one client can make it hold.
+MAX_BODY_BYTES = 256 * 2**20  # default; --max-body-mib
 # A Go time.Duration of math.MaxInt64: what a keep-alive of "forever" adds to now in /api/ps.
 _FOREVER_NS = 2**63 - 1
 
@@ -64,8 +67,10 @@ def _line(data: Any) -> bytes:
 
 
 class Front:
-    def __init__(self, config: FrontConfig, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, config: FrontConfig, transport: httpx.AsyncBaseTransport | None = None,
+                 max_body_bytes: int = MAX_BODY_BYTES):
         self.config = config
+        self.max_body_bytes = max_body_bytes
         self.index = NameIndex.build(((m.name, *m.aliases), m) for m in config.models)
         self._transport = transport
         self.client: httpx.AsyncClient | None = None
@@ -160,9 +165,12 @@ class Front:
 
     # ------------------------------------------------------------------ request helpers
 
-    @staticmethod
-    async def _body(request: Request) -> dict[str, Any]:
-        raw = await request.body()
+    async def _body(self, request: Request) -> dict[str, Any]:
+        raw = bytearray()
+        async for part in request.stream():  # read with a cap: a body is never held beyond the limit
+            raw.extend(part)
+            if len(raw) > self.max_body_bytes:
+                raise RequestError(413, f"request body larger than {self.max_body_bytes / 2**20:g} MiB")
         if not raw.strip():
             raise RequestError(400, "missing request body")
         try:
@@ -210,6 +218,7 @@ class Front:
                         yield _line(chunk)
                 yield _line(state.final(whole=False))
             except RequestError as exc:
+                log.warning("%s: stream ended with an error: %s", path, exc.message)
                 yield _line({"error": exc.message})  # after the headers: an error line (streamResponse)
             finally:
                 await events.aclose()
@@ -450,14 +459,17 @@ def _lower_role(msg: Any) -> Any:
     return msg
 
 
-def create_app(config: FrontConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    front = Front(config, transport)
+def create_app(config: FrontConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+    front = Front(config, transport, max_body_bytes)
 
     def wrap(handler):
         async def endpoint(request: Request) -> Response:
             try:
                 return await handler(request)
             except RequestError as exc:
+                if exc.status >= 500:
+                    log.warning("%s %s: %d %s", request.method, request.url.path, exc.status, exc.message)
                 return _error(exc.status, exc.message)
         return endpoint
 
