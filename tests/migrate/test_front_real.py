@@ -773,6 +773,21 @@ def test_client_going_away_closes_the_backend_stream(tmp_path):
         backend.stop()
 
 
+def test_unstreamed_client_going_away_closes_the_backend_stream(tmp_path):
+    """The same for `"stream": false`: the front collects the answer, but not for a client that left."""
+    backend = SlowBackend(events=600, interval=0.05).start()  # 30 s of generation
+    try:
+        with running_front(front_config(backend.port), tmp_path) as f:
+            with httpx.Client(base_url=f.url, timeout=1.5) as c, pytest.raises(httpx.ReadTimeout):
+                c.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}],
+                                          "stream": False})
+            wait_until(backend.cut.is_set, timeout=20, what="the backend stream to be closed by the front")
+            assert not backend.finished.is_set()
+            assert "Traceback" not in f.log()
+    finally:
+        backend.stop()
+
+
 def test_concurrent_streams_all_complete(front):
     """Four streams at once (llama-server has four slots) through one front process."""
     import concurrent.futures

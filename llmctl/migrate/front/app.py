@@ -12,6 +12,7 @@ answers in one object.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -197,17 +198,22 @@ class Front:
             raise RequestError(500, str(exc)) from None  # modelOptions -> handleScheduleError default (500)
         return to_openai(merged(model.options, request_opts))
 
-    async def _run(self, path: str, payload: dict[str, Any], state: StreamState, stream: bool) -> Response:
+    async def _run(self, request: Request, path: str, payload: dict[str, Any], state: StreamState,
+                   stream: bool) -> Response:
         payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
         state.sent()
         resp = await self._open_stream(path, payload, state.model)
         events = self._events(resp, state)
         if not stream:
-            try:
-                async for event in events:
-                    state.event(event)
-            finally:
-                await events.aclose()
+            async def collect() -> None:
+                try:
+                    async for event in events:
+                        state.event(event)
+                finally:
+                    await events.aclose()
+
+            if not await _unless_disconnected(request, collect()):
+                return Response(status_code=499)  # nobody is listening (Ollama's "request canceled" code)
             return _json(state.final(whole=True))
 
         async def body() -> AsyncIterator[bytes]:
@@ -251,7 +257,7 @@ class Front:
         if body.get("tools"):
             payload["tools"] = body["tools"]
         state = StreamState(model=body["model"], chat=True, include_top=bool(body.get("top_logprobs")))
-        return await self._run("/v1/chat/completions", payload, state, _stream(body))
+        return await self._run(request, "/v1/chat/completions", payload, state, _stream(body))
 
     async def generate(self, request: Request) -> Response:
         body = await self._body(request)
@@ -280,7 +286,7 @@ class Front:
                 payload["suffix"] = suffix
             if fmt:
                 payload["response_format"] = fmt
-            return await self._run("/v1/completions", payload, state, _stream(body))
+            return await self._run(request, "/v1/completions", payload, state, _stream(body))
         messages = generate_messages(prompt, body.get("system"), model.system,
                                      [m.model_dump() for m in model.messages], body.get("images") or [],
                                      with_history=body.get("context") is None)
@@ -289,7 +295,7 @@ class Front:
                    **think_params(body.get("think"))}
         if fmt:
             payload["response_format"] = fmt
-        return await self._run("/v1/chat/completions", payload, state, _stream(body))
+        return await self._run(request, "/v1/chat/completions", payload, state, _stream(body))
 
     async def embed(self, request: Request) -> Response:
         start = time.monotonic_ns()
@@ -443,6 +449,28 @@ def _parameters_text(options: dict[str, Any]) -> str:
         for v in val if isinstance(val, list) else [val]:
             lines.append(f"{key:<30} {json.dumps(v) if isinstance(v, str) else v}")
     return "\n".join(lines)
+
+
+async def _unless_disconnected(request: Request, work) -> bool:
+    """Run `work`; cancel it if the client disconnects first (then the backend request is closed and
+    the engine stops generating for nobody). True when the work finished."""
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()  # re-raise a RequestError from the work
+    return True
 
 
 def _stream(body: dict[str, Any]) -> bool:
