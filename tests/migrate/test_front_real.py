@@ -262,6 +262,19 @@ def test_root_and_version(client):
     assert client.get("/api/version").json() == {"version": "0.32.15"}
 
 
+def test_health_follows_the_backend(client, relay, tmp_path):
+    assert client.get("/health").json() == {"status": "ok"}
+    cfg = front_config(relay.port)
+    cfg["models"].append({"name": "ghost:7b", "served_name": "ghost"})
+    with running_front(cfg, tmp_path / "ghost") as f:
+        r = httpx.get(f.url + "/health", timeout=30)
+        assert r.status_code == 503 and r.json()["error"] == "the backend does not serve ghost"
+    with running_front(front_config(free_port()), tmp_path / "down") as f:
+        r = httpx.get(f.url + "/health", timeout=30)
+        assert r.status_code == 503 and "cannot reach the model backend" in r.json()["error"]
+        assert httpx.get(f.url + "/", timeout=30).status_code == 200  # Ollama's `/` only says it is up
+
+
 def test_chat_streams_ndjson_with_nanosecond_metrics(client):
     body = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}],
             "options": {"temperature": 0, "num_predict": 8}}

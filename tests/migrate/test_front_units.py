@@ -352,7 +352,7 @@ def test_front_service_spec(tmp_path):
     assert s.argv[s.argv.index("--config") + 1] == "/etc/llmctl/front.json"
     assert s.volumes[0].host_path == str(cfg.resolve()) and s.volumes[0].read_only
     assert s.ports[0].host == 11500 and s.ports[0].container == 11434
-    assert s.health.path == "/" and s.secrets[0].env == "VLLM_API_KEY"
+    assert s.health.path == "/health" and s.secrets[0].env == "VLLM_API_KEY"
     assert s.native_argv[s.native_argv.index("--port") + 1] == "11500"
 
 

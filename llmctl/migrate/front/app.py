@@ -393,14 +393,38 @@ class Front:
         return _json({"models": models})
 
     async def _served_names(self) -> set[str]:
+        try:
+            return await self._backend_models()
+        except RequestError:
+            return set()
+
+    async def _backend_models(self) -> set[str]:
+        """The model ids the backend lists in /v1/models (RequestError when it cannot say)."""
         assert self.client is not None
         try:
             resp = await self.client.get("/v1/models", timeout=self.config.timeouts.connect_s)
-            if resp.status_code != 200:
-                return set()
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if resp.status_code != 200:
+            raise RequestError(503, f"the model backend answered /v1/models with {resp.status_code}: "
+                                    f"{backend_error_message(resp.content)}")
+        try:
             return {str(d.get("id")) for d in (resp.json().get("data") or []) if isinstance(d, dict)}
-        except (httpx.HTTPError, ValueError):
-            return set()
+        except (ValueError, AttributeError):
+            raise RequestError(503, "the model backend's /v1/models answer is not a model list") from None
+
+    async def health(self, request: Request) -> Response:
+        """Not Ollama's (its `/` says only that the server is up): 200 when the backend answers
+        /v1/models and serves every model of front.json, else 503 with the reason - for a proxy's
+        readiness check."""
+        try:
+            served = await self._backend_models()
+        except RequestError as exc:
+            return _json({"status": "unavailable", "error": exc.message}, 503)
+        missing = sorted({m.served_name for m in self.config.models} - served)
+        if missing:
+            return _json({"status": "unavailable", "error": f"the backend does not serve {', '.join(missing)}"}, 503)
+        return _json({"status": "ok"})
 
     async def show(self, request: Request) -> Response:
         body = await self._body(request)
@@ -503,6 +527,7 @@ def create_app(config: FrontConfig, *, transport: httpx.AsyncBaseTransport | Non
 
     routes = [
         Route("/", wrap(front.root), methods=["GET", "HEAD"]),
+        Route("/health", wrap(front.health), methods=["GET", "HEAD"]),
         Route("/api/version", wrap(front.version), methods=["GET", "HEAD"]),
         Route("/api/tags", wrap(front.tags), methods=["GET", "HEAD"]),
         Route("/api/ps", wrap(front.ps), methods=["GET"]),
