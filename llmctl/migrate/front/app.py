@@ -2,12 +2,14 @@
 
 Routes and answers follow ollama v0.32.15 server/routes.go GenerateRoutes (l.1841): `GET|HEAD /`
 ("Ollama is running"), `GET|HEAD /api/version`, `GET|HEAD /api/tags`, `GET /api/ps`,
-`POST /api/show`, `/api/chat`, `/api/generate`, `/api/embed`, `/api/embeddings`.
+`POST /api/show`, `/api/chat`, `/api/generate`, `/api/embed`, `/api/embeddings`; and the front's own
+`GET /health` (readiness: the backend serves every model).
 
 Streaming keeps backpressure end to end: each backend SSE line is read from the socket only when the
 previous NDJSON line has been handed to the server, whose `send` waits while the client's socket
 buffer is full; nothing collects the whole answer except a non-streaming request, which Ollama also
-answers in one object.
+answers in one object. A client that disconnects cancels the backend request (streaming: Starlette
+cancels the body iterator; non-streaming: `_unless_disconnected`).
 """
 
 from __future__ import annotations
