@@ -85,12 +85,15 @@ class Relay:
                 return
             stack.callback(up.close)
             seen = bytearray()
+            recorded = False
 
             def pump_up() -> None:
+                nonlocal recorded
                 with contextlib.suppress(OSError):
                     while data := client.recv(65536):
                         seen.extend(data)
-                        self._record(seen)
+                        if not recorded:
+                            recorded = self._record(bytes(seen))
                         up.sendall(data)
                     up.shutdown(socket.SHUT_WR)
 
@@ -101,21 +104,22 @@ class Relay:
                     client.sendall(data)
             t.join(timeout=5)
 
-    def _record(self, seen: bytearray) -> None:
-        head, sep, body = bytes(seen).partition(b"\r\n\r\n")
+    def _record(self, seen: bytes) -> bool:
+        """Keep the request once its body is complete (the front sends one request per connection)."""
+        head, sep, body = seen.partition(b"\r\n\r\n")
         if not sep:
-            return
+            return False
         m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-        if m is None or len(body) < int(m.group(1)) or getattr(seen, "_done", False):
-            return
+        length = int(m.group(1)) if m else 0
+        if len(body) < length:
+            return False
         line = head.split(b"\r\n", 1)[0].decode()
-        if any(line == r[0] and r[1].get("_raw") == body for r in self.requests[-3:]):
-            return
         try:
-            payload = json.loads(body) if body else {}
+            payload = json.loads(body[:length]) if length else {}
         except ValueError:
             payload = {}
         self.requests.append((line, payload))
+        return True
 
     def last(self, path: str, timeout: float = 10) -> dict:
         """The JSON body of the newest request to `path`."""
