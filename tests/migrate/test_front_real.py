@@ -321,6 +321,10 @@ def test_generate_streaming_and_not(client, relay):
     sent = relay.last("/v1/chat/completions")
     assert [m["role"] for m in sent["messages"]] == ["system", "user", "assistant", "user"]
     assert sent["messages"][0]["content"] == SYSTEM and sent["messages"][-1]["content"] == "hello"
+    # a request `system` replaces the Modelfile's; sending `context` leaves the MESSAGE history out
+    client.post("/api/generate", json={**body, "stream": False, "system": "mine", "context": [1, 2]})
+    sent = relay.last("/v1/chat/completions")
+    assert sent["messages"] == [{"role": "system", "content": "mine"}, {"role": "user", "content": "hello"}]
 
 
 def test_generate_raw_sends_the_prompt_verbatim(client, relay):
@@ -329,6 +333,12 @@ def test_generate_raw_sends_the_prompt_verbatim(client, relay):
     assert r.status_code == 200 and r.json()["eval_count"] == 3
     sent = relay.last("/v1/completions")
     assert sent["prompt"] == "<x> raw text" and sent["model"] == "tiny" and "messages" not in sent
+    # fill-in-the-middle: prompt and suffix to the completions API
+    r = client.post("/api/generate", json={"model": MODEL, "prompt": "def f(", "suffix": "):", "stream": False,
+                                           "options": {"num_predict": 2}})
+    assert r.status_code == 200, r.text
+    sent = relay.last("/v1/completions")
+    assert sent["prompt"] == "def f(" and sent["suffix"] == "):"
     bad = client.post("/api/generate", json={"model": MODEL, "prompt": "x", "raw": True, "system": "s"})
     assert bad.status_code == 400
     assert bad.json() == {"error": "raw mode does not support template, system, or context"}  # routes.go l.422
