@@ -200,7 +200,7 @@ def front_config(backend_port: int, **extra) -> dict:
              "template": None, "show": None, "embedding": False, "context_length": 512},
             # the same backend model with no Modelfile settings, for comparisons
             {"name": "plain", "aliases": [], "served_name": "tiny", "system": None, "messages": [],
-             "options": {}, "template": None, "show": None, "embedding": True, "context_length": 512},
+             "options": {}, "template": None, "show": None, "embedding": False, "context_length": 512},
         ],
         **extra,
     }
@@ -502,6 +502,22 @@ def test_show_replays_the_recorded_answer(relay, tmp_path):
         tag = c.get("/api/tags").json()["models"][0]
         assert tag["details"] == recorded["details"] and tag["modified_at"] == recorded["modified_at"]
         assert tag["capabilities"] == ["completion", "tools"]
+        # what the old server would refuse, from its recorded capabilities (routes.go ChatHandler l.2610-2632)
+        r = c.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}], "think": True})
+        assert r.status_code == 400 and r.json() == {"error": '"tiny-chat:1b" does not support thinking'}
+    cfg["models"][0]["show"] = {**recorded, "capabilities": ["embedding"]}
+    with running_front(cfg, tmp_path / "emb") as f, httpx.Client(base_url=f.url, timeout=30) as c:
+        r = c.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 400 and r.json() == {"error": '"tiny-chat:1b" does not support chat'}
+        r = c.post("/api/generate", json={"model": MODEL, "prompt": "x", "tools": []})
+        assert r.status_code == 400 and r.json() == {"error": '"tiny-chat:1b" does not support generate'}
+        assert c.post("/api/embed", json={"model": MODEL, "input": "x"}).status_code == 200
+    cfg["models"][0]["show"] = {**recorded, "capabilities": ["completion"]}
+    with running_front(cfg, tmp_path / "notools") as f, httpx.Client(base_url=f.url, timeout=30) as c:
+        r = c.post("/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}],
+                                      "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]})
+        assert r.status_code == 400
+        assert r.json() == {"error": "registry.ollama.ai/library/tiny-chat:1b does not support tools"}
 
 
 # --------------------------------------------------------------------------- errors

@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from llmctl.migrate.front.config import FrontConfig, FrontModel
-from llmctl.migrate.front.names import NameIndex, display_shortest
+from llmctl.migrate.front.config import FrontConfig, FrontModel, capabilities
+from llmctl.migrate.front.names import NameIndex, display_shortest, full
 from llmctl.migrate.front.options import OptionError, check_options, merged, to_openai
 from llmctl.migrate.front.translate import (
     RequestError,
@@ -193,6 +193,21 @@ class Front:
         return entry
 
     @staticmethod
+    def _check_capabilities(model: FrontModel, name: str, endpoint: str, body: dict[str, Any]) -> None:
+        """Refuse what the old server would have refused, when its capabilities are known (server/routes.go
+        ChatHandler l.2610-2632 and GenerateHandler: thinking, then scheduleRunner -> CheckCapabilities)."""
+        caps = capabilities(model)
+        if caps is None:
+            return
+        think = body.get("think")
+        if think not in (None, False) and "thinking" not in caps:
+            raise RequestError(400, f'"{name}" does not support thinking')
+        if "completion" not in caps:
+            raise RequestError(400, f'"{name}" does not support {endpoint}')
+        if body.get("tools") and "tools" not in caps:
+            raise RequestError(400, f"{full(model.name)} does not support tools")
+
+    @staticmethod
     def _options(model: FrontModel, body: dict[str, Any]) -> dict[str, Any]:
         try:
             request_opts = check_options(body.get("options"))
@@ -242,6 +257,7 @@ class Front:
         messages = body.get("messages") or []
         if not isinstance(messages, list):
             raise RequestError(400, "messages must be a list")
+        self._check_capabilities(model, body["model"], "chat", body)
         if not messages:  # load / unload (server/routes.go ChatHandler l.2504-2516, l.2645-2652)
             unload = _keep_alive_zero(body.get("keep_alive"))
             return _json({"model": body["model"], "created_at": created_at(),
@@ -269,6 +285,7 @@ class Front:
         prompt = body.get("prompt") or ""
         if not isinstance(prompt, str):
             raise RequestError(400, "prompt must be a string")
+        self._check_capabilities(model, name, "generate", body)
         if not prompt:  # load / unload (GenerateHandler l.404-416, l.478-485)
             unload = _keep_alive_zero(body.get("keep_alive"))
             return _json({"model": name, "created_at": created_at(), "response": "", "done": True,

@@ -70,6 +70,15 @@ class FrontModel(_Data):
     modified_at: str | None = None
 
 
+def capabilities(m: "FrontModel") -> list[str] | None:
+    """The model's capabilities as the old server listed them (/api/show), else what front.json says
+    (an embedding model), else None: unknown, nothing is refused."""
+    caps = (m.show or {}).get("capabilities")
+    if isinstance(caps, list):
+        return [str(c) for c in caps]
+    return ["embedding"] if m.embedding else None
+
+
 class FrontConfig(_Data):
     schema_: Literal["llmctl.migrate.front/v1"] = Field(alias="schema")
     backend: str  # OpenAI-compatible base URL without /v1, e.g. http://127.0.0.1:8000

@@ -36,6 +36,12 @@ def canonical(name: str) -> str:
     return f"{host}/{namespace}/{model}:{tag}".lower()
 
 
+def full(name: str) -> str:
+    """host/namespace/model:tag, as Ollama names a model in its capability errors (Model.Name)."""
+    host, namespace, model, tag = parse(name)
+    return f"{host}/{namespace}/{model}:{tag}"
+
+
 def display_shortest(name: str) -> str:
     """The short form Ollama shows (Name.DisplayShortest): host and namespace only when not default,
     the tag always ("llama3.2" -> "llama3.2:latest")."""
