@@ -188,13 +188,19 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
     batched, seqs = vllm_defaults(c.pool.device)
     seqs = ctx.spec.overrides.max_num_seqs or seqs
     batched = ctx.spec.overrides.max_num_batched_tokens or batched
-    kv_limited = max(1, m.kv_cache_tokens // max(per_request, 1))
+    kv_tokens = m.kv_cache_tokens
+    from llmctl.calibrate.active import memory as measured_memory
+
+    measured = measured_memory(c.backend, c.pool.device.id).get("kv_cache_tokens")
+    if measured:  # the KV cache the engine itself reported for this setup (a calibrated start-up log)
+        kv_tokens = int(measured)
+    kv_limited = max(1, kv_tokens // max(per_request, 1))
     return Deployment(
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
         kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
         max_num_batched_tokens=batched, budget_includes_decode=True, paged_kv=True,
-        max_num_seqs=seqs, kv_cache_tokens=m.kv_cache_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
+        max_num_seqs=seqs, kv_cache_tokens=kv_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
     )
 
 
