@@ -21,7 +21,8 @@ def _series(doc: dict) -> tuple[list, list]:
     for suffix, run, dash in runs:
         xs = [s["value"] for s in run["steps"]]
         lat.append((f"TTFT p50 ms{suffix}", colors["ttft"], xs, [(s["ttft_ms"] or {}).get("p50") for s in run["steps"]], dash))
-        lat.append((f"ITL p50 ms{suffix}", colors["itl"], xs, [(s["itl_ms"] or {}).get("p50") for s in run["steps"]], dash))
+        lat.append((f"ms per output token p50{suffix}", colors["itl"], xs,
+                    [(s["tpot_ms"] or {}).get("p50") for s in run["steps"]], dash))
         thr.append((f"output tok/s{suffix}", colors["tps"], xs, [s["output_tokens_per_s"] for s in run["steps"]], dash))
         thr.append((f"tok/s per user{suffix}", colors["user"], xs,
                     [(s.get("output_tokens_per_s_per_user") or {}).get("p50") for s in run["steps"]], dash))

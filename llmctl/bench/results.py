@@ -49,6 +49,7 @@ class BenchFile:
     engine_version: str | None
     measured_at: str | None
     steps: list[Measured]
+    engine: str | None = None  # as the server named itself (llmctl bench asks /version, /api/version, /props)
 
 
 def read(path: str) -> BenchFile:
@@ -135,8 +136,9 @@ def _llmctl(doc: dict, path: str) -> BenchFile:
             output_tokens=float(s.get("output_tokens_mean") or workload.get("output_tokens") or 0),
             ttft_p50_ms=p50("ttft_ms"), itl_p50_ms=p50("itl_ms"), tpot_p50_ms=p50("tpot_ms"),
             output_tokens_per_s=_num(s, "output_tokens_per_s", where, required=False)))
-    version = (doc.get("server_version") or {}).get("version") if isinstance(doc.get("server_version"), dict) else None
-    return BenchFile("llmctl-bench", path, doc.get("model"), version, doc.get("started_at"), steps)
+    sv = doc.get("server_version") if isinstance(doc.get("server_version"), dict) else {}
+    return BenchFile("llmctl-bench", path, doc.get("model"), sv.get("version"), doc.get("started_at"), steps,
+                     engine=sv.get("engine"))
 
 
 def _vllm(docs: list[dict], path: str) -> BenchFile:
@@ -184,6 +186,7 @@ def table(doc: dict, *, wide: bool = False) -> str:
                 f"{s['completed']}/{s['requests']}",
                 " / ".join(_ms(s["ttft_ms"], q) for q in ("p50", "p95", "p99")),
                 " / ".join(_ms(s["itl_ms"], q) for q in ("p50", "p95", "p99")),
+                _ms(s["tpot_ms"], "p50"),
                 " / ".join(_ms(s["e2e_ms"], q) for q in ("p50", "p95", "p99")),
                 "-" if s["output_tokens_per_s"] is None else f"{s['output_tokens_per_s']:.1f}",
                 "-" if per_user is None else f"{per_user:.1f}",
@@ -199,7 +202,7 @@ def table(doc: dict, *, wide: bool = False) -> str:
         head += (f"\n  prompts: {w.get('prompt_tokens') or 'from file'} tokens ({p.get('method')}"
                  + (f": first prompt {p['first_prompt_tokens']} tokens" if p.get("first_prompt_tokens") else "")
                  + (f"; {p['note']}" if p.get("note") else "") + f"), answers {w.get('output_tokens')} tokens")
-        body = grid(rows, [load, "ok", "TTFT ms p50/p95/p99", "ITL ms p50/p95/p99", "E2E ms p50/p95/p99",
+        body = grid(rows, [load, "ok", "TTFT ms p50/p95/p99", "ITL ms p50/p95/p99", "TPOT ms p50", "E2E ms p50/p95/p99",
                            "out tok/s", "tok/s per user", "req/s", "errors"], wide=wide)
         parts.append(f"{head}\n{body}")
         for s in run["steps"]:
@@ -218,11 +221,12 @@ def table(doc: dict, *, wide: bool = False) -> str:
         pr = doc["predicted"]
         rows = []
         for s, p in zip(doc["steps"], pr["points"]):
-            m = (s.get("itl_ms") or {}).get("p50")
+            m = (s.get("tpot_ms") or {}).get("p50")
             rows.append([f"{s['value']:g}", _ms(s["ttft_ms"], "p50"), f"{p['ttft_p50_ms']:.3g}",
                          "-" if m is None else f"{m:.3g}", f"{p['itl_p50_ms']:.3g}",
                          "-" if m is None or not m else f"{(p['itl_p50_ms'] - m) / m * 100:+.0f}%"])
-        parts.append(f"predicted by the plan ({pr['candidate']}{', calibrated' if pr.get('calibrated') else ''}):\n"
-                     + grid(rows, ["users", "TTFT p50 meas.", "TTFT p50 pred.", "ITL p50 meas.", "ITL p50 pred.",
+        parts.append(f"predicted by the plan ({pr['candidate']}{', calibrated' if pr.get('calibrated') else ''}; "
+                     "measured ITL = time per output token, the median over requests of (E2E − TTFT) / (tokens − 1)):\n"
+                     + grid(rows, ["users", "TTFT p50 meas.", "TTFT p50 pred.", "ITL meas.", "ITL p50 pred.",
                                    "ITL error"], wide=wide))
     return "\n\n".join(parts)

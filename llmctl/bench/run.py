@@ -8,7 +8,8 @@ A run is a list of steps, each a fixed number of requests at one load:
 
 Bounds: each request has an httpx timeout, the whole run a deadline (requests not sent by then are not
 sent, and the step says so), the number of requests is fixed. A warm-up request (not counted) runs
-first: the first request of a fresh server compiles kernels and fills caches.
+first: rounds of
+the largest step's users at once (a fresh server compiles kernels for each batch shape it meets).
 """
 
 from __future__ import annotations
@@ -181,7 +182,11 @@ async def _run(cfg: BenchConfig, on_step: Callable[[str, int, int], None]) -> di
             names = await api.models()
         except Exception as exc:  # noqa: BLE001
             what = "cannot reach" if _unreachable(exc) else "cannot list the models of"
-            raise CheckFailed(f"{what} {cfg.base_url}{api.models_path}: {_short(exc)}") from None
+            why = _short(exc)
+            if isinstance(exc, httpx.ConnectError) and "refused" not in why:
+                # the async client's own words ("All connection attempts failed") hide the cause
+                why = "cannot connect: nothing accepts connections there (refused, or the host is unreachable)"
+            raise CheckFailed(f"{what} {cfg.base_url}{api.models_path}: {why}") from None
         if not cfg.model:
             if not names:
                 raise CheckFailed(f"{cfg.base_url} serves no model; give one with --model")
@@ -189,11 +194,16 @@ async def _run(cfg: BenchConfig, on_step: Callable[[str, int, int], None]) -> di
         version = await _server_version(client, cfg.base_url)
         total = sum(requests_for(cfg, load) for load in cfg.loads)
         prompts = await _prompts(api, cfg, total)
-        for i in range(cfg.warmup):
-            on_step("warm-up", 0, 1)
-            rec = await api.generate(prompts.texts[i % len(prompts.texts)], min(cfg.output_tokens, 16))
-            if not rec.ok:
-                raise CheckFailed(f"the warm-up request to {cfg.base_url} failed: {rec.error}")
+        if cfg.warmup:
+            # uncounted: rounds of the largest step's users at once, full length (a fresh server compiles
+            # kernels for each batch shape it meets, and the first of them would read as latency)
+            users = min(16, max(int(load.value) if load.kind == "concurrency" else 4 for load in cfg.loads))
+            for _ in range(cfg.warmup):
+                on_step("warm-up", 0, users)
+                recs = await asyncio.gather(*(api.generate(prompts.texts[i % len(prompts.texts)], cfg.output_tokens)
+                                              for i in range(users)))
+                if not any(r.ok for r in recs):
+                    raise CheckFailed(f"the warm-up requests to {cfg.base_url} failed: {recs[0].error}")
         steps = []
         offset = 0
         for load in cfg.loads:

@@ -12,6 +12,21 @@ _RUNS_HERE: dict[tuple[str, str], str] = {}
 _MEMORY: dict[tuple[str, str], dict[str, Any]] = {}
 
 
+# While `llmctl calibrate` plans the measured setup: overlays are not read (the fit starts from the
+# profiles' constants) and the measured engine is planned on any device (it was seen serving there).
+_CALIBRATING: dict[str, Any] = {}
+
+
+def calibrating(engine: str | None) -> None:
+    _CALIBRATING.clear()
+    if engine is not None:
+        _CALIBRATING["engine"] = engine
+
+
+def ignore_overlays() -> bool:
+    return bool(_CALIBRATING)
+
+
 def reset() -> None:
     _RUNS_HERE.clear()
     _MEMORY.clear()
@@ -27,6 +42,8 @@ def set_memory(engine: str, device: str, figures: dict[str, Any]) -> None:
 
 def runs_here(engine: str, device: str) -> str | None:
     """Why `engine` is planned on `device` although its profile refuses it (measured there), or None."""
+    if _CALIBRATING.get("engine") == engine:
+        return "being calibrated from measurements on this device"
     return _RUNS_HERE.get((engine, device))
 
 

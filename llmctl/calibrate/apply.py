@@ -58,6 +58,8 @@ def activate(spec, model, pools) -> Applied:
     active.reset()
     performance.set_calibrated(None)
     out = Applied()
+    if active.ignore_overlays():
+        return out
     files = [(p, None) for p in overlay_paths(spec) if p.is_file()]
     if not files:
         return out
