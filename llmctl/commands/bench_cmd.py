@@ -139,7 +139,9 @@ def bench_cmd(spec, url, model, api, api_key_env, concurrency, rate, requests, p
         theirs = {s["value"]: s["output_tokens_per_s"] for s in doc["compare"]["steps"]}
         doc["crossover"] = crossover(xs, [s["output_tokens_per_s"] for s in doc["steps"]], [theirs.get(x) for x in xs])
     if spec_obj is not None and not rate:
-        doc["predicted"] = _predicted(spec, spec_obj, [load.value for load in loads], cfg)
+        predicted = _predicted(spec, spec_obj, [load.value for load in loads], cfg)
+        if predicted is not None:
+            doc["predicted"] = predicted
     from llmctl.bench.results import table
 
     text = table(doc, wide=fmt == "wide")
