@@ -209,12 +209,11 @@ def table(doc: dict, *, wide: bool = False) -> str:
             if s["error_samples"]:
                 parts.append(f"  errors at {s['value']:g}: " + "; ".join(s["error_samples"]))
     if doc.get("compare"):
-        c = doc.get("crossover")
-        a, b = doc["base_url"], doc["compare"]["base_url"]
-        if c is None:
+        name = {"a": doc["base_url"], "b": doc["compare"]["base_url"]}
+        cross = doc.get("crossover") or []
+        if not cross:
             parts.append("crossover: none in the measured range (one endpoint leads in output tokens/s at every step)")
-        else:
-            name = {"a": a, "b": b}
+        for c in cross:
             parts.append(f"crossover: output tokens/s — {name[c['before']]} leads below ~{c['at']:g}, "
                          f"{name[c['after']]} above (between steps {c['between'][0]:g} and {c['between'][1]:g})")
     if doc.get("predicted"):

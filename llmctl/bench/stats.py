@@ -59,16 +59,15 @@ def step_stats(records: list, *, wall_s: float) -> dict:
     }
 
 
-def crossover(xs: list[float], a: list[float | None], b: list[float | None]) -> dict | None:
-    """Where series `b` overtakes series `a` (or the reverse) between two measured steps: the load at
-    which their difference changes sign, interpolated linearly; None when one leads everywhere."""
+def crossovers(xs: list[float], a: list[float | None], b: list[float | None]) -> list[dict]:
+    """Where series `b` overtakes series `a` or the reverse, between two measured steps: every load at
+    which their difference changes sign, interpolated linearly; [] when one leads everywhere."""
     pts = [(x, u, v) for x, u, v in zip(xs, a, b) if u is not None and v is not None]
+    out = []
     for (x0, a0, b0), (x1, a1, b1) in zip(pts, pts[1:]):
         d0, d1 = a0 - b0, a1 - b1
-        if d0 == 0:
-            return {"at": x0, "from": "tie"}
         if d0 * d1 < 0:
             at = x0 + (x1 - x0) * d0 / (d0 - d1)
-            return {"at": round(at, 2), "between": [x0, x1], "before": "a" if d0 > 0 else "b",
-                    "after": "a" if d1 > 0 else "b"}
-    return None
+            out.append({"at": round(at, 2), "between": [x0, x1], "before": "a" if d0 > 0 else "b",
+                        "after": "a" if d1 > 0 else "b"})
+    return out

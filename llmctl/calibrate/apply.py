@@ -88,17 +88,19 @@ def activate(spec, model, pools) -> Applied:
             if merged is None:
                 merged = copy.deepcopy(performance.constants())
             _lay_over(merged, engine, devices[device_id], entry.get("performance", {}))
-            prov = entry["provenance"][-1]
+            provs = entry["provenance"]
+            kinds = " + ".join(dict.fromkeys(p["kind"] for p in provs))
+            when = next((p["measured_at"] for p in provs if p.get("measured_at")), provs[-1]["calibrated_at"])
             src = ", ".join(sorted({p["source"] for p in entry["provenance"]}))
             if entry.get("runs_here"):
                 active.allow(engine, device_id, f"measured serving on {device_id} ({src})")
             if entry.get("memory"):
                 active.set_memory(engine, device_id, entry["memory"])
             fitted = ", ".join(f"{n} {v:g}" for n, v in entry.get("performance", {}).items())
-            mem = ", ".join(f"{n} {v:g}" for n, v in (entry.get("memory") or {}).items())
+            mem = ", ".join(f"{n} {_num(v)}" for n, v in (entry.get("memory") or {}).items())
             out.sources.append(str(path))
             out.rationale.append(
-                f"calibrated from {src} ({prov['kind']}, {prov.get('measured_at') or prov['calibrated_at']}; "
+                f"calibrated from {src} ({kinds}, measured {when}; "
                 f"{engine} {k['engine_version']} on {device_id}, model {k['model']}), stored in {path}: "
                 + "; ".join(x for x in (fitted, mem) if x))
             defaults = entry.get("defaults", {})
@@ -107,7 +109,7 @@ def activate(spec, model, pools) -> Applied:
                 out.explain.append((f"calibrated {engine}.{name}", f"{value:g}",
                                     f"fitted from {src}; default {d:g}" if d is not None else f"fitted from {src}"))
             for name, value in (entry.get("memory") or {}).items():
-                out.explain.append((f"measured {engine} {name}", f"{value:g}", f"from {src}"))
+                out.explain.append((f"measured {engine} {name}", _num(value), f"from {src}"))
             if entry.get("runs_here"):
                 out.explain.append((f"{engine} on {device_id}", "planned",
                                     f"its profile refuses this device; the calibration measured it serving there"))
@@ -133,3 +135,7 @@ def _lay_over(consts: dict, engine: str, device, values: dict[str, float]) -> No
             own[name] = table
         else:
             own[name] = value
+
+
+def _num(v: float | int) -> str:
+    return f"{v:,}" if isinstance(v, int) or float(v).is_integer() and abs(v) >= 1000 else f"{v:g}"

@@ -178,7 +178,11 @@ def table(result: dict) -> str:
                                "TTFT after"]))
     if result["memory"]:
         pm = result["planned_memory"]
-        out.append("measured memory: " + ", ".join(f"{n} {v:g}" for n, v in result["memory"].items())
+        out.append("measured memory: " + ", ".join(f"{n} {_num(v)}" for n, v in result["memory"].items())
                    + f" (the profiles' estimate: KV cache {pm['kv_cache_gib']:g} GiB, {pm['kv_cache_tokens']:,} tokens)")
     out.append(f"{result['action']}: {result['overlay']}")
     return "\n\n".join(out)
+
+
+def _num(v: float | int) -> str:
+    return f"{v:,}" if isinstance(v, int) or float(v).is_integer() and abs(v) >= 1000 else f"{v:g}"

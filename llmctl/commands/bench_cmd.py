@@ -133,11 +133,11 @@ def bench_cmd(spec, url, model, api, api_key_env, concurrency, rate, requests, p
 
         other = replace(cfg, base_url=normalize_base_url(compare_url), model=compare_model, api=compare_api or api)
         doc["compare"] = _measure(other, run_bench)
-        from llmctl.bench.stats import crossover
+        from llmctl.bench.stats import crossovers
 
         xs = [s["value"] for s in doc["steps"]]
         theirs = {s["value"]: s["output_tokens_per_s"] for s in doc["compare"]["steps"]}
-        doc["crossover"] = crossover(xs, [s["output_tokens_per_s"] for s in doc["steps"]], [theirs.get(x) for x in xs])
+        doc["crossover"] = crossovers(xs, [s["output_tokens_per_s"] for s in doc["steps"]], [theirs.get(x) for x in xs])
     if spec_obj is not None and not rate:
         predicted = _predicted(spec, spec_obj, [load.value for load in loads], cfg)
         if predicted is not None:

@@ -177,8 +177,29 @@ def _memory(ctx: Context, c: Candidate) -> None:
         gpu_memory_utilization=ov.gpu_memory_utilization, max_num_seqs=ov.max_num_seqs,
         max_num_batched_tokens=ov.max_num_batched_tokens, capacity_gib=c.pool.capacity_gib,
     )
+    _measured_kv(c)
     if not c.mem.fits:
         c.reject = c.mem.problems[0]
+
+
+def _measured_kv(c: Candidate) -> None:
+    """The KV cache this engine reported at start-up on this device (a calibration overlay) replaces the
+    estimate: its size in tokens and GiB, and the requests of max_model_len it holds."""
+    from dataclasses import replace
+
+    from llmctl.calibrate.active import memory as measured_memory
+
+    m = measured_memory(c.backend, c.pool.device.id)
+    if not m or c.mem is None or not c.mem.fits or not (m.get("kv_cache_tokens") or m.get("kv_cache_gib")):
+        return
+    est = c.mem
+    tokens = int(m.get("kv_cache_tokens") or m["kv_cache_gib"] * GiB / max(est.kv_bytes_per_token, 1))
+    gib = float(m.get("kv_cache_gib") or tokens * est.kv_bytes_per_token / GiB)
+    per_request = est.kv_cache_tokens / est.max_concurrency if est.max_concurrency else 0
+    c.mem = replace(est, kv_cache_tokens=tokens, kv_cache_gib=gib,
+                    max_concurrency=tokens / per_request if per_request else est.max_concurrency,
+                    warnings=[*est.warnings, f"KV cache: {tokens:,} tokens ({gib:g} GiB) as the engine reported at "
+                              "start-up (calibration overlay), not the estimate"])
 
 
 def deployment(ctx: Context, c: Candidate) -> Deployment:
@@ -188,12 +209,7 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
     batched, seqs = vllm_defaults(c.pool.device)
     seqs = ctx.spec.overrides.max_num_seqs or seqs
     batched = ctx.spec.overrides.max_num_batched_tokens or batched
-    kv_tokens = m.kv_cache_tokens
-    from llmctl.calibrate.active import memory as measured_memory
-
-    measured = measured_memory(c.backend, c.pool.device.id).get("kv_cache_tokens")
-    if measured:  # the KV cache the engine itself reported for this setup (a calibrated start-up log)
-        kv_tokens = int(measured)
+    kv_tokens = m.kv_cache_tokens  # measured at start-up when a calibration says (_measured_kv)
     kv_limited = max(1, kv_tokens // max(per_request, 1))
     return Deployment(
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
