@@ -104,12 +104,14 @@ def activate(spec, model, pools) -> Applied:
                 f"{engine} {k['engine_version']} on {device_id}, model {k['model']}), stored in {path}: "
                 + "; ".join(x for x in (fitted, mem) if x))
             defaults = entry.get("defaults", {})
+            timed = ", ".join(dict.fromkeys(p["source"] for p in provs if p["kind"] != "vllm-startup-log")) or src
+            logged = ", ".join(dict.fromkeys(p["source"] for p in provs if p["kind"] in ("vllm-startup-log", "metrics"))) or src
             for name, value in entry.get("performance", {}).items():
                 d = defaults.get(name)
                 out.explain.append((f"calibrated {engine}.{name}", f"{value:g}",
-                                    f"fitted from {src}; default {d:g}" if d is not None else f"fitted from {src}"))
+                                    f"fitted from {timed}; default {d:g}" if d is not None else f"fitted from {timed}"))
             for name, value in (entry.get("memory") or {}).items():
-                out.explain.append((f"measured {engine} {name}", _num(value), f"from {src}"))
+                out.explain.append((f"measured {engine} {name}", _num(value), f"from {logged}"))
             if entry.get("runs_here"):
                 out.explain.append((f"{engine} on {device_id}", "planned",
                                     f"its profile refuses this device; the calibration measured it serving there"))
