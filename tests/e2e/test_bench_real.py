@@ -166,3 +166,27 @@ def test_calibrate_closes_the_loop_on_vllm_cpu(vllm_server, tiny_hf_model, tmp_p
         print(f"re-bench at {s['value']:g} users: time per token measured {s['tpot_ms']['p50']:.2f} ms, "
               f"calibrated plan {p['itl_p50_ms']:.2f} ms; TTFT p50 measured {s['ttft_ms']['p50']:.1f} ms, "
               f"plan {p['ttft_p50_ms']:.1f} ms")
+
+
+def test_calibrate_from_a_live_metrics_scrape(vllm_server, tiny_hf_model, tmp_path):
+    """`--metrics URL`: vLLM's own histograms (TTFT, inter-token latency: means since start) and its
+    KV cache (vllm:cache_config_info) from the live server; the version is not in /metrics, so it is
+    asked for, then given."""
+    spec = _cpu_spec(tmp_path / "cpu.yaml", tiny_hf_model, output=32)
+    warm = run_llmctl("bench", "--url", vllm_server.base_url, "--concurrency", "2", "--requests", "4",
+                      "--prompt-tokens", "64", "--output-tokens", "32", timeout=300)
+    assert warm.code == 0, warm.output
+    r = run_llmctl("calibrate", str(spec), "--metrics", vllm_server.base_url, "--concurrency", "2", timeout=60)
+    assert r.code == 2 and "--engine-version" in r.stderr, r.output
+    r = run_llmctl("calibrate", str(spec), "--metrics", vllm_server.base_url, "--concurrency", "2",
+                   "--engine-version", "0.32.0", "--dry-run", "-o", "json", timeout=60)
+    assert r.code == 0, r.output
+    res = json.loads(r.stdout)
+    (row,) = res["steps"]
+    assert row["concurrency"] == 2 and row["itl_measured_ms"] > 0 and row["ttft_measured_ms"] > 0
+    assert abs(row["itl_after_ms"] - row["itl_measured_ms"]) / row["itl_measured_ms"] < 0.02
+    assert res["memory"].get("kv_cache_tokens", 0) > 0, res["memory"]
+    assert res["sources"] == [vllm_server.base_url + "/metrics"]
+    dead = run_llmctl("calibrate", str(spec), "--metrics", f"http://127.0.0.1:{free_port()}",
+                      "--engine-version", "0.32.0", timeout=60)
+    assert dead.code == 1 and "cannot read" in dead.stderr and "Traceback" not in dead.output
