@@ -19,7 +19,6 @@ network write. Only closed-loop steps (a concurrency) are used.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 

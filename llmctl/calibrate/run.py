@@ -118,6 +118,10 @@ def calibrate(spec_path: str, sources: list[str], *, metrics_url: str | None = N
                 memory[name] = getattr(log, name)
     if scrape and scrape.kv_cache_tokens:
         memory.setdefault("kv_cache_tokens", scrape.kv_cache_tokens)
+    if result is None and not memory:
+        raise InputError("nothing to fit: the measurements have no closed-loop step (a concurrency) and no "
+                         "start-up memory figures", where="--from",
+                         hint="bench with --concurrency, or add the server's start-up log")
     planned_kv = {"kv_cache_tokens": plan.memory.kv_cache_tokens, "kv_cache_gib": plan.memory.per_gpu_gib.kv_cache}
 
     from llmctl.engines import get_engine
