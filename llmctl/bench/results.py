@@ -199,9 +199,12 @@ def table(doc: dict, *, wide: bool = False) -> str:
                 + (f", {ver.get('engine')} {ver.get('version')}" if ver else "") + f", {run['duration_s']:.1f}s)")
         p = run.get("prompts") or {}
         w = run.get("workload") or {}
-        head += (f"\n  prompts: {w.get('prompt_tokens') or 'from file'} tokens ({p.get('method')}"
-                 + (f": first prompt {p['first_prompt_tokens']} tokens" if p.get("first_prompt_tokens") else "")
-                 + (f"; {p['note']}" if p.get("note") else "") + f"), answers {w.get('output_tokens')} tokens")
+        if p.get("method") == "file":
+            head += f"\n  prompts: {p.get('note')}, answers {w.get('output_tokens')} tokens"
+        else:
+            head += (f"\n  prompts: {w.get('prompt_tokens')} tokens ({p.get('method')}"
+                     + (f": first prompt {p['first_prompt_tokens']} tokens" if p.get("first_prompt_tokens") else "")
+                     + (f"; {p['note']}" if p.get("note") else "") + f"), answers {w.get('output_tokens')} tokens")
         body = grid(rows, [load, "ok", "TTFT ms p50/p95/p99", "ITL ms p50/p95/p99", "TPOT ms p50", "E2E ms p50/p95/p99",
                            "out tok/s", "tok/s per user", "req/s", "errors"], wide=wide)
         parts.append(f"{head}\n{body}")
