@@ -51,6 +51,9 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
         pools = [p for p in pools if p.device.id == want]
         if not pools:
             raise InputError(f"no node in `hardware` has GPU type {want}", where="overrides.gpu_type")
+    from llmctl.calibrate.apply import activate
+
+    calibrated = activate(spec, model, pools)
     max_model_len, context_warning = _max_model_len(spec, model)
     ctx = Context(spec, catalog, model, pools, max_model_len, *_sla(spec), leans=[])
     candidates = enumerate_candidates(ctx)
@@ -63,9 +66,20 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
             c.preference = sum(l.weights.get(c.backend, 0.0) for l in ctx.leans)
     plan, ranked = choose(ctx, candidates)
     plan.warnings[:0] = detect_warnings + ([context_warning] if context_warning else [])
+    if calibrated.rationale or calibrated.warnings:
+        _add_calibration(plan, calibrated)
     if trace is not None:
         trace.context, trace.ranked = ctx, ranked
     return plan
+
+
+def _add_calibration(plan: Plan, applied) -> None:
+    """Say which calibration the plan used ("calibrated from …") and which it skipped."""
+    from llmctl.plan import Explanation, Rationale
+
+    plan.rationale[:0] = [Rationale(rule="calibration", detail=d) for d in applied.rationale]
+    plan.warnings.extend(applied.warnings)
+    plan.explain.extend(Explanation(quantity=q, value=v, formula=f) for q, v, f in applied.explain)
 
 
 def _check_needs(spec: Spec, model: ResolvedModel) -> None:

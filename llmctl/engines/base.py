@@ -90,6 +90,10 @@ class Engine:
     def unavailable_on(self, device: "GpuProfile") -> str | None:
         """None if the engine runs on `device`, else the reason it cannot."""
         runs = self.profile.runs
+        from llmctl.calibrate.active import runs_here
+
+        if runs_here(self.name, device.id):
+            return None  # measured serving there: a calibration overlay says so
         if device.kind not in runs.kinds:
             return runs.refusals.get(device.kind, f"{self.title} does not run on {device.kind} devices")
         if device.kind == "gpu" and runs.vendors and device.vendor not in runs.vendors:

@@ -182,6 +182,7 @@ def memory(ctx: Context, c: Candidate) -> None:
         gpu_memory_utilization=ov.gpu_memory_utilization, max_num_seqs=ov.max_num_seqs,
         max_num_batched_tokens=_chunk_budget(ctx, c), capacity_gib=c.pool.capacity_gib,
     )
+    _measured_kv(c)
     if not c.mem.fits:
         c.reject = c.mem.problems[0]
 
@@ -199,6 +200,26 @@ def tunings(ctx: Context, c: Candidate, budgets: tuple[int, ...]) -> list[dict[s
     return [{"max_num_batched_tokens": b} for b in sorted(budgets) if b < default]  # the lowest ITL first
 
 
+def _measured_kv(c: Candidate) -> None:
+    """The KV cache this engine reported at start-up on this device (a calibration overlay) replaces the
+    estimate: its size in tokens and GiB, and the requests of max_model_len it holds."""
+    from dataclasses import replace
+
+    from llmctl.calibrate.active import memory as measured_memory
+
+    m = measured_memory(c.backend, c.pool.device.id)
+    if not m or c.mem is None or not c.mem.fits or not (m.get("kv_cache_tokens") or m.get("kv_cache_gib")):
+        return
+    est = c.mem
+    tokens = int(m.get("kv_cache_tokens") or m["kv_cache_gib"] * GiB / max(est.kv_bytes_per_token, 1))
+    gib = float(m.get("kv_cache_gib") or tokens * est.kv_bytes_per_token / GiB)
+    per_request = est.kv_cache_tokens / est.max_concurrency if est.max_concurrency else 0
+    c.mem = replace(est, kv_cache_tokens=tokens, kv_cache_gib=gib,
+                    max_concurrency=tokens / per_request if per_request else est.max_concurrency,
+                    warnings=[*est.warnings, f"KV cache: {tokens:,} tokens ({gib:g} GiB) as the engine reported at "
+                              "start-up (calibration overlay), not the estimate"])
+
+
 def deployment(ctx: Context, c: Candidate) -> Deployment:
     a, m = ctx.model.arch, c.mem
     assert m is not None
@@ -206,13 +227,14 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
     batched, seqs = vllm_defaults(c.pool.device)
     seqs = ctx.spec.overrides.max_num_seqs or seqs
     batched = _chunk_budget(ctx, c) or batched
-    kv_limited = max(1, m.kv_cache_tokens // max(per_request, 1))
+    kv_tokens = m.kv_cache_tokens  # measured at start-up when a calibration says (_measured_kv)
+    kv_limited = max(1, kv_tokens // max(per_request, 1))
     return Deployment(
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
         kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
         max_num_batched_tokens=batched, budget_includes_decode=True, paged_kv=True,
-        max_num_seqs=seqs, kv_cache_tokens=m.kv_cache_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
+        max_num_seqs=seqs, kv_cache_tokens=kv_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
     )
 
 
