@@ -6,3 +6,8 @@ plans and renders the vLLM side with the normal planner and engine plug-in, and 
 folder: inventory.json, mapping.yaml, decisions.json, report.md, vllm.yaml, plan.json, deploy/ and,
 when Ollama's native API is kept, front.json. `vllm-to-ollama` (reverse) goes the other way.
 """
+
+# The two engines a migration moves between, named once: the commands are named after them
+# (`ollama-to-vllm`, `vllm-to-ollama`); everything else asks their plug-ins.
+OLD_ENGINE = "ollama"
+NEW_ENGINE = "vllm"

@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from llmctl.errors import InputError
+from llmctl.migrate import NEW_ENGINE
 
 DECISIONS_SCHEMA = "llmctl.migrate.decisions/v1"
 FRONT_SCHEMA = "llmctl.migrate.front/v1"
@@ -199,7 +200,7 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
     # ---- context
     ctx, ctx_from = _context(model, params, env)
     # ---- server settings
-    overrides: dict[str, Any] = {"backend": "vllm"}
+    overrides: dict[str, Any] = {"backend": NEW_ENGINE}
     serving: dict[str, Any] = {"served_names": names}
     parallel_s = env.get("OLLAMA_NUM_PARALLEL")
     parallel = _int(parallel_s or R.ollama_defaults["OLLAMA_NUM_PARALLEL"], "OLLAMA_NUM_PARALLEL", inventory)

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from llmctl.errors import InputError
+from llmctl.migrate import NEW_ENGINE, OLD_ENGINE
 from llmctl.migrate.decide import item
+from llmctl.spec import Spec
+from llmctl.targets.registry import entry
 
 SCHEMA = "llmctl.migrate.reverse/v1"
 # serving.generation → Modelfile PARAMETER (the same meaning unless noted)
@@ -58,7 +61,7 @@ def reverse(source: str, *, out: str | None, quant: str | None, force: bool) -> 
     from llmctl.planner import make_plan
 
     plan = make_plan(spec, base_dir=Path(source).resolve().parent)
-    if plan.backend != "vllm":
+    if plan.backend != NEW_ENGINE:
         raise InputError(f"the spec's plan serves it with {plan.backend}, not vLLM", where=source,
                          hint="vllm-to-ollama reads a spec planned for vLLM (e.g. a migration's vllm.yaml)")
     repo = plan.model.hf_id or spec.model
@@ -95,8 +98,9 @@ def reverse(source: str, *, out: str | None, quant: str | None, force: bool) -> 
     modelfile = render_modelfile(tag, params)
     o_spec = {"name": f"{spec.name}-ollama", "model": tag,
               "workload": spec.workload.model_dump(mode="json", exclude_none=True), "hardware": "detect",
-              "target": spec.target if spec.target != "kubernetes" else "compose",
-              "overrides": {"backend": "ollama"}}
+              # a development copy runs on this machine: a cluster target becomes the spec default
+              "target": spec.target if entry(spec.target).on_this_host else Spec.model_fields["target"].default,
+              "overrides": {"backend": OLD_ENGINE}}
     if not o_spec["workload"].get("sla"):
         o_spec["workload"].pop("sla", None)
     folder = Path(out or f"migration-{spec.name}-ollama")

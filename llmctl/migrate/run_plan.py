@@ -82,7 +82,10 @@ def run(opts: Options) -> Result:
 
         rendered = render_plan(plan, spec, None, RenderOptions(source=str(out / "vllm.yaml")))
         argv = list(rendered.service.argv)
-        vllm_args = argv[2:] if argv[:2] == ["vllm", "serve"] else argv
+        from llmctl.engines import get_engine
+
+        command = list(get_engine(plan.backend).profile.container_command)  # e.g. `vllm serve`
+        vllm_args = argv[len(command):] if argv[:len(command)] == command else argv
     items = list(d["items"])
     items.insert(1, decide.quantization_item(plan, d["gguf_quantization"], model.get("size")))
     from llmctl.engines import get_engine

@@ -204,7 +204,9 @@ def _spec(text: str, where: str) -> Source:
     from llmctl.planner import make_plan
 
     plan = make_plan(spec, base_dir=Path(where).resolve().parent)
-    if plan.backend != "ollama":
+    from llmctl.migrate import OLD_ENGINE
+
+    if plan.backend != OLD_ENGINE:
         raise InputError(f"the spec's plan serves it with {plan.backend}, not Ollama: there is nothing to migrate",
                          where=where, hint="migrate reads a spec whose plan is Ollama (overrides.backend: ollama)")
     src = Source("spec", where, spec=spec, plan=plan, target=spec.target)
