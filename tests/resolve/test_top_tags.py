@@ -27,6 +27,13 @@ def test_the_list_has_100_distinct_tags() -> None:
     assert len(tags) == len(set(tags)) == 100
 
 
+def test_every_row_names_where_its_size_was_seen() -> None:
+    # a row without a public copy must say so with `source: null`, never carry an invented one
+    for row in top_tags():
+        assert "source" in row, row["tag"]
+        assert row["source"] is None or str(row["source"]).startswith("https://"), row["tag"]
+
+
 SPEC = """name: t
 model: {tag}
 environment: development
@@ -50,6 +57,8 @@ def test_tag_plans_offline_with_its_published_size(row: dict) -> None:
     cat = Catalog.load()
     model = resolve_model(cat, row["tag"])
     assert model.source == "catalog" and model.kind == "ollama"
+    if row.get("quantization"):  # seen on the tags page: the catalog's default for the tag must be that one
+        assert model.gguf_quantization.upper() == str(row["quantization"]).upper()
     published = float(row["size_gb"]) * 1e9
     text = SPEC.format(tag=row["tag"], context=min(2048, model.arch.max_position_embeddings or 2048))
     plan = make_plan(load_spec_text(text), catalog=cat)
