@@ -1,0 +1,1 @@
+"""The migration from Ollama to vLLM: parity, state, the gated shift, end to end."""
