@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("llmctl.commands.deploy_cmd:rollback_cmd", "Bring back the version that ran before the last update."),
     "smoke": ("llmctl.commands.smoke_cmd:smoke_cmd", "Check a running endpoint against the SLA."),
     "traffic": ("llmctl.commands.traffic_cmd:traffic_cmd", "Show or shift how the proxy splits requests between colours."),
+    "migrate": ("llmctl.commands.migrate_cmd:migrate_cmd", "Move a running Ollama service to vLLM (status, shift, rollback)."),
     "completion": ("llmctl.commands.completion_cmd:completion_cmd", "Print the shell completion script (bash, zsh, fish)."),
 }
 

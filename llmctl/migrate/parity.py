@@ -303,6 +303,11 @@ def _performance(old: Side, new: Side, throughput: dict[str, float | None]) -> d
 # --------------------------------------------------------------------------- files
 
 
+def combine(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One parity.json for several models: passed when every model passed."""
+    return {"schema": SCHEMA, "passed": all(d["passed"] for d in docs), "models": docs}
+
+
 def write_parity(out_dir: str | Path, doc: dict[str, Any]) -> tuple[Path, Path]:
     from llmctl.fileio import write_atomic
 
@@ -313,9 +318,16 @@ def write_parity(out_dir: str | Path, doc: dict[str, Any]) -> tuple[Path, Path]:
 
 
 def parity_markdown(doc: dict[str, Any]) -> str:
+    if "models" in doc:
+        head = f"# Parity: {'PASSED' if doc['passed'] else 'FAILED'} ({len(doc['models'])} model(s))\n\n"
+        return head + "\n".join(_model_markdown(d) for d in doc["models"])
+    return _model_markdown(doc)
+
+
+def _model_markdown(doc: dict[str, Any]) -> str:
     sides = doc["sides"]
     old, new = list(sides)
-    lines = [f"# Parity: {old} → {new}", "",
+    lines = [f"# Parity: {old} → {new}" + (f", model `{doc['model']}`" if doc.get("model") else ""), "",
              f"**{'PASSED' if doc['passed'] else 'FAILED'}** — weights: {doc['weights']} "
              f"({'exact agreement required' if doc['weights'] == 'same' else 'quantization-gap thresholds'})", ""]
     for name, s in sides.items():
