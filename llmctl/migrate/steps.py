@@ -84,7 +84,7 @@ def _watch(proxy: Proxy, routes: PathRoutes, before: dict[str, Any], observe_s: 
         requests = int(now["requests"]) - int(before["requests"])
         errors = int(now["errors"]) - int(before["errors"])
         down = {k: v for k, v in now["status"].items() if v not in ("UP", "no")}  # "no": no check configured
-        base = {"requests": requests, "errors": errors, "status": now["status"]}
+        base = {"requests": requests, "errors": errors, "health": now["status"]}
         if down:
             return base | {"ok": False, "reason": "not healthy: " + ", ".join(f"{k} {v}" for k, v in down.items())}
         if errors and errors > max_error_rate * max(requests, 1):
