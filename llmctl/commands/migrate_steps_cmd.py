@@ -98,13 +98,17 @@ def rollback_cmd(out, stop_new) -> int:
               help="How long each traffic step is watched.")
 @click.option("--stop-at", type=click.IntRange(0, 100), default=100, show_default=True, metavar="PCT",
               help="Stop shifting at this step (0: parity only).")
-def resume_cmd(out, new_url, old_url, python, port, observe_s, stop_at) -> int:
+@click.option("--engine-arg", "engine_args", multiple=True, metavar="FLAG",
+              help="A flag appended to the new side's command line (repeat it; e.g. --engine-arg=--dtype=float32).")
+@click.option("--parity-api", type=click.Choice(["ollama", "openai"]), default="ollama", show_default=True,
+              help="How parity reaches the old side: Ollama's native API (raw prompts) or an OpenAI API.")
+def resume_cmd(out, new_url, old_url, python, port, observe_s, stop_at, engine_args, parity_api) -> int:
     """Run or continue `--apply` from the recorded state (after a crash, or after fixing what failed)."""
     from llmctl.migrate.apply import run
 
     out_dir = Path(out) if out else _out_dir(None)
     return run(out_dir, new_url=new_url, old_url=old_url, python=python, port=port, observe_s=observe_s,
-               stop_at=stop_at, say=_say)
+               stop_at=stop_at, engine_args=list(engine_args) or None, parity_api=parity_api, say=_say)
 
 
 def add_step_commands(group: click.Group) -> None:

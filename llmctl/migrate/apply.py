@@ -114,10 +114,15 @@ def no_room_message(fit: dict[str, Any]) -> str:
 
 def run(out_dir: str | Path, *, new_url: str | None = None, old_url: str | None = None,
         old_api_url: str | None = None, python: str | None = None, bind: str = "127.0.0.1", port: int | None = None,
-        parity_api: str = "openai", weights: str | None = None, observe_s: float | None = None,
-        stop_at: int = 100, say: Callable[[str], None] | None = None) -> int:
+        parity_api: str = "ollama", weights: str | None = None, observe_s: float | None = None,
+        stop_at: int = 100, engine_args: list[str] | None = None,
+        say: Callable[[str], None] | None = None) -> int:
     """The whole `--apply` sequence (resumable). Returns the exit code: 0 done, 1 a check failed
-    (parity, a gate, no GPU room, a side not ready). Raises InputError for bad inputs (exit 2)."""
+    (parity, a gate, no GPU room, a side not ready). Raises InputError for bad inputs (exit 2).
+    `engine_args`: flags appended to the new side's command line (recorded, reused by a re-run).
+    `parity_api`: how parity talks to the old side — "ollama" (its native /api/generate with raw
+    prompts, the default for a real Ollama) or "openai" (/v1/completions, for an old side whose
+    OpenAI API takes raw prompts; Ollama's own /v1/completions applies the chat template)."""
     from llmctl.migrate.profile import migration_profile
 
     say = say or (lambda s: print(s, file=sys.stderr, flush=True))
@@ -135,7 +140,9 @@ def run(out_dir: str | Path, *, new_url: str | None = None, old_url: str | None 
         if m.phase == FINALIZED:
             say("the migration is already finalized; nothing to do")
             return 0
-        ctx = _Context(out, m, inv, front, say, python=python, new_url=new_url,
+        if engine_args is not None:
+            m.data["engine_args"] = list(engine_args)
+        ctx = _Context(out, m, inv, front, say, python=python or m.data.get("python"), new_url=new_url,
                        old_url=old_url, old_api_url=old_api_url, bind=bind, port=port)
         ctx.check_room()
         ctx.ensure_new_side(prof.shift.healthy_timeout_s)
@@ -233,6 +240,9 @@ class _Context:
             raise InputError(f"the {service.engine} engine has no host command line to start here", where=str(spec_path))
         port = free_port("127.0.0.1")
         argv = get_engine(service.engine).host_argv(listen_args(service.native_argv, "127.0.0.1", port), self.python)
+        argv += list(self.m.data.get("engine_args") or [])
+        if self.python:
+            self.m.data["python"] = self.python
         return argv, f"http://127.0.0.1:{port}", native_env(service, str(self.out / "data"))
 
     # ------------------------------------------------------------------ 3. the front

@@ -1,11 +1,12 @@
 """Parity between the old server (Ollama) and the new one (vLLM): the same prompts through both.
 
-1. Greedy decoding with the top-N alternatives of every token: at the first token where the two
+1. Greedy decoding of raw prompts (no chat template) with the top-N alternatives of every token: at the first token where the two
    differ, each side's token must be among the other side's top N; the share of agreeing top tokens
    must reach the profile's threshold (1.0 — exact — when both load the same weights).
 2. A small task set with regex-checkable answers, compared between the sides.
 3. Embedding cosine per input, for embedding models.
-4. TTFT / ITL side by side from the smoke harness (llmctl/smoke.py), and single-stream decode
+4. The chat template: the same message should become as many tokens on both sides (reported).
+5. TTFT / ITL side by side from the smoke harness (llmctl/smoke.py), and single-stream decode
    throughput from the parity requests' `usage`. Reported, not gated.
 
 Where each API puts its logprobs (normalised by `token_steps`):
@@ -132,24 +133,38 @@ class _Client:
         except ValueError:
             raise CheckFailed(f"parity: the {self.side.name} side answered non-JSON on {path}: {r.text[:200]}") from None
 
-    def chat(self, prompt: str, *, logprobs: bool) -> tuple[dict[str, Any], float]:
+    def complete(self, prompt: str, *, logprobs: bool) -> tuple[dict[str, Any], float]:
+        """A greedy completion of the raw prompt (no chat template): the weights and the tokenizer are
+        compared, not the template (see `chat_prompt_tokens`). Ollama's /v1/completions renders the
+        model's template (ollama v0.32.15 openai/openai.go FromCompleteRequest sets no Raw), so the
+        native /api/generate with `raw: true` is the raw path on Ollama."""
         p, s = self.prof, self.side
-        msgs = [{"role": "user", "content": prompt}]
         if s.api == "ollama":
-            body: dict[str, Any] = {"model": s.model, "messages": msgs, "stream": False,
+            body: dict[str, Any] = {"model": s.model, "prompt": prompt, "raw": True, "stream": False,
                                     "options": {"temperature": 0, "num_predict": p.max_tokens, **p.extra_body}}
             if logprobs:
                 body |= {"logprobs": True, "top_logprobs": p.top_n}
-            path = "/api/chat"
+            path = "/api/generate"
         else:
-            body = {"model": s.model, "messages": msgs, "max_tokens": p.max_tokens, "temperature": 0,
+            body = {"model": s.model, "prompt": prompt, "max_tokens": p.max_tokens, "temperature": 0,
                     "stream": False, **p.extra_body}
             if logprobs:
-                body |= {"logprobs": True, "top_logprobs": p.top_n}
-            path = "/v1/chat/completions"
+                body["logprobs"] = p.top_n  # OpenAI completions: an integer (vLLM, llama.cpp, Ollama)
+            path = "/v1/completions"
         started = time.monotonic()
         out = self._post(path, body)
         return out, time.monotonic() - started
+
+    def chat_prompt_tokens(self, prompt: str) -> int | None:
+        """How many tokens the side's chat template makes of one user message."""
+        s = self.side
+        msgs = [{"role": "user", "content": prompt}]
+        if s.api == "ollama":
+            out = self._post("/api/chat", {"model": s.model, "messages": msgs, "stream": False,
+                                           "options": {"num_predict": 1}})
+            return out.get("prompt_eval_count")
+        out = self._post("/v1/chat/completions", {"model": s.model, "messages": msgs, "max_tokens": 1})
+        return (out.get("usage") or {}).get("prompt_tokens")
 
     def embed(self, inputs: list[str]) -> list[list[float]]:
         s = self.side
@@ -164,9 +179,11 @@ class _Client:
 # --------------------------------------------------------------------------- comparisons
 
 
-def compare_greedy(old: list[Step], new: list[Step], top_n: int) -> dict[str, Any]:
+def compare_greedy(old: list[Step], new: list[Step], top_n: int, tie_gap: float = 0.0) -> dict[str, Any]:
     """Where the two greedy continuations first differ, and whether each side's token there is among
-    the other side's top N."""
+    the other side's top N. A difference where both sides rate the two tokens within `tie_gap` nats
+    of each other is a numerical tie: it counts as agreement, and the comparison ends there (what
+    follows a different token is a different continuation)."""
     n = min(len(old), len(new))
     first = next((i for i in range(n) if old[i].token != new[i].token), None)
     out: dict[str, Any] = {"tokens_old": len(old), "tokens_new": len(new), "matched": n if first is None else first,
@@ -178,6 +195,13 @@ def compare_greedy(old: list[Step], new: list[Step], top_n: int) -> dict[str, An
                 "old_in_new_top": o.token in w.top, "new_in_old_top": w.token in o.top,
                 "old_top": _top(o.top, top_n), "new_top": _top(w.top, top_n)}
         out["ok"] = (not missing_top) and out["old_in_new_top"] and out["new_in_old_top"]
+        if out["ok"]:
+            gaps = (o.top[o.token] - o.top[w.token] if o.token in o.top else math.inf,
+                    w.top[w.token] - w.top[o.token] if w.token in w.top else math.inf)
+            out["tie"] = max(gaps) <= tie_gap
+            out["logprob_gaps"] = [round(g, 5) for g in gaps]
+            if out["tie"]:
+                out["matched"] = first + 1
         if missing_top:
             out["reason"] = "a side returned no top alternatives at the first difference"
     return out
@@ -218,6 +242,7 @@ def run_parity(old: Side, new: Side, *, weights: str = "same", embedding: bool =
         else:
             doc["checks"]["greedy"] = _greedy(clients[old.name], clients[new.name], prof, limits, doc)
             doc["checks"]["tasks"] = _tasks(clients[old.name], clients[new.name], prof, limits)
+            doc["chat_template"] = _chat_template(clients[old.name], clients[new.name], prof)
     finally:
         for c in clients.values():
             c.close()
@@ -235,7 +260,7 @@ def _greedy(old: _Client, new: _Client, prof: ParityProfile, limits: Thresholds,
     for prompt in prof.prompts:
         answers = {}
         for c in (old, new):
-            body, took = c.chat(prompt, logprobs=True)
+            body, took = c.complete(prompt, logprobs=True)
             steps = token_steps(body)
             if not steps:
                 raise CheckFailed(f"parity: the {c.side.name} side returned no logprobs for a greedy request "
@@ -245,7 +270,7 @@ def _greedy(old: _Client, new: _Client, prof: ParityProfile, limits: Thresholds,
             tput[c.side.name][0] += n
             tput[c.side.name][1] += took
         (o_steps, o_text), (n_steps, n_text) = answers[old.side.name], answers[new.side.name]
-        row = compare_greedy(o_steps, n_steps, prof.top_n) | {"prompt": prompt, "old_text": o_text, "new_text": n_text}
+        row = compare_greedy(o_steps, n_steps, prof.top_n, limits.tie_logprob_gap) | {"prompt": prompt, "old_text": o_text, "new_text": n_text}
         matched += row["matched"]
         compared += row["compared"]
         rows.append(row)
@@ -256,22 +281,35 @@ def _greedy(old: _Client, new: _Client, prof: ParityProfile, limits: Thresholds,
             "min_top1_agreement": limits.min_top1_agreement, "first_difference_in_top_n": top_n_ok, "prompts": rows}
 
 
+def _chat_template(old: _Client, new: _Client, prof: ParityProfile) -> dict[str, Any]:
+    """Reported, not gated: the same chat message should become the same number of tokens on both
+    sides; a difference means the chat templates differ (or one adds a BOS token the other does not)."""
+    prompt = prof.prompts[0]
+    counts = {c.side.name: c.chat_prompt_tokens(prompt) for c in (old, new)}
+    same = len(set(counts.values())) == 1
+    return {"prompt_tokens": counts, "same": same,
+            "note": None if same else "the chat templates render the same message differently: check the "
+                                      "TEMPLATE decision in report.md before moving chat clients"}
+
+
 def _tasks(old: _Client, new: _Client, prof: ParityProfile, limits: Thresholds) -> dict[str, Any]:
     rows = []
     for task in prof.tasks:
         pattern = re.compile(task.expect)
         row: dict[str, Any] = {"name": task.name, "expect": task.expect}
         for c in (old, new):
-            body, _ = c.chat(task.prompt, logprobs=False)
+            body, _ = c.complete(task.prompt, logprobs=False)
             text = _text(body)
             row[c.side.name] = {"answer": text, "correct": bool(pattern.search(text))}
         row["same_answer"] = row[old.side.name]["answer"] == row[new.side.name]["answer"]
+        row["same_result"] = row[old.side.name]["correct"] == row[new.side.name]["correct"]
         rows.append(row)
     score = {c.side.name: sum(r[c.side.name]["correct"] for r in rows) / max(1, len(rows)) for c in (old, new)}
-    same = all(r["same_answer"] for r in rows)
+    same = all(r["same_result"] for r in rows)
     drop = score[old.side.name] - score[new.side.name]
-    ok = same if limits.require_same_task_answers else drop <= limits.max_task_score_drop + 1e-9
-    return {"ok": ok, "score": score, "same_answers": same, "require_same_answers": limits.require_same_task_answers,
+    ok = same if limits.require_same_task_results else drop <= limits.max_task_score_drop + 1e-9
+    return {"ok": ok, "score": score, "same_results": same, "same_answers": all(r["same_answer"] for r in rows),
+            "require_same_results": limits.require_same_task_results,
             "max_score_drop": limits.max_task_score_drop, "tasks": rows}
 
 
@@ -342,22 +380,28 @@ def _model_markdown(doc: dict[str, Any]) -> str:
                   "|---|---|---|---|---|"]
         for r in g["prompts"]:
             fd = r["first_difference"]
-            lines.append(f"| {_cell(r['prompt'])} | {r['matched']}/{r['compared']} | {'-' if fd is None else fd} | "
+            fd_text = "-" if fd is None else f"{fd}{' (tie)' if r.get('tie') else ''}"
+            lines.append(f"| {_cell(r['prompt'])} | {r['matched']}/{r['compared']} | {fd_text} | "
                          + ("- | - |" if fd is None else
                             f"{_cell(r['old_token'])} ({'yes' if r['old_in_new_top'] else 'no'}) | "
                             f"{_cell(r['new_token'])} ({'yes' if r['new_in_old_top'] else 'no'}) |"))
     t = doc["checks"].get("tasks")
     if t:
         lines += ["", "## Tasks", "",
-                  f"Score {old} {t['score'][old]:.0%}, {new} {t['score'][new]:.0%}; same answers: "
-                  f"{'yes' if t['same_answers'] else 'no'} ({'required' if t['require_same_answers'] else 'not required'}).",
-                  "", f"| task | {old} | {new} | same |", "|---|---|---|---|"]
+                  f"Score {old} {t['score'][old]:.0%}, {new} {t['score'][new]:.0%}; the same task results: "
+                  f"{'yes' if t['same_results'] else 'no'} ({'required' if t['require_same_results'] else 'not required'}).",
+                  "", f"| task | {old} | {new} | same answer |", "|---|---|---|---|"]
         for r in t["tasks"]:
             lines.append(f"| {r['name']} | {'✓' if r[old]['correct'] else '✗'} {_cell(r[old]['answer'])} | "
                          f"{'✓' if r[new]['correct'] else '✗'} {_cell(r[new]['answer'])} | {'yes' if r['same_answer'] else 'no'} |")
     e = doc["checks"].get("embedding")
     if e:
         lines += ["", "## Embeddings", "", f"Lowest cosine {e['min_cosine']:.4f} (needed ≥ {e['threshold']})."]
+    ct = doc.get("chat_template")
+    if ct:
+        lines += ["", "## Chat template (reported, not gated)", "",
+                  "Tokens of the same chat message: " + ", ".join(f"{k} {v}" for k, v in ct["prompt_tokens"].items())
+                  + (" — the same." if ct["same"] else f" — DIFFERENT: {ct['note']}.")]
     p = doc.get("performance")
     if p:
         lines += ["", "## Performance (smoke harness; reported, not gated)", "",

@@ -19,7 +19,8 @@ class Task(_Data):
 
 class Thresholds(_Data):
     min_top1_agreement: float = Field(ge=0, le=1)
-    require_same_task_answers: bool
+    tie_logprob_gap: float = Field(ge=0)
+    require_same_task_results: bool
     max_task_score_drop: float = Field(0.0, ge=0, le=1)
     min_embedding_cosine: float = Field(ge=-1, le=1)
 

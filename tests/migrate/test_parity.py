@@ -47,6 +47,16 @@ def test_first_difference_must_be_in_each_others_top_n():
     assert same["first_difference"] is None and same["ok"] and same["matched"] == same["compared"] == 2
 
 
+def test_a_numerical_tie_counts_as_agreement_and_ends_the_comparison():
+    # the first-token logprobs of vLLM (float32) and llama.cpp (F16 KV cache) on the same tiny weights
+    vllm = [Step("u", -1.2342, {"u": -1.2342, "m": -1.2394, "a": -2.8566}), Step("6", -0.68, {"6": -0.68})]
+    llama = [Step("m", -1.2360, {"m": -1.2360, "u": -1.2372, "a": -2.8554}), Step("v", -1.48, {"v": -1.48})]
+    r = compare_greedy(llama, vllm, 5, tie_gap=0.02)
+    assert r["tie"] and r["ok"] and (r["matched"], r["compared"]) == (1, 1)
+    strict = compare_greedy(llama, vllm, 5, tie_gap=0.001)
+    assert not strict["tie"] and (strict["matched"], strict["compared"]) == (0, 1)
+
+
 def test_cosine_and_mismatched_sizes():
     assert cosine([1, 0], [1, 0]) == pytest.approx(1.0)
     assert cosine([1, 0], [0, 1]) == pytest.approx(0.0)
@@ -74,7 +84,7 @@ def test_same_weights_pass_exactly_and_other_weights_fail(start_llama_server, tm
     doc = run_parity(Side("ollama", old.base_url, "tiny"), Side("vllm", same.base_url, "tiny"), weights="same")
     assert doc["passed"], json.dumps(doc["checks"], indent=1)[:2000]
     assert doc["checks"]["greedy"]["top1_agreement"] == 1.0
-    assert doc["checks"]["tasks"]["same_answers"] is True
+    assert doc["checks"]["tasks"]["same_answers"] is True and doc["chat_template"]["same"] is True
     perf = doc["performance"]
     assert perf["ollama"]["smoke_ok"] and perf["vllm"]["decode_tokens_per_s"] > 0
     json_path, md_path = write_parity(tmp_path, doc)

@@ -55,12 +55,12 @@ def test_apply_shifts_to_100_without_a_failed_request_and_rolls_back(start_llama
     url = f"http://127.0.0.1:{port}"
 
     # the proxy first, at 0% (stop_at=0 runs parity only), so the load runs from the start
-    assert run(out, new_url=new.base_url, port=port, stop_at=0, say=lambda _s: None) == 0
+    assert run(out, new_url=new.base_url, parity_api="openai", port=port, stop_at=0, say=lambda _s: None) == 0
     load = StreamLoad(url, "tiny", workers=2, max_tokens=8, max_requests=5000).start()
     try:
         load.wait_for(4, timeout_s=60)
         assert set(_served(load)) == {"ollama-1"}
-        assert run(out, new_url=new.base_url, observe_s=OBSERVE_S, say=lambda _s: None) == 0
+        assert run(out, new_url=new.base_url, parity_api="openai", observe_s=OBSERVE_S, say=lambda _s: None) == 0
         m = Migration.load(out)
         assert m.shares == {"ollama": 0.0, "vllm": 100.0} and m.phase == "at-100"
         assert [s["name"] for s in m.data["steps"] if s["name"].startswith("shift")] == ["shift-10", "shift-50", "shift-100"]
@@ -89,14 +89,14 @@ def test_a_proxy_crash_resumes_with_the_recorded_shares(start_llama_server, tmp_
     out = tmp_path / "migration-tiny"
     write_inventory(out, old.base_url, [model_entry("tiny")])
     proxy_cleanup.append(out / "proxy")
-    assert run(out, new_url=new.base_url, port=free_port(), stop_at=10, observe_s=0.5, say=lambda _s: None) == 0
+    assert run(out, new_url=new.base_url, parity_api="openai", port=free_port(), stop_at=10, observe_s=0.5, say=lambda _s: None) == 0
     proxy = Proxy(out / "proxy")
     workers = _haproxy_workers(out)
     os.kill(proxy.master_pid(), signal.SIGKILL)  # the crash
     for child in workers:
         os.kill(child, signal.SIGKILL)
     parity_runs = len([s for s in Migration.load(out).data["steps"] if s["name"] == "parity"])
-    assert run(out, new_url=new.base_url, stop_at=10, say=lambda _s: None) == 0
+    assert run(out, new_url=new.base_url, parity_api="openai", stop_at=10, say=lambda _s: None) == 0
     m = Migration.load(out)
     assert proxy.running() and m.shares["vllm"] == 10.0
     assert len([s for s in m.data["steps"] if s["name"] == "parity"]) == parity_runs  # not redone
@@ -113,7 +113,7 @@ def test_a_new_side_that_dies_during_a_step_is_rolled_back(start_llama_server, t
     out = tmp_path / "migration-tiny"
     write_inventory(out, old.base_url, [model_entry("tiny")])
     proxy_cleanup.append(out / "proxy")
-    assert run(out, new_url=new.base_url, port=free_port(), stop_at=0, say=lambda _s: None) == 0
+    assert run(out, new_url=new.base_url, parity_api="openai", port=free_port(), stop_at=0, say=lambda _s: None) == 0
     m = Migration.load(out)
 
     def say(text: str) -> None:
@@ -135,7 +135,7 @@ def test_finalize_stops_routing_to_the_old_side_and_keeps_it_running(start_llama
     out = tmp_path / "migration-tiny"
     write_inventory(out, old.base_url, [model_entry("tiny")])
     proxy_cleanup.append(out / "proxy")
-    assert run(out, new_url=new.base_url, port=free_port(), observe_s=0, say=lambda _s: None) == 0
+    assert run(out, new_url=new.base_url, parity_api="openai", port=free_port(), observe_s=0, say=lambda _s: None) == 0
     r = run_llmctl("migrate", "finalize", "--out", str(out))
     assert r.code == 0 and "stopping it is your choice" in r.stderr
     assert Migration.load(out).phase == "finalized"
