@@ -11,7 +11,7 @@ import click
 OUT_HELP = "The migration's folder (default: the only ./migration-*/ folder here)."
 
 
-def _out_dir(out: str | None) -> Path:
+def _out_dir(out: str | None, need: str = "migration.json") -> Path:
     from llmctl.errors import InputError
 
     if out:
@@ -19,9 +19,9 @@ def _out_dir(out: str | None) -> Path:
         if not p.is_dir():
             raise InputError(f"--out: {out} is not a folder")
         return p
-    found = sorted(p for p in Path(".").glob("migration-*") if (p / "migration.json").exists())
+    found = sorted(p for p in Path(".").glob("migration-*") if (p / need).exists())
     if len(found) != 1:
-        raise InputError("--out: " + ("no migration folder (./migration-*/ with migration.json) here" if not found
+        raise InputError("--out: " + (f"no migration folder (./migration-*/ with {need}) here" if not found
                                       else f"{len(found)} migration folders here: " + ", ".join(map(str, found))),
                          hint="name it: --out DIR")
     return found[0]
@@ -106,7 +106,7 @@ def resume_cmd(out, new_url, old_url, python, port, observe_s, stop_at, engine_a
     """Run or continue `--apply` from the recorded state (after a crash, or after fixing what failed)."""
     from llmctl.migrate.apply import run
 
-    out_dir = Path(out) if out else _out_dir(None)
+    out_dir = Path(out) if out else _out_dir(None, "inventory.json")
     return run(out_dir, new_url=new_url, old_url=old_url, python=python, port=port, observe_s=observe_s,
                stop_at=stop_at, engine_args=list(engine_args) or None, parity_api=parity_api, say=_say)
 

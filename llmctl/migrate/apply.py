@@ -126,7 +126,7 @@ def run(out_dir: str | Path, *, new_url: str | None = None, old_url: str | None 
     from llmctl.migrate.profile import migration_profile
 
     say = say or (lambda s: print(s, file=sys.stderr, flush=True))
-    out = Path(out_dir)
+    out = Path(out_dir).absolute()  # recorded paths (the proxy's socket) must not depend on the cwd
     if not out.is_dir():
         raise InputError(f"--out: {out} is not a folder", hint="run `llmctl migrate ollama-to-vllm` without --apply first")
     prof = migration_profile()
@@ -137,32 +137,43 @@ def run(out_dir: str | Path, *, new_url: str | None = None, old_url: str | None 
     front = read_front(out)
     m = Migration.load_or_create(out)
     with m.locked():
-        if m.phase == FINALIZED:
-            say("the migration is already finalized; nothing to do")
-            return 0
-        if engine_args is not None:
-            m.data["engine_args"] = list(engine_args)
-        ctx = _Context(out, m, inv, front, say, python=python or m.data.get("python"), new_url=new_url,
-                       old_url=old_url, old_api_url=old_api_url, bind=bind, port=port)
-        ctx.check_room()
-        ctx.ensure_new_side(prof.shift.healthy_timeout_s)
-        ctx.ensure_front()
-        ctx.ensure_proxy()
-        if not ctx.ensure_parity(parity_api, weights):
-            return 1
-        if m.phase == ROLLED_BACK and m.shares.get(NEW, 0) == 0:
-            say("the migration was rolled back; continuing from 0%")
-        for pct in steps:
-            if m.is_done(f"shift-{pct}") and m.shares.get(NEW, 0) >= pct:
-                continue
-            try:
-                shift(m, pct, observe_s=observe_s, say=say)
-            except CheckFailed as exc:
-                say(str(exc))
-                return 1
-        say(f"vLLM takes {m.shares.get(NEW, 0):g}% of new requests through {m.endpoints['proxy']['url']}"
-            + ("; `llmctl migrate finalize` stops routing to Ollama" if m.phase == AT_FULL else ""))
+        try:
+            return _run(m, out, inv, front, prof, steps, say, python=python, new_url=new_url, old_url=old_url,
+                        old_api_url=old_api_url, bind=bind, port=port, parity_api=parity_api, weights=weights,
+                        observe_s=observe_s, engine_args=engine_args)
+        except BaseException as exc:
+            m.fail_running(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise
+
+
+def _run(m: Migration, out: Path, inv: dict, front: dict | None, prof, steps: list[int], say, *, python, new_url,
+         old_url, old_api_url, bind, port, parity_api, weights, observe_s, engine_args) -> int:
+    if m.phase == FINALIZED:
+        say("the migration is already finalized; nothing to do")
         return 0
+    if engine_args is not None:
+        m.data["engine_args"] = list(engine_args)
+    ctx = _Context(out, m, inv, front, say, python=python or m.data.get("python"), new_url=new_url,
+                   old_url=old_url, old_api_url=old_api_url, bind=bind, port=port)
+    ctx.check_room()
+    ctx.ensure_new_side(prof.shift.healthy_timeout_s)
+    ctx.ensure_front()
+    ctx.ensure_proxy()
+    if not ctx.ensure_parity(parity_api, weights):
+        return 1
+    if m.phase == ROLLED_BACK and m.shares.get(NEW, 0) == 0:
+        say("the migration was rolled back; continuing from 0%")
+    for pct in steps:
+        if m.is_done(f"shift-{pct}") and m.shares.get(NEW, 0) >= pct:
+            continue
+        try:
+            shift(m, pct, observe_s=observe_s, say=say)
+        except CheckFailed as exc:
+            say(str(exc))
+            return 1
+    say(f"vLLM takes {m.shares.get(NEW, 0):g}% of new requests through {m.endpoints['proxy']['url']}"
+        + ("; `llmctl migrate finalize` stops routing to Ollama" if m.phase == AT_FULL else ""))
+    return 0
 
 
 class _Context:

@@ -358,21 +358,21 @@ def write_parity(out_dir: str | Path, doc: dict[str, Any]) -> tuple[Path, Path]:
 def parity_markdown(doc: dict[str, Any]) -> str:
     if "models" in doc:
         head = f"# Parity: {'PASSED' if doc['passed'] else 'FAILED'} ({len(doc['models'])} model(s))\n\n"
-        return head + "\n".join(_model_markdown(d) for d in doc["models"])
+        return head + "\n".join(_model_markdown(d, "#") for d in doc["models"])
     return _model_markdown(doc)
 
 
-def _model_markdown(doc: dict[str, Any]) -> str:
+def _model_markdown(doc: dict[str, Any], deeper: str = "") -> str:
     sides = doc["sides"]
     old, new = list(sides)
-    lines = [f"# Parity: {old} → {new}" + (f", model `{doc['model']}`" if doc.get("model") else ""), "",
+    lines = [f"{deeper}# Parity: {old} → {new}" + (f", model `{doc['model']}`" if doc.get("model") else ""), "",
              f"**{'PASSED' if doc['passed'] else 'FAILED'}** — weights: {doc['weights']} "
              f"({'exact agreement required' if doc['weights'] == 'same' else 'quantization-gap thresholds'})", ""]
     for name, s in sides.items():
         lines.append(f"- {name}: {s['base_url']} (model `{s['model']}`, {s['api']} API)")
     g = doc["checks"].get("greedy")
     if g:
-        lines += ["", "## Greedy decoding, top-%d alternatives" % doc["top_n"], "",
+        lines += ["", deeper + "## Greedy decoding, top-%d alternatives" % doc["top_n"], "",
                   f"Top-token agreement {g['top1_agreement']:.1%} (needed ≥ {g['min_top1_agreement']:.0%}); "
                   f"first difference within the other side's top {doc['top_n']}: "
                   f"{'yes' if g['first_difference_in_top_n'] else 'NO'}.", "",
@@ -387,7 +387,7 @@ def _model_markdown(doc: dict[str, Any]) -> str:
                             f"{_cell(r['new_token'])} ({'yes' if r['new_in_old_top'] else 'no'}) |"))
     t = doc["checks"].get("tasks")
     if t:
-        lines += ["", "## Tasks", "",
+        lines += ["", deeper + "## Tasks", "",
                   f"Score {old} {t['score'][old]:.0%}, {new} {t['score'][new]:.0%}; the same task results: "
                   f"{'yes' if t['same_results'] else 'no'} ({'required' if t['require_same_results'] else 'not required'}).",
                   "", f"| task | {old} | {new} | same answer |", "|---|---|---|---|"]
@@ -396,15 +396,15 @@ def _model_markdown(doc: dict[str, Any]) -> str:
                          f"{'✓' if r[new]['correct'] else '✗'} {_cell(r[new]['answer'])} | {'yes' if r['same_answer'] else 'no'} |")
     e = doc["checks"].get("embedding")
     if e:
-        lines += ["", "## Embeddings", "", f"Lowest cosine {e['min_cosine']:.4f} (needed ≥ {e['threshold']})."]
+        lines += ["", deeper + "## Embeddings", "", f"Lowest cosine {e['min_cosine']:.4f} (needed ≥ {e['threshold']})."]
     ct = doc.get("chat_template")
     if ct:
-        lines += ["", "## Chat template (reported, not gated)", "",
+        lines += ["", deeper + "## Chat template (reported, not gated)", "",
                   "Tokens of the same chat message: " + ", ".join(f"{k} {v}" for k, v in ct["prompt_tokens"].items())
                   + (" — the same." if ct["same"] else f" — DIFFERENT: {ct['note']}.")]
     p = doc.get("performance")
     if p:
-        lines += ["", "## Performance (smoke harness; reported, not gated)", "",
+        lines += ["", deeper + "## Performance (smoke harness; reported, not gated)", "",
                   "| side | TTFT ms | ITL p50 ms | burst TTFT p95 ms | burst ITL p95 ms | decode tok/s |",
                   "|---|---|---|---|---|---|"]
         for name, m in p.items():

@@ -151,6 +151,16 @@ class Migration:
         rec.update(status=status, finished_at=_now(), **detail)
         self.save()
 
+    def fail_running(self, reason: str) -> None:
+        """After an error or an interruption: steps left `running` become `failed` with the reason."""
+        changed = False
+        for s in self.data["steps"]:
+            if s["status"] == "running":
+                s.update(status="failed", finished_at=_now(), reason=reason)
+                changed = True
+        if changed:
+            self.save()
+
     def invalidate(self, *names: str) -> None:
         """Mark done steps as no longer holding (what they left is gone): the next run redoes them."""
         for name in names:

@@ -72,7 +72,9 @@ def shift(m: Migration, pct: int, *, observe_s: float | None = None, max_error_r
         rollback(m, reason=f"the {pct}% step failed its gate: {verdict['reason']}", say=say)
         raise CheckFailed(f"the {pct}% step failed its gate ({verdict['reason']}); all traffic is back on Ollama")
     m.finish(rec, "done", **verdict)
-    say(f"{pct}% step passed: {verdict.get('requests', 0)} request(s) to vLLM, {verdict.get('errors', 0)} error(s)")
+    n = verdict.get("requests", 0)
+    say(f"{pct}% step passed: {n} request(s) to vLLM, {verdict.get('errors', 0)} error(s)"
+        + ("" if n or pct == 0 else " (no client traffic in the window: only health was checked)"))
     return rec
 
 

@@ -98,3 +98,11 @@ def test_cli_bad_input_exits_2(tmp_path):
     (tmp_path / "inventory.json").write_text('{"schema": "llmctl.migrate.inventory/v1",\n "models": 3}')
     r = run_llmctl("migrate", "resume", "--out", str(tmp_path))
     assert r.code == 2 and "models" in r.stderr and "inventory.json" in r.stderr
+
+
+def test_a_step_cut_short_is_recorded_as_failed(tmp_path):
+    m = Migration.load_or_create(tmp_path)
+    m.begin("proxy-started")
+    m.fail_running("HAProxy rejects the rendered configuration")
+    s = Migration.load(tmp_path).step("proxy-started")
+    assert s["status"] == "failed" and s["reason"].startswith("HAProxy rejects") and s["finished_at"]
