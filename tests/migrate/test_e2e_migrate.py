@@ -48,14 +48,14 @@ def migrated(tmp_path_factory, tiny_models):
     old = servers.start_llama_server(gguf, logs)
     write_inventory(out, old.base_url, [model_entry("tiny")])
     write_new_side(out, hf_dir)
-    old_api = None
-    if HAS_FRONT:
-        write_front(out, "tiny", "tiny")
-        old_api = _old_native_front(out, old.base_url, logs)
+    old_api, old_front = None, None
     port = free_port()
     said: list[str] = []
     load = None
     try:
+        if HAS_FRONT:
+            write_front(out, "tiny", "tiny")
+            old_api, old_front = _old_native_front(out, old.base_url, logs)
         with vllm_env():
             rc0 = run(out, parity_api="openai", python=servers.vllm_python(), engine_args=ENGINE_ARGS, port=port, stop_at=0,
                       old_api_url=old_api, say=said.append)
@@ -68,10 +68,12 @@ def migrated(tmp_path_factory, tiny_models):
         if load is not None:
             load.stop()
         clean_up(out)
+        if old_front:
+            processes.stop(old_front)
         old.stop()
 
 
-def _old_native_front(out: Path, llama_url: str, logs: Path) -> str:
+def _old_native_front(out: Path, llama_url: str, logs: Path) -> tuple[str, dict]:
     """Ollama's native API on the old side, played by the front over llama-server with the recorded
     /api/show and /api/tags answers (front.json)."""
     cfg = json.loads((out / "front.json").read_text()) | {"backend": llama_url}
@@ -84,7 +86,7 @@ def _old_native_front(out: Path, llama_url: str, logs: Path) -> str:
                                            "--host", "127.0.0.1", "--port", str(port)], logs, port=port)
     url = f"http://127.0.0.1:{port}"
     processes.wait_http(url + "/api/version", timeout_s=60, what="the old side's native API", record=record)
-    return url
+    return url, record
 
 
 def test_parity_passes_and_the_shift_reaches_100(migrated):
@@ -113,13 +115,22 @@ def test_an_ollama_native_client_keeps_working_through_the_front(migrated):
     url = migrated["url"]
     tags = httpx.get(url + "/api/tags", timeout=30)
     assert tags.status_code == 200 and tags.headers["x-llmctl-server"] == "vllm-1"
-    assert [m["name"] for m in tags.json()["models"]] == ["tiny"]
+    assert tags.headers["x-llmctl-backend"] == "be_api"
+    assert [m["name"] for m in tags.json()["models"]] == ["tiny:latest"]  # Ollama names a tag without one :latest
+    show = httpx.post(url + "/api/show", json={"model": "tiny"}, timeout=30)
+    assert show.status_code == 200 and show.json()["details"]["family"] == "llama"  # the recorded answer
     r = httpx.post(url + "/api/chat", json={"model": "tiny", "stream": False,
                                              "messages": [{"role": "user", "content": "hello"}],
                                              "options": {"num_predict": 8}}, timeout=120)
     assert r.status_code == 200 and r.headers["x-llmctl-server"] == "vllm-1", r.text
     body = r.json()
     assert body["done"] is True and body["message"]["content"]
+    # a streamed native answer: NDJSON lines, the last one done
+    with httpx.stream("POST", url + "/api/generate", json={"model": "tiny", "prompt": "hello world",
+                                                          "options": {"num_predict": 8}}, timeout=120) as s:
+        assert s.status_code == 200 and s.headers["x-llmctl-server"] == "vllm-1"
+        lines = [json.loads(line) for line in s.iter_lines() if line.strip()]
+    assert lines[-1]["done"] is True and "".join(x.get("response", "") for x in lines)
 
 
 def test_rollback_brings_traffic_back_and_no_request_failed(migrated):
