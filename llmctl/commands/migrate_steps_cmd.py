@@ -92,6 +92,8 @@ def rollback_cmd(out, stop_new) -> int:
 @click.option("--out", "out", metavar="DIR", help=OUT_HELP)
 @click.option("--new-url", metavar="URL", help="A new side that already runs (e.g. `llmctl up vllm.yaml`).")
 @click.option("--old-url", metavar="URL", help="The running Ollama, when the inventory names no URL.")
+@click.option("--old-api-url", metavar="URL",
+              help="Where the old side answers Ollama's native /api/ paths, when not at --old-url.")
 @click.option("--python", metavar="PY", help="Run vLLM as `PY -m vllm.entrypoints.openai.api_server`.")
 @click.option("--port", type=click.IntRange(1, 65535), help="The proxy's port (clients use it).")
 @click.option("--observe", "observe_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
@@ -102,12 +104,12 @@ def rollback_cmd(out, stop_new) -> int:
               help="A flag appended to the new side's command line (repeat it; e.g. --engine-arg=--dtype=float32).")
 @click.option("--parity-api", type=click.Choice(["ollama", "openai"]), default="ollama", show_default=True,
               help="How parity reaches the old side: Ollama's native API (raw prompts) or an OpenAI API.")
-def resume_cmd(out, new_url, old_url, python, port, observe_s, stop_at, engine_args, parity_api) -> int:
+def resume_cmd(out, new_url, old_url, old_api_url, python, port, observe_s, stop_at, engine_args, parity_api) -> int:
     """Run or continue `--apply` from the recorded state (after a crash, or after fixing what failed)."""
     from llmctl.migrate.apply import run
 
     out_dir = Path(out) if out else _out_dir(None, "inventory.json")
-    return run(out_dir, new_url=new_url, old_url=old_url, python=python, port=port, observe_s=observe_s,
+    return run(out_dir, new_url=new_url, old_url=old_url, old_api_url=old_api_url, python=python, port=port, observe_s=observe_s,
                stop_at=stop_at, engine_args=list(engine_args) or None, parity_api=parity_api, say=_say)
 
 
