@@ -34,7 +34,7 @@ FRONT_SCHEMA = "llmctl.migrate.front/v1"
 # GGUF file types that hold the weights unquantized: the new side loading the same checkpoint in
 # BF16/FP16/FP32 computes the same function (up to float rounding) — exact parity is required.
 UNQUANTIZED_LEVELS = frozenset({"F32", "F16", "BF16"})
-DEFAULT_PROXY_PORT = 11435  # choice: beside Ollama's 11434, when the new side's spec names no port
+DEFAULT_PROXY_PORT = 11435  # choice: beside Ollama's 11434 (clients move to it once); --port changes it
 PROXY_UP_TIMEOUT_S = 60.0
 
 
@@ -266,7 +266,9 @@ class _Context:
         record = m.started("front")
         live_cfg = self.out / "front.live.json"
         backend = m.endpoints["new"]["url"]
-        if not (m.is_done("front-started") and processes.alive(record)):
+        if not (m.is_done("front-started") and processes.alive(record) and record.get("backend") == backend):
+            if processes.alive(record):
+                processes.stop(record)  # it calls a new side that is gone
             rec = m.begin("front-started")
             from llmctl.fileio import write_atomic
 
@@ -274,7 +276,7 @@ class _Context:
             port = free_port("127.0.0.1")
             argv = [sys.executable, "-m", "llmctl.migrate.front", "--config", str(live_cfg),
                     "--host", "127.0.0.1", "--port", str(port)]
-            record = processes.spawn("front", argv, self.out / "logs", port=port)
+            record = processes.spawn("front", argv, self.out / "logs", port=port) | {"backend": backend}
             m.record_started(record)
             m.set_endpoint("front", {"url": f"http://127.0.0.1:{port}", "config": str(live_cfg)})
             m.finish(rec, "done", pid=record["pid"])
@@ -291,7 +293,7 @@ class _Context:
         if m.is_done("proxy-started") and routes is not None and proxy.running() and self._same_servers(routes):
             return
         rec = m.begin("proxy-started")
-        port = self.port or (m.endpoints.get("proxy") or {}).get("port") or self._spec_port() or DEFAULT_PROXY_PORT
+        port = self.port or (m.endpoints.get("proxy") or {}).get("port") or DEFAULT_PROXY_PORT
         shares = m.shares
         w_old = round(shares.get(OLD, 100) * 2)
         w_new = round(shares.get(NEW, 0) * 2)
@@ -315,11 +317,10 @@ class _Context:
 
     def _same_servers(self, routes: PathRoutes) -> bool:
         want = {self.old_v1, self.m.endpoints["new"]["url"]}
+        if self.front is not None:
+            want |= {self.old_api, self.m.endpoints["front"]["url"]}
         have = {f"http://{s.host}:{s.port}" for g in routes.groups for s in g.servers}
         return want <= have
-
-    def _spec_port(self) -> int | None:
-        return None  # the new side's own port stays private; the proxy takes --port or the default
 
     # ------------------------------------------------------------------ 5. parity
     def ensure_parity(self, api: str, weights: str | None) -> bool:

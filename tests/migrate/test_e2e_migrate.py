@@ -48,7 +48,7 @@ def migrated(tmp_path_factory, tiny_models):
     old = servers.start_llama_server(gguf, logs)
     write_inventory(out, old.base_url, [model_entry("tiny")])
     write_new_side(out, hf_dir)
-    old_api, old_front = None, None
+    old_api, old_front, native = None, None, None
     port = free_port()
     said: list[str] = []
     load = None
@@ -61,16 +61,60 @@ def migrated(tmp_path_factory, tiny_models):
                       old_api_url=old_api, say=said.append)
             assert rc0 == 0, "\n".join(said)
             load = StreamLoad(f"http://127.0.0.1:{port}", "tiny", workers=2, max_tokens=8, max_requests=20000).start()
+            native = NativeLoad(f"http://127.0.0.1:{port}").start() if HAS_FRONT else None
             load.wait_for(4, timeout_s=120)
             rc = run(out, parity_api="openai", observe_s=OBSERVE_S, old_api_url=old_api, say=said.append)
-        yield {"out": out, "rc": rc, "said": said, "load": load, "url": f"http://127.0.0.1:{port}", "old": old}
+        yield {"out": out, "rc": rc, "said": said, "load": load, "url": f"http://127.0.0.1:{port}", "old": old,
+               "native": native}
     finally:
         if load is not None:
             load.stop()
+        if native is not None:
+            native.stop()
         clean_up(out)
         if old_front:
             processes.stop(old_front)
         old.stop()
+
+
+class NativeLoad:
+    """An Ollama-native client in a loop: POST /api/chat (not streamed) through the proxy, each answer
+    checked for `done: true`; bounded by `max_requests` and stopped by `stop()`."""
+
+    def __init__(self, base_url: str, max_requests: int = 5000) -> None:
+        import threading
+
+        self.url, self.max_requests = base_url + "/api/chat", max_requests
+        self.ok, self.failed, self.served_by = 0, [], {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "NativeLoad":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+        assert not self._thread.is_alive(), "the native client did not stop"
+
+    def _run(self) -> None:
+        body = {"model": "tiny", "stream": False, "messages": [{"role": "user", "content": "hello"}],
+                "options": {"num_predict": 4}}
+        with httpx.Client(timeout=60) as client:
+            while not self._stop.is_set() and self.ok + len(self.failed) < self.max_requests:
+                try:
+                    r = client.post(self.url, json=body)
+                    good = r.status_code == 200 and r.json().get("done") is True
+                except (httpx.HTTPError, ValueError) as exc:
+                    self.failed.append(repr(exc))
+                    continue
+                if good:
+                    self.ok += 1
+                    server = r.headers.get("x-llmctl-server", "?")
+                    self.served_by[server] = self.served_by.get(server, 0) + 1
+                else:
+                    self.failed.append(f"HTTP {r.status_code}: {r.text[:200]}")
 
 
 def _old_native_front(out: Path, llama_url: str, logs: Path) -> tuple[str, dict]:
@@ -125,6 +169,9 @@ def test_an_ollama_native_client_keeps_working_through_the_front(migrated):
     assert r.status_code == 200 and r.headers["x-llmctl-server"] == "vllm-1", r.text
     body = r.json()
     assert body["done"] is True and body["message"]["content"]
+    native = migrated["native"]  # the native client that ran through the whole shift
+    assert native.failed == [] and native.served_by.get("ollama-1") and native.served_by.get("vllm-1"), \
+        (native.failed[:3], native.served_by)
     # a streamed native answer: NDJSON lines, the last one done
     with httpx.stream("POST", url + "/api/generate", json={"model": "tiny", "prompt": "hello world",
                                                           "options": {"num_predict": 8}}, timeout=120) as s:
