@@ -39,6 +39,8 @@ class Candidate:
     preference: float = 0.0
     weight_bytes_total: float = 0.0
     dep: Deployment | None = None
+    tuning: dict[str, Any] = field(default_factory=dict)  # engine knobs the planner searched (vLLM: chunk budget)
+    tuning_note: str | None = None  # why that tuning, for the rationale
 
     @property
     def feasible(self) -> bool:

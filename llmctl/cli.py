@@ -28,8 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ps": ("llmctl.commands.ps_cmd:ps_cmd", "List llmctl deployments on this host."),
     "rollback": ("llmctl.commands.deploy_cmd:rollback_cmd", "Bring back the version that ran before the last update."),
     "smoke": ("llmctl.commands.smoke_cmd:smoke_cmd", "Check a running endpoint against the SLA."),
+    "bench": ("llmctl.commands.bench_cmd:bench_cmd", "Load a running endpoint step by step: latency and throughput per step."),
+    "calibrate": ("llmctl.commands.calibrate_cmd:calibrate_cmd", "Fit the planner's constants to measurements of a setup."),
     "traffic": ("llmctl.commands.traffic_cmd:traffic_cmd", "Show or shift how the proxy splits requests between colours."),
-    "migrate": ("llmctl.commands.migrate_cmd:migrate_cmd", "Move a running Ollama service to vLLM (status, shift, rollback)."),
+    "migrate": ("llmctl.commands.migrate_cmd:migrate_cmd", "Move a service from Ollama to vLLM (or back): inventory, decisions, render."),
     "completion": ("llmctl.commands.completion_cmd:completion_cmd", "Print the shell completion script (bash, zsh, fish)."),
 }
 

@@ -17,24 +17,16 @@ import socket
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from llmctl.term import count
 
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
-# /run/systemd/system exists exactly when systemd is PID 1 — the test sd_booted(3) makes
-# (https://www.freedesktop.org/software/systemd/man/latest/sd_booted.html)
-SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
 # Container Device Interface spec folders the NVIDIA Container Toolkit writes to and Docker/Podman read
 # (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/cdi-support.html)
 CDI_SPEC_DIRS = ("/etc/cdi", "/var/run/cdi")
-# the Kubernetes extended resource the NVIDIA device plugin advertises, and GPU feature discovery's
-# product label (https://github.com/NVIDIA/k8s-device-plugin)
-K8S_GPU_RESOURCE = "nvidia.com/gpu"
-K8S_AMD_GPU_RESOURCE = "amd.com/gpu"
-K8S_GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 # seconds a probe (Docker API, kubectl) may take before the check counts as failed; a reachable local
 # engine or API server answers in well under a second
 PROBE_TIMEOUT_S = 10
@@ -72,6 +64,8 @@ class Requirements:
     shm_gib: float | None = None  # /dev/shm the rendered service gets; None: not known
     cache_path: str | None = None  # where the model will be stored on this host
     gpu_product_label: str | None = None  # Kubernetes node selector value, if any
+    kube_secret: str | None = None  # the Secret the pods read required keys from (kubernetes)
+    kube_secret_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -194,6 +188,9 @@ def requirements(spec: Any, plan: Any = None, target: str | None = None, service
         req.ports = [(p.bind, p.host) for p in service.ports]
         req.shm_gib = service.resources.shm_size_gib
         req.gpu_product_label = service.gpu_product_label
+        required = [x.key for x in service.secrets if x.required]
+        if required:
+            req.kube_secret, req.kube_secret_keys = f"{service.slug}-secrets", required
         if service.download_gib:
             req.model_gib = service.download_gib
         for vol in service.volumes:
@@ -232,7 +229,8 @@ def _gpu_vendor(gpu_type: str | None) -> str:
 
 
 def run_checks(spec: Any, plan: Any = None, target: str | None = None, *, service: Any = None,
-               detected: Any = None, skip: Iterable[str] = ()) -> list[CheckResult]:
+               detected: Any = None, skip: Iterable[str] = (),
+               kubectl: str | Sequence[str] = "kubectl") -> list[CheckResult]:
     """Every check the spec's target and plan need. `llmctl up` calls this before it applies anything.
 
     `service`: the ServiceSpec `up` is about to apply; without it the plan's engine builds one, so the
@@ -249,10 +247,11 @@ def run_checks(spec: Any, plan: Any = None, target: str | None = None, *, servic
                          "image, ports and /dev/shm are checked from the spec")
     req = requirements(spec, plan, target, service)
     req.notes.extend(notes)
-    return check_requirements(req, detected, skip=skip)
+    return check_requirements(req, detected, skip=skip, kubectl=kubectl)
 
 
-def run_host_checks(target: str = "compose", detected: Any = None) -> list[CheckResult]:
+def run_host_checks(target: str = "compose", detected: Any = None,
+                    kubectl: str | Sequence[str] = "kubectl") -> list[CheckResult]:
     """Checks without a spec: what this machine offers for `target` with the GPUs it has."""
     if detected is None:
         from llmctl import inventory
@@ -263,11 +262,11 @@ def run_host_checks(target: str = "compose", detected: Any = None) -> list[Check
     if nv:
         req.gpu_vendor, req.gpus_per_node = "nvidia", len(nv)
     found = "; ".join(detected.summary()[1:])
-    return [CheckResult("hardware", PASS, found)] + check_requirements(req, detected)
+    return [CheckResult("hardware", PASS, found)] + check_requirements(req, detected, kubectl=kubectl)
 
 
 def check_requirements(req: Requirements, detected: Any = None, *, env: dict[str, str] | None = None,
-                       kubectl: str = "kubectl", skip: Iterable[str] = ()) -> list[CheckResult]:
+                       kubectl: str | Sequence[str] = "kubectl", skip: Iterable[str] = ()) -> list[CheckResult]:
     """Run the checks `req` calls for. `skip`: check names the caller answers for itself (e.g. `up`
     re-applying a running service skips "ports", which its own containers hold)."""
     skipped = set(skip)
@@ -276,20 +275,20 @@ def check_requirements(req: Requirements, detected: Any = None, *, env: dict[str
 
 
 def _check_requirements(req: Requirements, detected: Any, env: dict[str, str] | None,
-                        kubectl: str) -> list[CheckResult]:
+                        kubectl: str | Sequence[str]) -> list[CheckResult]:
     env = dict(os.environ if env is None else env)
     results: list[CheckResult] = []
-    needs_local_host = req.target != "kubernetes"
+    from llmctl.targets.registry import entry, target_checks
+
+    needs_local_host = entry(req.target).on_this_host
     if needs_local_host and req.gpu_vendor in ("nvidia", "amd", "apple") and detected is None:
         from llmctl import inventory
 
         detected = inventory.detect()
 
     docker_info: dict[str, Any] | None = None
-    from llmctl.targets.registry import target_checks
-
     checks = target_checks(req.target)
-    if checks is not None:  # what the target needs (llmctl/targets/checks.py)
+    if checks is not None:  # what the target needs (llmctl/targets/<name>/checks.py)
         own, docker_info = checks(req, env, kubectl)
         results += own
 
@@ -360,7 +359,7 @@ def check_container_engine(docker_host: str | None = None) -> tuple[CheckResult,
             finally:
                 client.close()
         except Exception as exc:  # docker.errors.DockerException, requests errors, OSError
-            errors.append(f"{host or 'default socket'}: {_short(exc)}")
+            errors.append(f"{host or 'default socket'}: {brief_error(exc)}")
             continue
         names = [c.get("Name", "") for c in version.get("Components") or []]
         engine = "Podman" if any("podman" in n.lower() for n in names) else "Docker"
@@ -373,7 +372,7 @@ def check_container_engine(docker_host: str | None = None) -> tuple[CheckResult,
     return CheckResult("container engine", FAIL, "no Docker/Podman engine answers: " + "; ".join(errors), fix), None
 
 
-def _short(exc: BaseException) -> str:
+def brief_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
 
@@ -497,94 +496,6 @@ def check_driver(driver: str | None, image: str | None, *, default: bool = False
     )
 
 
-# --------------------------------------------------------------------------- systemd, Kubernetes
-
-
-def check_systemd(runtime_dir: str = SYSTEMD_RUNTIME_DIR) -> CheckResult:
-    if os.path.isdir(runtime_dir):
-        return CheckResult("systemd", PASS, f"systemd is running ({runtime_dir} exists)")
-    return CheckResult(
-        "systemd", FAIL, f"systemd is not the init system here ({runtime_dir} is missing)",
-        "use `target: compose` or `local`, or run on a host booted with systemd",
-    )
-
-
-def check_kubectl_context(kubectl: str = "kubectl", env: dict[str, str] | None = None) -> tuple[CheckResult, bool]:
-    name = "kubectl context"
-    if shutil.which(kubectl, path=(env or os.environ).get("PATH")) is None:
-        return CheckResult(name, FAIL, f"{kubectl} is not installed",
-                           "install kubectl (https://kubernetes.io/docs/tasks/tools/)"), False
-    try:
-        out = subprocess.run([kubectl, "config", "current-context"], capture_output=True, text=True,
-                             timeout=PROBE_TIMEOUT_S, env=env)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return CheckResult(name, FAIL, f"kubectl failed: {_short(exc)}"), False
-    if out.returncode != 0 or not out.stdout.strip():
-        msg = (out.stderr.strip() or "no current context").splitlines()[0]
-        return CheckResult(name, FAIL, f"no kubectl context: {msg}",
-                           "point KUBECONFIG at your cluster's config and `kubectl config use-context NAME`"), False
-    return CheckResult(name, PASS, f"context {out.stdout.strip()}"), True
-
-
-def kubectl_nodes(kubectl: str = "kubectl", env: dict[str, str] | None = None) -> tuple[dict | None, str]:
-    try:
-        out = subprocess.run([kubectl, "get", "nodes", "-o", "json", f"--request-timeout={PROBE_TIMEOUT_S}s"],
-                             capture_output=True, text=True, timeout=PROBE_TIMEOUT_S + 5, env=env)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, _short(exc)
-    if out.returncode != 0:
-        return None, (out.stderr.strip() or f"exit {out.returncode}").splitlines()[0]
-    try:
-        return json.loads(out.stdout), ""
-    except ValueError as exc:
-        return None, f"kubectl printed no JSON ({exc})"
-
-
-def _quantity(value: Any) -> int:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return 0
-
-
-def check_k8s_gpu_capacity(nodes_doc: dict[str, Any], gpus_per_node: int, replicas: int = 1,
-                           product: str | None = None, *, vendor: str = "nvidia") -> CheckResult:
-    """Allocatable GPUs per node (`kubectl get nodes -o json`) against what one replica needs per node."""
-    name = "kubernetes GPUs"
-    resource = K8S_GPU_RESOURCE if vendor == "nvidia" else K8S_AMD_GPU_RESOURCE
-    usable = []
-    for node in nodes_doc.get("items", []):
-        meta, spec, status = node.get("metadata", {}), node.get("spec", {}), node.get("status", {})
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
-        gpus = _quantity((status.get("allocatable") or {}).get(resource))
-        label = (meta.get("labels") or {}).get(K8S_GPU_PRODUCT_LABEL)
-        if gpus and ready and not spec.get("unschedulable"):
-            usable.append((meta.get("name", "?"), gpus, label))
-    if product:
-        matching = [u for u in usable if u[2] == product]
-        if usable and not matching:
-            seen = sorted({u[2] or "unlabelled" for u in usable})
-            return CheckResult(name, FAIL, f"no ready node has {K8S_GPU_PRODUCT_LABEL}={product} (found: {', '.join(seen)})",
-                               "add such nodes, or plan for the GPU the cluster has (`overrides.gpu_type`)")
-        usable = matching
-    if not usable:
-        return CheckResult(name, FAIL, f"no ready, schedulable node advertises allocatable {resource}",
-                           "install the NVIDIA GPU Operator or device plugin on the GPU nodes"
-                           if vendor == "nvidia" else "install the AMD GPU device plugin on the GPU nodes")
-    fit = [u for u in usable if u[1] >= gpus_per_node]
-    desc = ", ".join(f"{n}: {g}" for n, g, _ in usable[:8]) + (" …" if len(usable) > 8 else "")
-    if not fit:
-        return CheckResult(name, FAIL, f"a replica needs {gpus_per_node} {resource} on one node; largest node has "
-                           f"{max(u[1] for u in usable)} ({desc})",
-                           "add bigger GPU nodes, or plan with fewer GPUs per replica")
-    slots = sum(g // max(1, gpus_per_node) for _, g, _ in fit)
-    if slots < replicas:
-        return CheckResult(name, WARN, f"room for {slots} of {replicas} replicas at {count(gpus_per_node, 'GPU')} each ({desc})",
-                           "add GPU nodes or lower replicas; allocatable is an upper bound (other pods use GPUs too)")
-    return CheckResult(name, PASS, f"{count(len(fit), 'node')} fit a replica of {count(gpus_per_node, 'GPU')}; "
-                       f"{count(slots, 'slot')} for {count(replicas, 'replica')} ({desc})")
-
-
 # --------------------------------------------------------------------------- disk, shm, ports, token
 
 
@@ -592,7 +503,9 @@ def model_cache_dir(req: Requirements, docker_info: dict[str, Any] | None, env: 
     """Where the model will be written on this host, and why that path."""
     if req.cache_path:
         return req.cache_path, "the service's model volume"
-    if req.target == "compose" and docker_info and str(docker_info.get("_llmctl_host", "")).startswith("unix://"):
+    from llmctl.targets.registry import entry
+
+    if entry(req.target).docker_volumes and docker_info and str(docker_info.get("_llmctl_host", "")).startswith("unix://"):
         root = docker_info.get("DockerRootDir")
         if root and os.path.exists(root):
             return root, "Docker's data root (named volumes live there)"
@@ -644,7 +557,9 @@ def check_shm(req: Requirements, path: str = "/dev/shm", *, limits: dict[str, An
         return CheckResult(name, SKIP, "one engine process per replica: no shared memory between GPU workers")
     limits = limits or thresholds()["shm"]
     need = float(limits["min_gib"])
-    if req.target in ("compose", "kubernetes"):
+    from llmctl.targets.registry import entry
+
+    if entry(req.target).container:
         if req.shm_gib is None:
             return CheckResult(name, SKIP, f"TP×PP = {workers}: the rendered service must give the container at "
                                f"least {need:g} GiB of /dev/shm (Docker's default is {limits['docker_default_mib']} MiB)")

@@ -8,7 +8,7 @@ _PKG = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """Return the folder `profiles` or `templates`.
+    """Return the folder `profiles`.
 
     An installed wheel carries them inside the package (llmctl/profiles); a source checkout
     (including `pip install -e .`) has them beside the package at the repository's top.
@@ -23,5 +23,9 @@ def profiles_dir() -> Path:
     return data_dir("profiles")
 
 
-def templates_dir() -> Path:
-    return data_dir("templates")
+def template_dirs() -> dict[str, Path]:
+    """Each package's own templates, by the prefix templates are named with: `compose/compose.yaml.j2`
+    is llmctl/targets/compose/templates/compose.yaml.j2; `traffic/…` the traffic layer's."""
+    dirs = {p.parent.name: p for p in sorted((_PKG / "targets").glob("*/templates")) if p.is_dir()}
+    dirs["traffic"] = _PKG / "traffic" / "templates"
+    return dirs

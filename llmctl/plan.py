@@ -128,6 +128,7 @@ class Plan(_Data):
     target: str
     model: ModelInfo
     backend: str
+    engine_version: str | None = None  # the engine release the estimates follow (the pinned image's)
     quantization: str
     kv_cache_dtype: str
     tensor_parallel: int

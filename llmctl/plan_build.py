@@ -44,10 +44,13 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
         warnings.append(f"no SLA in the spec: checked against the default ITL p95 ≤ {ctx.sla['itl_p95_ms']:.0f} ms (reading speed)")
     if feasible and not best.sla_met:
         warnings.append(_sla_miss(ctx, best))
-    if best.pool.device.kind == "apple" and spec.target in ("compose", "kubernetes"):
+    from llmctl.targets.registry import entry
+
+    if best.pool.device.kind == "apple" and entry(spec.target).container:
         warnings.append(f"target {spec.target} on Apple Silicon: containers on macOS get no Metal GPU, so the "
                         "engine runs on the CPU, far slower than predicted here; use `target: local`")
     warnings += best.engine.plan_warnings(ctx, best)
+    warnings += best.engine.serving_warnings(spec)
     if "vision" in spec.needs:
         warnings.append("needs: vision — check that the model is multimodal; llmctl sizes the text model only")
 
@@ -87,7 +90,8 @@ def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: l
             path=model.path, gated=model.gated, params_b=_r(pc.total / 1e9, 3), active_params_b=_r(pc.active / 1e9, 3),
             architecture=a.architecture, max_position_embeddings=a.max_position_embeddings,
         ),
-        backend=best.backend, quantization=best.quant.id, kv_cache_dtype=best.kv.id,
+        backend=best.backend, engine_version=(mem.engine_version if mem else None) or best.engine.profile.version,
+        quantization=best.quant.id, kv_cache_dtype=best.kv.id,
         tensor_parallel=best.tp, pipeline_parallel=best.pp, replicas=best.replicas, max_model_len=ctx.max_model_len,
         gpu=GpuChoice(type=dev.id, kind=dev.kind, count_per_replica=best.devices if dev.kind != "cpu" else 0,
                       memory_gib=_r(best.pool.capacity_gib), nodes_per_replica=best.pp),
@@ -171,6 +175,8 @@ def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[R
     out.append(Rationale(rule="quantization", detail=detail))
     if best.kv.bytes_per_value < 2:
         out.append(Rationale(rule="KV cache dtype", detail=f"{best.kv.id} KV cache: full precision left too little room"))
+    if best.tuning_note:
+        out.append(Rationale(rule="engine tuning", detail=best.tuning_note))
     out.append(Rationale(rule="replicas", detail=_replica_sentence(ctx, best)))
     return out
 

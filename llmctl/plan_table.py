@@ -24,7 +24,7 @@ def format_plan(plan: Plan, *, explain: bool = False, wide: bool = False) -> str
     where = "CPU" if g.kind == "cpu" else f"{g.count_per_replica}× {g.type}"
     par = engine.layout_summary(plan)
     width = None if wide else terminal_width()
-    parts = [plan.backend, plan.quantization, f"KV {plan.kv_cache_dtype}", par, f"{count(plan.replicas, 'replica')} of {where}",
+    parts = [f"{plan.backend} {plan.engine_version}" if plan.engine_version else plan.backend, plan.quantization, f"KV {plan.kv_cache_dtype}", par, f"{count(plan.replicas, 'replica')} of {where}",
              f"max_model_len {plan.max_model_len}"]
     out.append(_joined("  decision  ", parts, " · ", width))
     out.append("")
@@ -93,7 +93,8 @@ def _joined(lead: str, parts: list[str], sep: str, width: int | None) -> str:
     lines, line = [], lead
     for i, part in enumerate(parts):
         piece = part if i == 0 else sep + part
-        if width is not None and i > 0 and len(line) + len(piece) > width:
+        tail = len(sep.rstrip()) if i < len(parts) - 1 else 0  # a wrapped line ends in the separator
+        if width is not None and i > 0 and len(line) + len(piece) + tail > width:
             lines.append(line + sep.rstrip())
             line = " " * len(lead) + part
         else:

@@ -10,7 +10,7 @@ The Plan and its reasons are written by llmctl/plan_build.py.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llmctl.candidates import Candidate, Context, enumerate_candidates, sla_ratio
@@ -24,6 +24,7 @@ from llmctl.pools import build_pools
 from llmctl.rules import leanings
 from llmctl.search import largest_within
 from llmctl.spec import Node, Spec
+from llmctl.term import count
 
 
 @dataclass
@@ -50,6 +51,9 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
         pools = [p for p in pools if p.device.id == want]
         if not pools:
             raise InputError(f"no node in `hardware` has GPU type {want}", where="overrides.gpu_type")
+    from llmctl.calibrate.apply import activate
+
+    calibrated = activate(spec, model, pools)
     max_model_len, context_warning = _max_model_len(spec, model)
     ctx = Context(spec, catalog, model, pools, max_model_len, *_sla(spec), leans=[])
     candidates = enumerate_candidates(ctx)
@@ -62,9 +66,20 @@ def make_plan(spec: Spec, *, catalog: Catalog | None = None, base_dir: Path | No
             c.preference = sum(l.weights.get(c.backend, 0.0) for l in ctx.leans)
     plan, ranked = choose(ctx, candidates)
     plan.warnings[:0] = detect_warnings + ([context_warning] if context_warning else [])
+    if calibrated.rationale or calibrated.warnings:
+        _add_calibration(plan, calibrated)
     if trace is not None:
         trace.context, trace.ranked = ctx, ranked
     return plan
+
+
+def _add_calibration(plan: Plan, applied) -> None:
+    """Say which calibration the plan used ("calibrated from …") and which it skipped."""
+    from llmctl.plan import Explanation, Rationale
+
+    plan.rationale[:0] = [Rationale(rule="calibration", detail=d) for d in applied.rationale]
+    plan.warnings.extend(applied.warnings)
+    plan.explain.extend(Explanation(quantity=q, value=v, formula=f) for q, v, f in applied.explain)
 
 
 def _check_needs(spec: Spec, model: ResolvedModel) -> None:
@@ -150,7 +165,39 @@ def max_concurrency_within_sla(ctx: Context, dep: Deployment, upper: int) -> int
 
 
 def evaluate(ctx: Context, c: Candidate) -> None:
-    """Replicas, latency at the planned load, SLA verdict and cost of one feasible candidate.
+    """Replicas, latency at the planned load, SLA verdict and cost of one feasible candidate, at the
+    engine's default knobs and, when those need more than one replica or miss the SLA, at each other
+    tuning the engine offers (vLLM: smaller chunked-prefill budgets, which trade TTFT for ITL): the
+    tuning that needs the fewest replicas, then the best SLA margin, wins."""
+    _evaluate_at(ctx, c)
+    if not c.feasible or c.mem is None or (c.sla_met and c.replicas == 1):
+        return
+    best, default = c, c
+    for i, tuning in enumerate(c.engine.tunings(ctx, c)):
+        trial = replace(c, tuning={}, tuning_note=None, dep=None, perf=None)
+        c.engine.apply_tuning(ctx, trial, tuning)
+        if trial.feasible:
+            _evaluate_at(ctx, trial)
+        better = trial.feasible and (not trial.sla_met, trial.replicas, trial.violation) < \
+            (not best.sla_met, best.replicas, best.violation)
+        if better:
+            best = trial
+        elif i == 0:
+            break  # the most promising tuning does not help: the others will not either
+    if best is not default:
+        knobs = ", ".join(f"{k} {v}" for k, v in best.tuning.items())
+        best.tuning_note = (f"{knobs} instead of the server's default: {count(default.replicas, 'replica')} → "
+                            f"{count(best.replicas, 'replica')}"
+                            + (f" (ITL p95 {default.perf.itl_p95_ms:.0f} → {best.perf.itl_p95_ms:.0f} ms, TTFT p95 "
+                               f"{default.perf.ttft_p95_ms:.0f} → {best.perf.ttft_p95_ms:.0f} ms at the planned load)"
+                               if default.perf and best.perf else "")
+                            + (", and the SLA is met" if best.sla_met and not default.sla_met else ""))
+        for name in ("mem", "dep", "perf", "replicas", "sla_met", "violation", "usd_per_hour", "tuning", "tuning_note"):
+            setattr(c, name, getattr(best, name))
+
+
+def _evaluate_at(ctx: Context, c: Candidate) -> None:
+    """Replicas, latency at the planned load, SLA verdict and cost of one feasible candidate as tuned.
 
     Only the replica count matters for the choice, so instead of the largest load one replica
     serves within the SLA (`max_concurrency_within_sla`, computed later for the candidates the plan

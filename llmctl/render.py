@@ -48,16 +48,27 @@ def render_service(service: "ServiceSpec", target: str, options: "RenderOptions 
     from llmctl.targets import RenderOptions, get_target
 
     options = options or RenderOptions()
-    files = get_target(target).render(service, options)
+    plugin = get_target(target)
+    if options.namespace is not None:
+        import re
+
+        from llmctl.targets.base import NAMESPACE_RE
+
+        if not plugin.namespaced:
+            raise InputError(f"--namespace: {target} files have no namespace", hint="drop -n, or render for a target whose objects live in a namespace")
+        if len(options.namespace) > 63 or not re.fullmatch(NAMESPACE_RE, options.namespace):
+            raise InputError(f"--namespace: {options.namespace!r} is not a valid namespace name "
+                             "(lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)")
+    files = plugin.render(service, options)
     leak_check(files, service)
     return Rendered(target=target, service=service, files=files, notes=list(options.notes))
 
 
 def render_plan(plan: "Plan", spec: "Spec", target: str | None = None, options: "RenderOptions | None" = None) -> Rendered:
     target = target or spec.target
-    if target == "local":
-        raise InputError("target: `local` runs the engine directly and has no files to render",
-                         hint="choose --target compose, systemd or kubernetes")
+    from llmctl.targets.registry import renderer
+
+    renderer(target)  # a target with nothing to render says so before any planning work
     if not plan.feasible:
         raise CheckFailed("the plan cannot work: " + "; ".join(plan.problems or ["infeasible"]))
     return render_service(build_service(plan, spec), target, options)

@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from llmctl.engines import canonical_name, engine_names
 from llmctl.errors import InputError
+from llmctl.targets.registry import REGISTRY
 
 Backend = Literal[engine_names()]  # type: ignore[valid-type]  # the registered engines
 Environment = Literal["development", "staging", "production"]
-Target = Literal["compose", "systemd", "kubernetes", "local"]
+Target = Literal[tuple(REGISTRY)]  # the targets of llmctl/targets/registry.py
 Need = Literal[
     "lora",
     "structured_output",
@@ -119,6 +120,50 @@ class Overrides(_Strict):
         return v
 
 
+class Generation(_Strict):
+    """Server-side sampling defaults: what a request gets when it does not say (engine-neutral names,
+    as in Hugging Face's generation_config.json). vLLM: `--generation-config vllm
+    --override-generation-config JSON`; llama.cpp: its sampling flags; Ollama: not rendered (plan warning)."""
+
+    temperature: float | None = Field(None, ge=0, le=100)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0, le=1_000_000, description="0: no top-k cut")
+    min_p: float | None = Field(None, ge=0, le=1)
+    repetition_penalty: float | None = Field(
+        None, gt=0, le=100, description="multiplicative penalty on tokens already seen (1.0: none)")
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    max_new_tokens: int | None = Field(None, ge=1, le=10_000_000, description="default (and cap) of output tokens")
+
+    def given(self) -> dict[str, Any]:
+        """The defaults set, by name (nothing set: empty)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class Serving(_Strict):
+    """How the service presents itself to clients, whatever the engine."""
+
+    served_names: list[str] = Field(
+        [], max_length=64, description="names clients may send as `model`; the first is the primary one")
+    generation: Generation = Generation()
+    max_queued_requests: int | None = Field(
+        None, ge=1, le=10_000_000, description="requests waiting beyond those running; more are refused (503)")
+    chat_template: str | None = Field(
+        None, min_length=1, description="a Jinja chat template file used instead of the checkpoint's own")
+
+    @field_validator("served_names")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for i, name in enumerate(v):
+            if not name.strip() or re.search(r"\s", name) or name.startswith("-"):
+                raise ValueError(f"served_names[{i}]: {name!r} must be one word, not starting with '-'")
+            if name in seen:
+                raise ValueError(f"served_names[{i}]: {name!r} is listed twice")
+            seen.add(name)
+        return v
+
+
 class Spec(_Strict):
     _source: tuple[str, dict] | None = PrivateAttr(None)  # (file name, {key path: line}) when loaded from a file
 
@@ -131,6 +176,7 @@ class Spec(_Strict):
     target: Target = "compose"
     endpoint: Endpoint = Endpoint()
     adapters: list[Adapter] = []
+    serving: Serving = Serving()
     overrides: Overrides = Overrides()
 
     @field_validator("hardware")
@@ -205,7 +251,10 @@ def spec_digest(spec: Spec) -> str:
     import hashlib
     import json
 
-    return hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    data = spec.model_dump(mode="json")
+    if spec.serving == Serving():  # a spec without `serving` keeps the digest it had before the key existed
+        data.pop("serving", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def where_in_spec(spec: Spec, *loc: Any) -> str | None:

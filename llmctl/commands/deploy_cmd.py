@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import click
 
-TARGETS = ["compose", "systemd", "kubernetes", "local"]
+from llmctl.targets.registry import deployable
+
+TARGETS = list(deployable())
 
 
 def _target_options(f):

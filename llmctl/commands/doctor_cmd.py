@@ -9,6 +9,8 @@ import json
 
 import click
 
+from llmctl.targets.registry import REGISTRY
+
 INVENTORY_SCHEMA = "llmctl.inventory/v1"
 DOCTOR_SCHEMA = "llmctl.doctor/v1"
 
@@ -38,15 +40,19 @@ def inventory_cmd(output: str) -> None:
 @click.command("doctor")
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option(
-    "--target", "-t", type=click.Choice(["compose", "systemd", "kubernetes", "local"]), default=None,
+    "--target", "-t", type=click.Choice(list(REGISTRY)), default=None,
     help="Check for this target instead of the spec's (default: the spec's, or compose without a spec).",
 )
 @click.option("--output", "-o", "output", type=click.Choice(["table", "wide", "json"]), default="table",
               show_default=True, help="Output format; `wide`: the table unwrapped.")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
               help="kubernetes: the kubeconfig file for the cluster checks (default: $KUBECONFIG or ~/.kube/config).")
+@click.option("--context", default=None, help="kubernetes: the kubectl context to check (default: the current one).")
+@click.option("--namespace", "-n", "namespace", default=None,
+              help="kubernetes: the namespace the deployment goes to (its Secret is looked for there).")
 @click.pass_context
-def doctor_cmd(ctx: click.Context, spec: str | None, target: str | None, output: str, kubeconfig: str | None) -> None:
+def doctor_cmd(ctx: click.Context, spec: str | None, target: str | None, output: str, kubeconfig: str | None,
+               context: str | None, namespace: str | None) -> None:
     """Check that this host can run SPEC's plan: container runtime, GPU runtime, driver, disk, /dev/shm,
     ports, Kubernetes GPU capacity, Hugging Face token. Exits 1 when any check fails.
 
@@ -57,21 +63,24 @@ def doctor_cmd(ctx: click.Context, spec: str | None, target: str | None, output:
       llmctl doctor                         # this host, for compose
       llmctl doctor llmctl.yaml             # what the spec's plan needs
       llmctl doctor llmctl.yaml -t kubernetes --kubeconfig ~/.kube/prod -o json
+      llmctl doctor llmctl.yaml -t kubernetes --context prod -n llm
     """
     from llmctl import doctor
+    from llmctl.targets.kubernetes.apply import kubectl_base
 
     if kubeconfig:
         import os
 
-        os.environ["KUBECONFIG"] = os.path.abspath(os.path.expanduser(kubeconfig))
+        kubeconfig = os.environ["KUBECONFIG"] = os.path.abspath(os.path.expanduser(kubeconfig))
+    kubectl = kubectl_base({"kubeconfig": kubeconfig, "context": context, "namespace": namespace})
     if spec is None:
-        results = doctor.run_host_checks(target or "compose")
+        results = doctor.run_host_checks(target or "compose", kubectl=kubectl)
     else:
         from llmctl.spec import load_spec
 
         loaded = load_spec(spec)
         plan = doctor.plan_for(loaded)
-        results = doctor.run_checks(loaded, plan, target)
+        results = doctor.run_checks(loaded, plan, target, kubectl=kubectl)
     if output == "json":
         click.echo(json.dumps({"schema": DOCTOR_SCHEMA, **doctor.results_json(results)}, indent=2))
     else:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-TARGET_CHOICES = ["compose", "systemd", "kubernetes"]
+from llmctl.targets.registry import renderable
+
+TARGET_CHOICES = list(renderable())
 RENDER_SCHEMA = "llmctl.render/v1"
 
 EXAMPLES = """
@@ -12,7 +14,7 @@ EXAMPLES = """
 Examples:
   llmctl render llmctl.yaml                          # files for the spec's target into ./deploy
   llmctl render llmctl.yaml -t kubernetes --out k8s/ --dry-run
-  llmctl render llmctl.yaml -t kubernetes -o yaml | kubectl apply -f -
+  llmctl render llmctl.yaml -t kubernetes -n llm -o yaml | kubectl apply -f -
   llmctl plan llmctl.yaml -o json > plan.json && llmctl render llmctl.yaml --plan plan.json
 """
 
@@ -51,8 +53,11 @@ class _Format(click.Choice):
 @click.option("--shift", default=None, metavar="C=PCT,...",
               help="kubernetes: also write a Gateway API HTTPRoute splitting requests, e.g. blue=90%,green=10%.")
 @click.option("--gateway", default=None, metavar="[NS/]NAME", help="kubernetes: the Gateway the HTTPRoute attaches to.")
+@click.option("--namespace", "-n", "namespace", default=None,
+              help="kubernetes: put every object in this namespace (default: none set, so the context's).")
 def render_cmd(spec_path: str, target: str | None, out: str, fmt: str, force: bool, dry_run: bool, runtime: str,
-               env_dir: str, plan_file: str | None, colour: str | None, shift: str | None, gateway: str | None) -> None:
+               env_dir: str, plan_file: str | None, colour: str | None, shift: str | None, gateway: str | None,
+               namespace: str | None) -> None:
     """Write deployment files for SPEC's plan into --out.
 
     Files are written atomically; a file that already exists is shown as a diff, and one changed by
@@ -70,7 +75,8 @@ def render_cmd(spec_path: str, target: str | None, out: str, fmt: str, force: bo
     from llmctl.traffic.shift import parse_split
 
     options = RenderOptions(source="<stdin>" if spec_path == "-" else spec_path, runtime=runtime, env_dir=env_dir,
-                            colour=colour, shift=parse_split(shift) if shift else None, gateway=gateway)
+                            colour=colour, shift=parse_split(shift) if shift else None, gateway=gateway,
+                            namespace=namespace)
     rendered = render_plan(plan, spec, target, options)
     if fmt != "files":
         _print(rendered, fmt)

@@ -1,12 +1,12 @@
-"""`llmctl up` / `down` / `status`: apply a plan to a target, wait for it, smoke-test it, remember it.
+"""`llmctl up` / `down` / `status`, target-neutral: apply a plan through a target's driver, wait for
+it, smoke-test it, remember it. Each target's own driver is llmctl/targets/<name>/apply.py.
 
+base.py      the Driver protocol every target's apply.py implements
 state.py     what was applied (`.llmctl/<slug>/state.json` beside the spec)
 secrets.py   the env file (mode 0600) built from the user's environment
-preflight.py doctor's checks before anything starts
 progress.py  waiting with a deadline and a progress line
-compose.py   Docker Compose (`docker compose` + the Docker engine API for inspection)
-local.py     the engine as a supervised child process (pid file + log file)
-systemd.py   a systemd unit (system or --user)
-kubernetes.py `kubectl apply --server-side`, rollout status, port-forward
+proxied.py   colours behind the HAProxy traffic layer (local and compose)
 rollout.py   first start, blue/green updates, idempotence, down and status across targets
+listing.py   `llmctl ps`: every deployment recorded on this host
+logs.py      `llmctl logs`
 """

@@ -223,8 +223,10 @@ def preflight(spec, plan, target: str, service, driver: Driver, ctx: Context, *,
     from llmctl.doctor import FAIL, any_failed, results_table, run_checks
 
     driver.preflight(ctx, service)
-    # ports held by the running deployment being updated are ours, not a conflict
-    results = run_checks(spec, plan, target, service=service, skip=("ports",) if ports_held else ())
+    # ports held by the running deployment being updated are ours, not a conflict; `up` writes the
+    # secrets itself from the operator's environment, so their absence is not a failure here
+    skip = ("kubernetes secret", *(("ports",) if ports_held else ()))
+    results = run_checks(spec, plan, target, service=service, skip=skip)
     failed = [r for r in results if r.status == FAIL]
     if any_failed(results):
         say(results_table(results))

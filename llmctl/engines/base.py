@@ -90,6 +90,10 @@ class Engine:
     def unavailable_on(self, device: "GpuProfile") -> str | None:
         """None if the engine runs on `device`, else the reason it cannot."""
         runs = self.profile.runs
+        from llmctl.calibrate.active import runs_here
+
+        if runs_here(self.name, device.id):
+            return None  # measured serving there: a calibration overlay says so
         if device.kind not in runs.kinds:
             return runs.refusals.get(device.kind, f"{self.title} does not run on {device.kind} devices")
         if device.kind == "gpu" and runs.vendors and device.vendor not in runs.vendors:
@@ -114,6 +118,16 @@ class Engine:
     def deployment(self, ctx: "Context", c: "Candidate") -> "Deployment":
         """The performance model's view of a feasible candidate."""
         raise NotImplementedError
+
+    def tunings(self, ctx: "Context", c: "Candidate") -> list[dict[str, Any]]:
+        """Other engine knobs worth trying for a candidate evaluated at the defaults (its perf, replicas
+        and SLA verdict are set), the most promising first: the planner stops when that one does not help,
+        and otherwise keeps whichever needs the fewest replicas within the SLA."""
+        return []
+
+    def apply_tuning(self, ctx: "Context", c: "Candidate", tuning: dict[str, Any]) -> None:
+        """Set `tuning` on the candidate, redoing what depends on it (e.g. the memory estimate)."""
+        c.tuning = dict(tuning)
 
     def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
         """The engine's settings for the plan (`plan.engine_args`)."""
@@ -145,6 +159,27 @@ class Engine:
     def plan_warnings(self, ctx: "Context", c: "Candidate") -> list[str]:
         return []
 
+    # what of the spec's `serving` block the engine renders (the rest is named in a plan warning)
+    renders_generation: bool = False
+    renders_served_names: bool = False  # every name, not only the first
+    renders_max_queue: bool = False
+    renders_chat_template: bool = False
+
+    def serving_warnings(self, spec: "Spec") -> list[str]:
+        s = spec.serving
+        out = []
+        if s.generation.given() and not self.renders_generation:
+            out.append(f"serving.generation is not rendered for {self.title}: requests get the model's own "
+                       "sampling defaults unless they send their own")
+        if len(s.served_names) > 1 and not self.renders_served_names:
+            out.append(f"serving.served_names: {self.title} answers to one name here; "
+                       f"{', '.join(s.served_names[1:])} are not served")
+        if s.chat_template and not self.renders_chat_template:
+            out.append(f"serving.chat_template is not rendered for {self.title}: the model's own template is used")
+        if s.max_queued_requests and not self.renders_max_queue:
+            out.append(f"serving.max_queued_requests is not rendered for {self.title}: its queue stays at the default")
+        return out
+
     # ------------------------------------------------------------------ host
     def host_model_cache(self, env: dict[str, str]) -> tuple[str, str]:
         """Where a host install of the engine writes downloaded models, and why that path.
@@ -175,7 +210,7 @@ class Engine:
     def common(self, plan: "Plan", spec: "Spec") -> dict[str, Any]:
         from llmctl.service import GpuRequest, Health, Port, Resources
         from llmctl.slug import label_value, slugify
-        from llmctl.targets.gpu_labels import gpu_product_label
+        from llmctl.targets.kubernetes.gpu_labels import gpu_product_label
 
         prof = self.profile
         name = check_value(spec.name, "name", allow_newline=True)

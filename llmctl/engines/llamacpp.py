@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 class LlamaCppEngine(GgufEngine, Engine):
     name = "llama.cpp"
+    renders_generation = True
 
     # ------------------------------------------------------------------ planning hooks
     def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
@@ -116,6 +117,7 @@ class LlamaCppEngine(GgufEngine, Engine):
             args += ["--jinja"]
         if "embeddings" in spec.needs:
             args += ["--embeddings"]  # the model's own GGUF pooling type (an embedding model: see planning)
+        args += sampling_args(spec)
         planned = {"ctx_size", "parallel", "n_gpu_layers", "cache_type_k", "cache_type_v", "flash_attn", "batch_size"}
         args += flag_args({k: v for k, v in ea.items() if k not in planned}, {a for a in args if a.startswith("--")})
         if spec.environment != "development":
@@ -135,6 +137,21 @@ class LlamaCppEngine(GgufEngine, Engine):
             served_model_name=served,
             api_kind="openai",
         )
+
+
+# serving.generation -> llama-server's sampling flags, the defaults of a request that does not set them
+# (common/arg.cpp: --temp, --top-p, --top-k, --min-p, --repeat-penalty, --presence-penalty,
+# --frequency-penalty, -n/--n-predict)
+_SAMPLING_FLAGS = {"temperature": "--temp", "top_p": "--top-p", "top_k": "--top-k", "min_p": "--min-p",
+                   "repetition_penalty": "--repeat-penalty", "presence_penalty": "--presence-penalty",
+                   "frequency_penalty": "--frequency-penalty", "max_new_tokens": "--n-predict"}
+
+
+def sampling_args(spec: "Spec") -> list[str]:
+    out: list[str] = []
+    for key, value in spec.serving.generation.given().items():
+        out += [_SAMPLING_FLAGS[key], repr(value) if isinstance(value, float) else str(value)]
+    return out
 
 
 def gpu_layers_arg(plan: "Plan") -> str:

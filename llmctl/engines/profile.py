@@ -51,6 +51,9 @@ class EngineProfile(_Block):
     quantization_methods: tuple[str, ...] = ()
     dtypes: dict[str, str] = Field(default_factory=dict)
     kv_cache_dtypes: tuple[str, ...] = ()
+    # chunked-prefill budgets (max_num_batched_tokens) the planner also tries when the default needs
+    # more than one replica or misses the SLA: smaller budgets lower ITL and raise TTFT
+    chunk_budgets: tuple[int, ...] = ()
     lora_ranks: tuple[int, ...] = ()
     lora_rank_unknown: int = 64
     shm_gib: dict[str, float] = Field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_value, check_word, flag_args, native_listen, pvc_gib
@@ -32,6 +33,10 @@ def default_gpu_memory_utilization() -> float:
 class VllmEngine(Engine):
     name = "vllm"
     tensor_parallel = True
+    renders_generation = True
+    renders_served_names = True
+    renders_max_queue = True
+    renders_chat_template = True
 
     # ------------------------------------------------------------------ planning hooks
     def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
@@ -56,6 +61,17 @@ class VllmEngine(Engine):
         from llmctl.engines import vllm_plan
 
         return vllm_plan.deployment(ctx, c)
+
+    def tunings(self, ctx: "Context", c: "Candidate") -> list[dict[str, Any]]:
+        from llmctl.engines import vllm_plan
+
+        return vllm_plan.tunings(ctx, c, self.profile.chunk_budgets)
+
+    def apply_tuning(self, ctx: "Context", c: "Candidate", tuning: dict[str, Any]) -> None:
+        from llmctl.engines import vllm_plan
+
+        super().apply_tuning(ctx, c, tuning)
+        vllm_plan.memory(ctx, c)
 
     def engine_args(self, ctx: "Context", c: "Candidate") -> dict[str, Any]:
         from llmctl.engines import vllm_plan
@@ -119,7 +135,10 @@ class VllmEngine(Engine):
         else:
             model_c = model_n = check_word(plan.model.source or self.model_word(plan), "model.source")
 
-        args: list[str] = ["--host", "0.0.0.0", "--port", str(port), "--served-model-name", served]
+        names = served_names(spec, served)
+        served = names[0]
+        # --served-model-name takes several names (nargs="+"): the first is the one /v1/models reports
+        args: list[str] = ["--host", "0.0.0.0", "--port", str(port), "--served-model-name", *names]
         args += ["--tensor-parallel-size", str(plan.tensor_parallel)]
         args += ["--pipeline-parallel-size", str(plan.pipeline_parallel)]
         if plan.gpu.nodes_per_replica > 1:
@@ -148,8 +167,26 @@ class VllmEngine(Engine):
             args += ["--kv-cache-dtype", kv]
         if "prefix_caching" in plan.needs or "prefix_caching" in spec.needs:
             args += ["--enable-prefix-caching"]
+        if "embeddings" in spec.needs:
+            # a pooling model: /v1/embeddings is served only by the pooling runner (config/model.py RunnerType)
+            args += ["--runner", "pooling"]
+        args += generation_args(spec)
+        template_c = template_n = None
+        if spec.serving.chat_template:
+            # the template's folder is mounted read-only (a folder mounts the same way on every target)
+            path = PurePosixPath(check_value(spec.serving.chat_template, "serving.chat_template"))
+            check_word(path.name, "serving.chat_template")
+            volumes.append(Volume(name="chat-template", mount="/chat-template", purpose="data",
+                                  host_path=str(path.parent), read_only=True))
+            template_c, template_n = f"/chat-template/{path.name}", str(path)
+        if spec.serving.max_queued_requests:
+            # requests beyond this many waiting get HTTP 503 (config/scheduler.py max_num_queued_reqs)
+            args += ["--max-num-queued-reqs", str(spec.serving.max_queued_requests)]
 
         native_args = native_listen(args, base["ports"][0])
+        if template_c:
+            args += ["--chat-template", template_c]
+            native_args += ["--chat-template", template_n]  # type: ignore[list-item]
         adapters_c: list[str] = []
         adapters_n: list[str] = []
         for i, ad in enumerate(spec.adapters):
@@ -264,6 +301,26 @@ exec "$@"
 _WORKER_SCRIPT = """set -eu
 exec ray start --address="${LWS_LEADER_ADDRESS}:6379" --block
 """
+
+
+def served_names(spec: "Spec", default: str) -> list[str]:
+    """The names the service answers to: the spec's `serving.served_names`, else the plan's one name."""
+    names = [check_word(n, f"serving.served_names[{i}]") for i, n in enumerate(spec.serving.served_names)]
+    return names or [default]
+
+
+def generation_args(spec: "Spec") -> list[str]:
+    """`serving.generation` as vLLM's flags: `--generation-config vllm` (vLLM's neutral defaults instead
+    of the checkpoint's generation_config.json) and `--override-generation-config JSON` over it. The keys
+    are the ones vLLM applies (config/model.py get_diff_sampling_param): temperature, top_p, top_k, min_p,
+    repetition_penalty, presence_penalty, frequency_penalty, max_new_tokens (a server-wide default cap)."""
+    import json
+
+    given = spec.serving.generation.given()
+    if not given:
+        return []
+    return ["--generation-config", "vllm",
+            "--override-generation-config", json.dumps(given, sort_keys=True, separators=(",", ":"))]
 
 
 def adapter_rank(adapter: Any) -> int | None:

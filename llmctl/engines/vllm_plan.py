@@ -102,7 +102,7 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
             elif pp > pool.nodes:
                 c.reject = f"PP {pp} needs {pp} nodes of {pool.device.id}; the inventory has {pool.nodes}"
             else:
-                _memory(ctx, c)
+                memory(ctx, c)
                 c.reject = c.reject or _source_problem(ctx, c)
             out.append(c)
             fitted = fitted or c.feasible
@@ -169,16 +169,55 @@ def _kv_enough(ctx: Context, c: Candidate) -> bool:
     return c.mem is not None and c.mem.kv_cache_tokens >= min(ctx.spec.workload.concurrency, 256) * per_request
 
 
-def _memory(ctx: Context, c: Candidate) -> None:
+def _chunk_budget(ctx: Context, c: Candidate) -> int | None:
+    """max_num_batched_tokens: the spec's override, else the planner's tuning, else None (the default)."""
+    return ctx.spec.overrides.max_num_batched_tokens or c.tuning.get("max_num_batched_tokens")
+
+
+def memory(ctx: Context, c: Candidate) -> None:
     ov = ctx.spec.overrides
     c.mem = vllm_memory(
         ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=c.pool.device, tp=c.tp, pp=c.pp,
         max_model_len=ctx.max_model_len, kv_dtype_bytes=c.kv.bytes_per_value,
         gpu_memory_utilization=ov.gpu_memory_utilization, max_num_seqs=ov.max_num_seqs,
-        max_num_batched_tokens=ov.max_num_batched_tokens, capacity_gib=c.pool.capacity_gib,
+        max_num_batched_tokens=_chunk_budget(ctx, c), capacity_gib=c.pool.capacity_gib,
     )
+    _measured_kv(c)
     if not c.mem.fits:
         c.reject = c.mem.problems[0]
+
+
+def tunings(ctx: Context, c: Candidate, budgets: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Smaller chunk budgets of the profile, when the inter-token latency is what binds at the default
+    (a smaller budget lowers ITL and raises TTFT); none when the spec sets the budget itself."""
+    itl = ctx.sla.get("itl_p95_ms")
+    if ctx.spec.overrides.max_num_batched_tokens or c.perf is None or not itl:
+        return []
+    ttft = ctx.sla.get("ttft_p95_ms")
+    if ttft and c.perf.ttft_p95_ms / ttft >= c.perf.itl_p95_ms / itl:
+        return []
+    default, _ = vllm_defaults(c.pool.device)
+    return [{"max_num_batched_tokens": b} for b in sorted(budgets) if b < default]  # the lowest ITL first
+
+
+def _measured_kv(c: Candidate) -> None:
+    """The KV cache this engine reported at start-up on this device (a calibration overlay) replaces the
+    estimate: its size in tokens and GiB, and the requests of max_model_len it holds."""
+    from dataclasses import replace
+
+    from llmctl.calibrate.active import memory as measured_memory
+
+    m = measured_memory(c.backend, c.pool.device.id)
+    if not m or c.mem is None or not c.mem.fits or not (m.get("kv_cache_tokens") or m.get("kv_cache_gib")):
+        return
+    est = c.mem
+    tokens = int(m.get("kv_cache_tokens") or m["kv_cache_gib"] * GiB / max(est.kv_bytes_per_token, 1))
+    gib = float(m.get("kv_cache_gib") or tokens * est.kv_bytes_per_token / GiB)
+    per_request = est.kv_cache_tokens / est.max_concurrency if est.max_concurrency else 0
+    c.mem = replace(est, kv_cache_tokens=tokens, kv_cache_gib=gib,
+                    max_concurrency=tokens / per_request if per_request else est.max_concurrency,
+                    warnings=[*est.warnings, f"KV cache: {tokens:,} tokens ({gib:g} GiB) as the engine reported at "
+                              "start-up (calibration overlay), not the estimate"])
 
 
 def deployment(ctx: Context, c: Candidate) -> Deployment:
@@ -187,14 +226,15 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
     per_request = ctx.spec.workload.prompt_tokens + ctx.spec.workload.output_tokens
     batched, seqs = vllm_defaults(c.pool.device)
     seqs = ctx.spec.overrides.max_num_seqs or seqs
-    batched = ctx.spec.overrides.max_num_batched_tokens or batched
-    kv_limited = max(1, m.kv_cache_tokens // max(per_request, 1))
+    batched = _chunk_budget(ctx, c) or batched
+    kv_tokens = m.kv_cache_tokens  # measured at start-up when a calibration says (_measured_kv)
+    kv_limited = max(1, kv_tokens // max(per_request, 1))
     return Deployment(
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
         kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
         max_num_batched_tokens=batched, budget_includes_decode=True, paged_kv=True,
-        max_num_seqs=seqs, kv_cache_tokens=m.kv_cache_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
+        max_num_seqs=seqs, kv_cache_tokens=kv_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
     )
 
 
@@ -208,7 +248,7 @@ def engine_args(ctx: Context, c: Candidate, default_utilization: float) -> dict[
         "max_model_len": ctx.max_model_len,
         "gpu_memory_utilization": ov.gpu_memory_utilization or default_utilization,
         "max_num_seqs": ov.max_num_seqs or seqs,
-        "max_num_batched_tokens": ov.max_num_batched_tokens or batched,
+        "max_num_batched_tokens": _chunk_budget(ctx, c) or batched,
         "dtype": "float16" if c.quant.id == "FP16" else "auto",
         # a pre-quantized checkpoint's method is read from its config.json; only on-the-fly needs the flag
         "quantization": None if prequantized_repo(ctx, c.quant) else c.quant.vllm_quantization,

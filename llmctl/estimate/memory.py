@@ -355,6 +355,15 @@ def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, gr
     ]
 
 
+def _runtime_what(gpu) -> str:
+    """What the fixed runtime term stands for on this device (GPU runtime's minimum, or host buffers)."""
+    if gpu is None or gpu.kind == "cpu":
+        return "runtime buffers in system memory"
+    if gpu.kind == "apple":
+        return "Metal runtime buffers in unified memory"
+    return f"{'ROCm' if gpu.vendor == 'amd' else 'CUDA'} minimum memory and runtime buffers"
+
+
 def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, flash_attention, gpu, graph, kv, kv_dtype_bytes, need,
                    num_ctx, num_parallel, runtime, shape, usable, weights, gpu_layers=None, layers=None, per_layer=None,
                    **_: object) -> list[tuple[str, str, str]]:
@@ -367,7 +376,7 @@ def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, flash_attention
          f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + "
          + ("0 heads: flash attention keeps no scores" if flash_attention else f"{arch.num_attention_heads} heads")
          + f")), 4·{c['num_batch']}·({arch.hidden_size} + {arch.vocab_size})) bytes"),
-        ("runtime", _g(runtime), "CUDA minimum memory and runtime buffers (fitted on `ollama ps`)"),
+        ("runtime", _g(runtime), f"{_runtime_what(gpu)} (fitted on `ollama ps`)"),
         ("needed", _g(need), "weights + KV + graph + runtime"),
         ("usable memory", _g(usable), f"{devices} × {capacity_gib:.2f} GiB"
          + (f" × {c['gpu_memory_fraction']}" if gpu is not None and gpu.kind == "gpu" else "")),

@@ -34,6 +34,7 @@ from llmctl.catalog import GpuProfile, ModelArch
 from llmctl.estimate.weights import ParamCount, count_params
 
 _OVERRIDE: dict | None = None  # set by `override_constants` (benchmarks fit the constants with it)
+_CALIBRATED: dict | None = None  # performance.yaml with a calibration overlay laid over it (set_calibrated)
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +46,16 @@ def _profile_constants() -> dict:
 
 
 def constants() -> dict:
-    return _OVERRIDE if _OVERRIDE is not None else _profile_constants()
+    if _OVERRIDE is not None:
+        return _OVERRIDE
+    return _CALIBRATED if _CALIBRATED is not None else _profile_constants()
+
+
+def set_calibrated(values: dict | None) -> None:
+    """The constants of the plan being made, with its calibration overlay applied (None: the profile's).
+    Set by llmctl.calibrate.apply.activate at the start of every plan."""
+    global _CALIBRATED
+    _CALIBRATED = values
 
 
 @contextmanager

@@ -157,4 +157,6 @@ def safetensors_bytes(folder: Path) -> tuple[int | None, str]:
             except (OSError, SafetensorsError):
                 return None, ""
         total += size
-    return total, f"weights: {total} bytes from {len(files)} safetensors file(s)"
+    from llmctl.term import count
+
+    return total, f"weights: {total} bytes from {count(len(files), 'safetensors file')}"

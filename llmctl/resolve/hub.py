@@ -179,7 +179,9 @@ def to_model(catalog: Catalog, ref: str, entry: dict[str, Any], *, where: str | 
         notes.append(f"weights: {total} bytes stored, mostly float32; planned as {total - f32 // 2} bytes in 16 bit")
         total -= f32 // 2
     elif total:
-        notes.append(f"weights: {total} bytes from {weights['files']} safetensors header(s)")
+        from llmctl.term import count
+
+        notes.append(f"weights: {total} bytes from {count(weights['files'], 'safetensors header')}")
     else:
         notes.append("no safetensors weights listed: weights counted from the architecture")
     return ResolvedModel(reference=ref, kind="hf-cache", arch=arch, hf_id=hf_id, hf_quantization=quant,

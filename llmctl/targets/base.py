@@ -27,10 +27,15 @@ class RenderOptions:
     colour: str | None = None
     shift: dict[str, float] | None = None
     gateway: str | None = None
+    namespace: str | None = None  # kubernetes: metadata.namespace of every object (else the context's)
+
+
+NAMESPACE_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"  # RFC 1123 label, at most 63 characters
 
 
 class Target:
     name = ""
+    namespaced = False  # its objects live in a namespace (RenderOptions.namespace applies)
 
     def render(self, service: "ServiceSpec", options: RenderOptions) -> dict[str, str]:
         raise NotImplementedError
@@ -40,11 +45,11 @@ class Target:
 def jinja_env() -> "jinja2.Environment":
     import jinja2
 
-    from llmctl.paths import templates_dir
+    from llmctl.paths import template_dirs
     from llmctl.targets import quoting
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.PrefixLoader({prefix: jinja2.FileSystemLoader(str(d)) for prefix, d in template_dirs().items()}),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,

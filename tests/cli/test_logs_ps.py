@@ -19,7 +19,7 @@ ECHO = "import sys\nprint('engine starting', flush=True)\nfor line in sys.stdin:
 @pytest.fixture
 def deployed(tmp_path: Path):
     """A spec with target local and a recorded deployment whose process echoes stdin into its log."""
-    from llmctl.deploy.local import _start_ticks
+    from llmctl.targets.local.apply import _start_ticks
     from llmctl.deploy.state import State, deployment_dir
 
     spec = tmp_path / "svc.yaml"
@@ -115,8 +115,8 @@ def test_log_commands_of_the_other_targets():
     from pathlib import Path
 
     from llmctl.deploy.base import Context
-    from llmctl.deploy.kubernetes import KubernetesDriver, kubectl_base
-    from llmctl.deploy.systemd import SystemdDriver
+    from llmctl.targets.kubernetes.apply import KubernetesDriver, kubectl_base
+    from llmctl.targets.systemd.apply import SystemdDriver
 
     opts = {"kubeconfig": "/k/config", "context": "prod", "namespace": "llm"}
     assert kubectl_base(opts) == ["kubectl", "--kubeconfig", "/k/config", "--context", "prod", "--namespace", "llm"]

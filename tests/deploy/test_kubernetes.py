@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 
 from deploy.conftest import require, write_spec
-from llmctl.deploy import kubernetes as k
+from llmctl.targets.kubernetes import apply as k
 from support.cli import run_llmctl
 
 

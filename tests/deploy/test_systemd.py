@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deploy.conftest import write_spec
-from llmctl.deploy import systemd as sd
+from llmctl.targets.systemd import apply as sd
 from support.cli import run_llmctl
 
 

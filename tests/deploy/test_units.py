@@ -77,7 +77,7 @@ def test_staging_copy_moves_only_the_host_port(tmp_path, tiny_gguf):
 def test_compose_override_merges_with_the_rendered_file(tmp_path, tiny_gguf, network):
     """`docker compose config` (no engine needed) merges compose.yaml and the override as `up` does."""
     from llmctl.deploy.base import Context
-    from llmctl.deploy.compose import ComposeDriver, override_text
+    from llmctl.targets.compose.apply import ComposeDriver, override_text
 
     require(shutil.which("docker"), "the docker CLI is not installed")
     _, _, svc = _service(tmp_path, tiny_gguf, image="example/llama:1")

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from llmctl import doctor
+from llmctl.targets.kubernetes import checks as kube_checks
+from llmctl.targets.systemd import checks as systemd_checks
 from llmctl.doctor import FAIL, PASS, SKIP, WARN, Requirements
 from llmctl.plan import Plan
 from llmctl.service import Health, Port, Resources, ServiceSpec
@@ -144,10 +146,10 @@ def test_driver_table_is_ordered_and_complete():
 
 
 def test_systemd_as_this_machine_is(tmp_path):
-    res = doctor.check_systemd()
+    res = systemd_checks.check_systemd()
     assert res.status == (PASS if os.path.isdir("/run/systemd/system") else FAIL)
-    assert doctor.check_systemd(str(tmp_path)).status == PASS
-    assert doctor.check_systemd(str(tmp_path / "absent")).status == FAIL
+    assert systemd_checks.check_systemd(str(tmp_path)).status == PASS
+    assert systemd_checks.check_systemd(str(tmp_path / "absent")).status == FAIL
 
 
 @pytest.fixture
@@ -163,7 +165,7 @@ def test_kubectl_without_context(kubectl, tmp_path):
     cfg = tmp_path / "config"
     cfg.write_text("")
     env = {**os.environ, "KUBECONFIG": str(cfg)}
-    res, ok = doctor.check_kubectl_context(kubectl, env)
+    res, ok = kube_checks.check_kubectl_context(kubectl, env)
     assert not ok and res.status == FAIL
     assert "current-context is not set" in res.detail
     results = doctor.check_requirements(Requirements(target="kubernetes", gpu_vendor="nvidia", gpus_per_node=8),
@@ -198,19 +200,19 @@ current-context: gone
 
 def test_k8s_gpu_capacity_from_recorded_nodes():
     nodes = json.loads((DATA / "kubectl_get_nodes.json").read_text())
-    ok = doctor.check_k8s_gpu_capacity(nodes, gpus_per_node=8, replicas=1)
+    ok = kube_checks.check_k8s_gpu_capacity(nodes, gpus_per_node=8, replicas=1)
     assert ok.status == PASS and "gpu-a100-0: 8" in ok.detail
     assert "gpu-a100-1" not in ok.detail  # cordoned
     assert "gpu-l4-1" not in ok.detail  # not Ready
-    assert doctor.check_k8s_gpu_capacity(nodes, gpus_per_node=8, replicas=2).status == WARN
-    big = doctor.check_k8s_gpu_capacity(nodes, gpus_per_node=16)
+    assert kube_checks.check_k8s_gpu_capacity(nodes, gpus_per_node=8, replicas=2).status == WARN
+    big = kube_checks.check_k8s_gpu_capacity(nodes, gpus_per_node=16)
     assert big.status == FAIL and "largest node has 8" in big.detail
-    assert doctor.check_k8s_gpu_capacity(nodes, 1, 3).status == PASS  # 8 + 1 slots
-    h100 = doctor.check_k8s_gpu_capacity(nodes, 8, product="NVIDIA-H100-80GB-HBM3")
+    assert kube_checks.check_k8s_gpu_capacity(nodes, 1, 3).status == PASS  # 8 + 1 slots
+    h100 = kube_checks.check_k8s_gpu_capacity(nodes, 8, product="NVIDIA-H100-80GB-HBM3")
     assert h100.status == FAIL and "NVIDIA-A100-SXM4-80GB" in h100.detail
-    assert doctor.check_k8s_gpu_capacity(nodes, 1, product="NVIDIA-L4").status == PASS
+    assert kube_checks.check_k8s_gpu_capacity(nodes, 1, product="NVIDIA-L4").status == PASS
     cpu_only = {"items": [n for n in nodes["items"] if n["metadata"]["name"] == "cpu-0"]}
-    none = doctor.check_k8s_gpu_capacity(cpu_only, 1)
+    none = kube_checks.check_k8s_gpu_capacity(cpu_only, 1)
     assert none.status == FAIL and "device plugin" in none.fix
 
 
@@ -454,3 +456,32 @@ def test_port_left_in_time_wait_counts_as_free():
     server.close()
     client.close()
     assert doctor.check_ports([("127.0.0.1", port)]).status == PASS
+
+
+def test_kubectl_named_context_and_namespace_secret(kubectl, tmp_path):
+    """`doctor --context X -n NS`: the named context must exist, and the pods' Secret is looked for in NS
+    (through the real kubectl, against a recorded API server: a real one cannot run here)."""
+    from tests.support.kube_api import KubeApi
+
+    with KubeApi({("llm", "bot-secrets"): {"VLLM_API_KEY": "czNjcjN0"}}) as api:
+        cfg = tmp_path / "config"
+        cfg.write_text(api.kubeconfig())
+        env = {**os.environ, "KUBECONFIG": str(cfg)}
+        res, ok = kube_checks.check_kubectl_context([kubectl, "--context", "recorded", "--namespace", "llm"], env)
+        assert ok and res.detail == "context recorded, namespace llm"
+        res, ok = kube_checks.check_kubectl_context([kubectl, "--context", "nope"], env)
+        assert not ok and "'nope' does not exist" in res.detail
+
+        base = [kubectl, "--context", "recorded", "--namespace", "llm"]
+        assert kube_checks.check_k8s_secret("bot-secrets", ["VLLM_API_KEY"], base, env).status == PASS
+        assert "/api/v1/namespaces/llm/secrets/bot-secrets" in api.paths
+        lacks = kube_checks.check_k8s_secret("bot-secrets", ["VLLM_API_KEY", "HF_TOKEN"], base, env)
+        assert lacks.status == FAIL and "lacks HF_TOKEN" in lacks.detail
+        other = [kubectl, "--context", "recorded", "--namespace", "prod"]
+        missing = kube_checks.check_k8s_secret("bot-secrets", ["VLLM_API_KEY"], other, env)
+        assert missing.status == FAIL and "does not exist in prod" in missing.detail
+        assert missing.fix.startswith("kubectl create secret generic bot-secrets") and missing.fix.endswith("-n prod")
+
+        req = Requirements(target="kubernetes", kube_secret="bot-secrets", kube_secret_keys=["VLLM_API_KEY"])
+        results = doctor.check_requirements(req, env=env, kubectl=base)
+        assert _status(results, "kubernetes secret").status == PASS

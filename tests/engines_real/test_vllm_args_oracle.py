@@ -24,6 +24,13 @@ CASES: dict[str, list[str]] = {
     "good, tools": [*GOOD, "--enable-auto-tool-choice", "--tool-call-parser", "hermes"],
     "good, lora": [*GOOD, "--enable-lora", "--max-loras", "1", "--lora-modules", "a=/adapters/a-0"],
     "good, awq": ["vllm", "serve", "org/model-AWQ", "--quantization", "awq"],
+    # what a spec's `serving` block renders (llmctl migrate writes one): several served names, the
+    # sampling defaults, the queue limit
+    "good, serving": ["vllm", "serve", MODEL, "--served-model-name", "llama3.1:8b", "llama3.1", "llama3.1:latest",
+                      "--generation-config", "vllm", "--override-generation-config",
+                      '{"max_new_tokens":128,"repetition_penalty":1.1,"temperature":0.7,"top_k":40}',
+                      "--max-num-queued-reqs", "512", "--max-model-len", "8192"],
+    "good, pooling": ["vllm", "serve", "BAAI/bge-small-en-v1.5", "--runner", "pooling"],
     "bogus flag": [*GOOD, "--no-such-flag"],
     "bad kv cache dtype": [*GOOD[:-3], "--kv-cache-dtype", "bogus"],
     "auto tool choice without parser": [*GOOD, "--enable-auto-tool-choice"],

@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 
 from llmctl.catalog import Catalog
 from llmctl.render import build_service, render_service
-from llmctl.targets.gpu_labels import gpu_product_label
+from llmctl.targets.kubernetes.gpu_labels import gpu_product_label
 
 load = YAML(typ="safe", pure=True).load
 

@@ -13,7 +13,7 @@ from render_plans import make_plan, make_spec
 from ruamel.yaml import YAML
 
 from llmctl.render import build_service, render_service
-from llmctl.targets.kubernetes_fit import fitting_nodes, quantity, replica_slots
+from llmctl.targets.kubernetes.fit import fitting_nodes, quantity, replica_slots
 
 load = YAML(typ="safe", pure=True).load
 NODES = json.loads((Path(__file__).parents[1] / "doctor" / "data" / "kubectl_get_nodes.json").read_text())

@@ -1,4 +1,4 @@
-"""`pip install .` (not only -e) ships templates/ and profiles/ inside the package, and llmctl runs from anywhere."""
+"""`pip install .` (not only -e) ships each package's templates/ and profiles/ inside the package, and llmctl runs from anywhere."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def test_installed_package_carries_its_data(tmp_path: Path) -> None:
     )
     assert build.returncode == 0, build.stderr
     assert (target / "llmctl" / "profiles" / "gpus.yaml").is_file()
-    assert any((target / "llmctl" / "templates").rglob("*.j2"))
+    for pkg in ("targets/compose", "targets/systemd", "targets/kubernetes", "traffic"):
+        assert any((target / "llmctl" / pkg / "templates").glob("*.j2")), pkg
     env = {**os.environ, "PYTHONPATH": str(target), "LLMCTL_CACHE_DIR": str(tmp_path / "cache")}
     where = subprocess.run([sys.executable, "-c", "import llmctl; print(llmctl.__file__)"], capture_output=True,
                            text=True, env=env, cwd="/")

@@ -54,7 +54,7 @@ def delete_argv(options: dict[str, Any], paths: list[str]) -> list[str]:
 
 
 def secret_manifest(service: "ServiceSpec", values: dict[str, str]) -> dict[str, Any]:
-    # the Secret the rendered pods reference (llmctl/targets/kubernetes.py: secret_name=<slug>-secrets)
+    # the Secret the rendered pods reference (llmctl/targets/kubernetes/render.py: secret_name=<slug>-secrets)
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": f"{service.slug}-secrets", "labels": dict(service.labels)},
             "stringData": dict(values)}

@@ -138,7 +138,7 @@ class SystemdDriver(Driver):
         run(systemctl_argv(user, "daemon-reload"))
         run_bounded(systemctl_argv(user, "reset-failed", record["unit"]), capture_output=True, timeout=QUERY_TIMEOUT_S)
         if volumes and record.get("runtime") in ("docker", "podman") and shutil.which(record["runtime"]):
-            # the unit's named volume (llmctl/targets/systemd.py: source=llmctl-<slug>-<volume>)
+            # the unit's named volume (llmctl/targets/systemd/render.py: source=llmctl-<slug>-<volume>)
             slug = record["unit"].removesuffix(".service")
             run_bounded([record["runtime"], "volume", "rm", f"llmctl-{slug}-models"], capture_output=True,
                         timeout=CHANGE_TIMEOUT_S)

@@ -22,6 +22,7 @@ STREAM_TIMEOUT_S = 900  # a streamed answer may run this long through the gatewa
 
 class KubernetesTarget(Target):
     name = "kubernetes"
+    namespaced = True
 
     def render(self, service: "ServiceSpec", options: RenderOptions) -> dict[str, str]:
         from llmctl.engines import get_engine
@@ -47,7 +48,8 @@ class KubernetesTarget(Target):
         use_hpa = autoscale and not metric
 
         def meta(name: str, extra: dict[str, str] | None = None) -> str:
-            return render_template("kubernetes/_meta.yaml.j2", s=s, name=name, labels={**labels, **(extra or {})}).rstrip()
+            return render_template("kubernetes/_meta.yaml.j2", s=s, name=name, labels={**labels, **(extra or {})},
+                                   namespace=options.namespace).rstrip()
 
         def pod(argv: list[str], *, serve: bool) -> str:
             return render_template("kubernetes/_pod.yaml.j2", s=s, pod=self._pod(s, argv, serve=serve, hpa=use_hpa)).rstrip()
@@ -105,7 +107,8 @@ class KubernetesTarget(Target):
             parse_yaml_documents(text, fname)
         if s.secrets:
             parts = " ".join(f'--from-literal={x.key}="${x.env}"' for x in s.secrets)
-            options.notes.append(f"create the Secret first: kubectl create secret generic {s.slug}-secrets {parts}")
+            ns = f" -n {options.namespace}" if options.namespace else ""
+            options.notes.append(f"create the Secret first: kubectl create secret generic {s.slug}-secrets {parts}{ns}")
         if rollout_strategy(s)["downtime"]:
             options.notes.append("one replica and no spare GPU: an update stops the running pod before the new one "
                                  "loads the model (downtime); list a spare GPU under hardware: to update without it")

@@ -249,7 +249,7 @@ def override_text(service: "ServiceSpec", color: str, *, network: str, start_int
     from llmctl.engines.base import engine_profiles
     from llmctl.targets.quoting import compose_value as c
 
-    from llmctl.targets.compose import replica_services
+    from llmctl.targets.compose.render import replica_services
 
     s = service
     lines = [

@@ -1,0 +1,42 @@
+"""The translation tables of profiles/migrate.yaml, typed: a typo or a value vLLM does not accept
+fails when the file is read, naming the key."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from llmctl.errors import InputError
+
+
+class KvRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vllm: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]  # values of vLLM's CacheDType llmctl plans
+    status: Literal["carried", "approximated"]
+    reason: str
+
+
+class MigrateRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ollama_defaults: dict[str, str]
+    generation: dict[str, Literal["temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty"]]
+    kv_cache_types: dict[str, KvRule]
+    dropped_parameters: dict[str, str]
+    dropped_env: dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def rules() -> MigrateRules:
+    from llmctl.paths import profiles_dir
+    from llmctl.profiles_io import profile
+
+    where = str(profiles_dir() / "migrate.yaml")
+    try:
+        return MigrateRules.model_validate(profile("migrate.yaml"))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InputError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}", where=where) from None
