@@ -98,15 +98,16 @@ def memory_fit(plan: dict[str, Any] | None, inventory: dict[str, Any]) -> dict[s
             "capacity_gib": round(capacity, 2)}
 
 
-def no_room_message(fit: dict[str, Any]) -> str:
+def no_room_message(fit: dict[str, Any], out: Path | str = "DIR") -> str:
     return (f"vLLM cannot start beside Ollama: {fit['detail']}, "
             f"{fit['need_gib'] + fit['old_gib']:.1f} GiB in all.\n"
             "  options:\n"
-            "    - replica by replica: with several GPUs or hosts, move one Ollama replica's GPUs at a time "
-            "(stop that Ollama replica yourself, then re-run with --apply; the others keep serving);\n"
-            "    - a planned-downtime swap: stop Ollama in a maintenance window, then re-run with --apply "
-            "(parity then compares against recorded answers only if you keep another Ollama copy running);\n"
-            "    - a smaller footprint: a quantized checkpoint or a lower --gpu-memory-utilization in vllm.yaml.")
+            "    - replica by replica: with several GPUs or hosts, free one Ollama replica's GPUs (stop that "
+            f"replica yourself; the others keep serving), then `llmctl migrate resume --out {out}`;\n"
+            "    - a planned-downtime swap: in a maintenance window stop Ollama and start vLLM in its place "
+            f"(`llmctl up {out}/vllm.yaml`); parity cannot compare the two side by side then;\n"
+            "    - a smaller footprint: a quantized checkpoint or a lower gpu_memory_utilization in vllm.yaml, "
+            "then `llmctl plan` it again.")
 
 
 # --------------------------------------------------------------------------- the run
@@ -202,7 +203,7 @@ class _Context:
         rec = m.begin("checked")
         if not fit["fits"]:
             m.finish(rec, "failed", **fit)
-            raise CheckFailed(no_room_message(fit))
+            raise CheckFailed(no_room_message(fit, self.out))
         m.finish(rec, "done", **fit)
         m.set_endpoint("old", {"v1_url": self.old_v1, "api_url": self.old_api, "managed": False})
 
