@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable
 
 from llmctl.errors import CheckFailed, InputError
-from llmctl.migrate.state import AT_FULL, FINALIZED, READY, ROLLED_BACK, SHIFTING, Migration
+from llmctl.migrate.state import AT_FULL, FINALIZED, ROLLED_BACK, SHIFTING, Migration
 from llmctl.traffic.paths import PathRoutes, apply_path_shares, colour_counters
 from llmctl.traffic.proxy import Proxy
 
@@ -189,4 +189,4 @@ def status_text(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["finalize", "parse_percent", "rollback", "shift", "status", "status_text", "READY"]
+__all__ = ["finalize", "parse_percent", "rollback", "shift", "status", "status_text"]
