@@ -91,6 +91,9 @@ class Migration:
             fresh = Migration.load(self.dir)  # what the previous holder wrote
             if fresh is not None:
                 self.data = fresh.data
+                # with the lock held nobody else runs: a step still `running` lost its process
+                self.fail_running("interrupted: the command running it ended before it finished",
+                                  status="interrupted")
             try:
                 yield self
             finally:
@@ -151,12 +154,12 @@ class Migration:
         rec.update(status=status, finished_at=_now(), **detail)
         self.save()
 
-    def fail_running(self, reason: str) -> None:
-        """After an error or an interruption: steps left `running` become `failed` with the reason."""
+    def fail_running(self, reason: str, status: str = "failed") -> None:
+        """After an error or an interruption: steps left `running` become `failed` (or `interrupted`)."""
         changed = False
         for s in self.data["steps"]:
             if s["status"] == "running":
-                s.update(status="failed", finished_at=_now(), reason=reason)
+                s.update(status=status, finished_at=_now(), reason=reason)
                 changed = True
         if changed:
             self.save()

@@ -158,3 +158,23 @@ def _haproxy_workers(out) -> list[int]:
 
     pid = Proxy(out / "proxy").master_pid()
     return _children(pid) if pid else []
+
+
+def test_a_run_killed_during_a_step_redoes_that_step_only(start_llama_server, tmp_path, proxy_cleanup):
+    """The llmctl process dies while it watches the 10% step (the step stays `running` in the file):
+    a re-run keeps the new side and the parity result, and watches the 10% step again."""
+    require_haproxy()
+    old, new = start_llama_server(), start_llama_server()
+    out = tmp_path / "migration-tiny"
+    write_inventory(out, old.base_url, [model_entry("tiny")])
+    proxy_cleanup.append(out / "proxy")
+    assert run(out, new_url=new.base_url, parity_api="openai", port=free_port(), stop_at=0, say=lambda _s: None) == 0
+    m = Migration.load(out)
+    m.begin("shift-10")  # what a process killed mid-step leaves behind
+    m.set_shares({"ollama": 90.0, "vllm": 10.0})
+    said: list[str] = []
+    assert run(out, new_url=new.base_url, parity_api="openai", stop_at=10, observe_s=0.5, say=said.append) == 0
+    m = Migration.load(out)
+    assert [s["status"] for s in m.data["steps"] if s["name"] == "shift-10"] == ["interrupted", "done"]
+    assert len([s for s in m.data["steps"] if s["name"] == "parity"]) == 1
+    assert not any("parity:" in s for s in said) and any(s.startswith("10% step passed") for s in said)
