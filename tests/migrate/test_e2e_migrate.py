@@ -169,6 +169,14 @@ def test_an_ollama_native_client_keeps_working_through_the_front(migrated):
     assert r.status_code == 200 and r.headers["x-llmctl-server"] == "vllm-1", r.text
     body = r.json()
     assert body["done"] is True and body["message"]["content"]
+    # parity's native path (Ollama's /api/generate, raw prompt, logprobs + top_logprobs) works on the
+    # front's Ollama-shaped answers: vLLM through the front against vLLM directly agrees exactly
+    from llmctl.migrate.parity import Side, run_parity
+
+    m = Migration.load(migrated["out"])
+    doc = run_parity(Side("ollama", m.endpoints["front"]["url"], "tiny", api="ollama"),
+                     Side("vllm", m.endpoints["new"]["url"], "tiny"), perf=False)
+    assert doc["passed"] and doc["checks"]["greedy"]["top1_agreement"] == 1.0, json.dumps(doc["checks"])[:1500]
     native = migrated["native"]  # the native client that ran through the whole shift
     assert native.failed == [] and native.served_by.get("ollama-1") and native.served_by.get("vllm-1"), \
         (native.failed[:3], native.served_by)
