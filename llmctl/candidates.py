@@ -85,10 +85,10 @@ class Context:
     predictions: dict[tuple, Any] = field(default_factory=dict, repr=False)
 
     @property
-    def load(self) -> tuple[int, int, float | None]:
-        """(prompt_tokens, output_tokens, requests_per_minute) as plain numbers for the hot paths."""
+    def load(self) -> tuple[int, int, float | None, str | None, str]:
+        """(prompt_tokens, output_tokens, requests_per_minute, arrival, lengths) for the hot paths."""
         w = self.spec.workload
-        return w.prompt_tokens, w.output_tokens, w.requests_per_minute
+        return w.prompt_tokens, w.output_tokens, w.requests_per_minute, w.arrival, w.lengths
 
     def with_workload(self, workload: Any) -> "Context":
         """The same context for another workload (a sweep point)."""

@@ -152,8 +152,9 @@ def predict_at(ctx: Context, dep: Deployment, concurrency: int) -> PerfEstimate:
     hit = ctx.predictions.get(key)
     if hit is not None and hit[0] is dep:
         return hit[1]
-    prompt, output, rpm = ctx.load
-    est = predict(dep, concurrency=concurrency, prompt_tokens=prompt, output_tokens=output, requests_per_minute=rpm)
+    prompt, output, rpm, arrival, lengths = ctx.load
+    est = predict(dep, concurrency=concurrency, prompt_tokens=prompt, output_tokens=output, requests_per_minute=rpm,
+                  arrival=arrival, lengths=lengths)
     ctx.predictions[key] = (dep, est)
     return est
 

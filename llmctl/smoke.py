@@ -613,7 +613,7 @@ def _wait_ready(api: _Api, client, deadline: _Deadline, window_s: float = 0.0,
             if r.status_code in (401, 403):  # up, but wants a (different) API key: later checks say so
                 return True, f"{path} answered {r.status_code} (API key refused or missing)", time.monotonic() - start
             if r.status_code in (404, 405) and len(paths) > 1:
-                paths.remove(path)  # this server has no such endpoint (llama-cpp-python: no /health)
+                paths.remove(path)  # this server has no such endpoint (e.g. an OpenAI-compatible proxy without /health)
                 last = f"{path} answered {r.status_code}"
                 continue
             last = f"{api.base}{path} answered HTTP {r.status_code}"  # e.g. 503 while loading

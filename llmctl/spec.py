@@ -53,7 +53,24 @@ class Workload(_Strict):
         None, ge=16, le=10_000_000, description="longest request the service must accept"
     )
     requests_per_minute: float | None = Field(None, gt=0)
+    arrival: Literal["closed", "open", "burst"] | None = Field(
+        None, description="closed: each user sends again when answered; open: Poisson arrivals at "
+                          "requests_per_minute; burst: `concurrency` requests at once (default: open with "
+                          "requests_per_minute, else closed)")
+    lengths: Literal["fixed", "sharegpt"] = Field(
+        "fixed", description="fixed: every request has the stated lengths; sharegpt: a chat-like spread "
+                             "around those means")
     sla: SLA = SLA()
+
+    @model_validator(mode="after")
+    def _arrival_fits(self) -> "Workload":
+        if self.arrival == "open" and self.requests_per_minute is None:
+            raise ValueError("arrival: open needs requests_per_minute (the Poisson arrival rate)")
+        if self.arrival in ("closed", "burst") and self.requests_per_minute is not None:
+            raise ValueError(f"arrival: {self.arrival} takes no requests_per_minute (that is open arrival)")
+        if self.arrival == "burst" and self.lengths != "fixed":
+            raise ValueError("arrival: a burst is followed with one request length; use lengths: fixed")
+        return self
 
     @model_validator(mode="after")
     def _context_holds_a_request(self) -> "Workload":

@@ -28,6 +28,7 @@ class Driver:
 
     name = ""
     blue_green = True  # False: updates are applied in place (the target rolls out by itself)
+    proxied = False  # True: colours on private ports behind the traffic layer (llmctl/deploy/proxied.py)
 
     def files(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, str]:
         """The files this instance is made from (hashed to tell whether anything changed)."""

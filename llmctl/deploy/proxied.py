@@ -102,16 +102,21 @@ def first_start(driver: Driver, ctx: Context, service: "ServiceSpec", spec, smok
     return record
 
 
-def switch(driver: Driver, ctx: Context, service: "ServiceSpec", old: dict[str, Any], spec, smoke: bool,
-           smoke_timeout_s: float, echo) -> dict[str, Any]:
-    """Blue/green through the proxy; returns the new colour's record. The old one is stopped, not deleted
-    from the state's memory: `rollback` brings its ServiceSpec back."""
+def _running_routes(ctx: Context, old: dict[str, Any]) -> tuple[Proxy, Routes, str, str]:
+    """The running proxy and its routes, the old colour and the next one; an update needs all four."""
     proxy = proxy_of(ctx)
     routes = load_routes(proxy.dir)
     if routes is None or not proxy.running():
         raise CheckFailed("the deployment's proxy is not running\n  fix: `llmctl down` then `llmctl up` again")
     old_colour = old.get("color", "blue")
-    colour = "green" if old_colour == "blue" else "blue"
+    return proxy, routes, old_colour, "green" if old_colour == "blue" else "blue"
+
+
+def switch(driver: Driver, ctx: Context, service: "ServiceSpec", old: dict[str, Any], spec, smoke: bool,
+           smoke_timeout_s: float, echo) -> dict[str, Any]:
+    """Blue/green through the proxy; returns the new colour's record. The old one is stopped, not deleted
+    from the state's memory: `rollback` brings its ServiceSpec back."""
+    proxy, routes, old_colour, colour = _running_routes(ctx, old)
     try:
         record, _ = start_new(driver, ctx, service, colour, spec, smoke, smoke_timeout_s, echo)
     except CheckFailed as exc:
@@ -182,12 +187,7 @@ def replace_in_place(driver: Driver, ctx: Context, service: "ServiceSpec", old: 
                      smoke_timeout_s: float, echo) -> dict[str, Any]:
     """One replica, no spare GPU (--allow-downtime): drain and stop the old colour, start the new one; if the
     new one fails, the old one starts again and takes the traffic back."""
-    proxy = proxy_of(ctx)
-    routes = load_routes(proxy.dir)
-    if routes is None or not proxy.running():
-        raise CheckFailed("the deployment's proxy is not running\n  fix: `llmctl down` then `llmctl up` again")
-    old_colour = old.get("color", "blue")
-    colour = "green" if old_colour == "blue" else "blue"
+    proxy, routes, old_colour, colour = _running_routes(ctx, old)
     for s in routes.servers:
         proxy.admin.drain(routes.backend, s.name)
         proxy.admin.wait_idle(routes.backend, s.name, DRAIN_TIMEOUT_S)

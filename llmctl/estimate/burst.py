@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from llmctl.estimate.lengths import weighted_quantile
+
 StepFn = Callable[[float, float, float], float]  # (decoding sequences, mean context, prompt tokens) -> ms
 
 
@@ -45,20 +47,6 @@ class BurstResult:
     tpot_p95_ms: float
     peak_batch: float  # most sequences decoding together
     preempted: float  # requests preempted at least once (fluid count)
-
-
-def _weighted_quantile(pairs: list[tuple[float, float]], q: float) -> float:
-    """Quantile of values given as (value, weight) pairs."""
-    pairs = sorted(pairs)
-    total = sum(w for _, w in pairs)
-    if total <= 0:
-        return 0.0
-    acc = 0.0
-    for v, w in pairs:
-        acc += w
-        if acc >= q * total - 1e-9:
-            return v
-    return pairs[-1][0]
 
 
 def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output_tokens: int, budget: int,
@@ -184,11 +172,11 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
     return BurstResult(
         duration_ms=max(finish) if finish else t,
         ttft_mean_ms=sum(v * w for v, w in ttfts) / total,
-        ttft_p50_ms=_weighted_quantile(ttfts, 0.5),
-        ttft_p95_ms=_weighted_quantile(ttfts, 0.95),
+        ttft_p50_ms=weighted_quantile(ttfts, 0.5),
+        ttft_p95_ms=weighted_quantile(ttfts, 0.95),
         tpot_mean_ms=sum(v * w for v, w in tpots) / total,
-        tpot_p50_ms=_weighted_quantile(tpots, 0.5),
-        tpot_p95_ms=_weighted_quantile(tpots, 0.95),
+        tpot_p50_ms=weighted_quantile(tpots, 0.5),
+        tpot_p95_ms=weighted_quantile(tpots, 0.95),
         peak_batch=peak,
         preempted=preempted,
     )

@@ -50,8 +50,11 @@ def second_moment_ratio(shape: str, mean: float) -> float:
 
 
 def weighted_quantile(pairs: list[tuple[float, float]], q: float) -> float:
+    """Quantile of values given as (value, weight) pairs (0 when the weights sum to nothing)."""
     pairs = sorted(pairs)
     total = sum(w for _, w in pairs)
+    if total <= 0:
+        return 0.0
     acc = 0.0
     for v, w in pairs:
         acc += w

@@ -49,3 +49,22 @@ def test_no_search_when_ttft_binds():
     """A tight TTFT target: a smaller budget would only make the binding metric worse."""
     tight = _plan(ttft=300)
     assert not any(r.rule == "engine tuning" for r in tight.rationale)
+
+
+def test_arrival_and_lengths_are_workload_shapes():
+    """A burst of 500 requests at once needs more capacity than 500 users in a closed loop; a chat-like
+    spread of lengths moves the tail; an open arrival without a rate is refused naming the field."""
+    import pytest
+
+    from llmctl.errors import InputError
+
+    closed = _plan()
+    burst = make_plan(load_spec_text(SPEC.format(ttft=2000, extra="").replace(
+        "  context_length: 8192\n", "  context_length: 8192\n  arrival: burst\n"), "big.yaml"))
+    assert burst.replicas * burst.gpu.count_per_replica > closed.replicas * closed.gpu.count_per_replica
+    mixed = make_plan(load_spec_text(SPEC.format(ttft=2000, extra="").replace(
+        "  context_length: 8192\n", "  context_length: 8192\n  lengths: sharegpt\n"), "big.yaml"))
+    assert mixed.performance.ttft_p95_ms != closed.performance.ttft_p95_ms
+    with pytest.raises(InputError, match="open needs requests_per_minute"):
+        load_spec_text(SPEC.format(ttft=2000, extra="").replace(
+            "  context_length: 8192\n", "  context_length: 8192\n  arrival: open\n"), "big.yaml")
