@@ -41,8 +41,10 @@ def migrate_cmd() -> None:
               help="A Jinja chat template to serve instead of the checkpoint's (Ollama's TEMPLATE rewritten).")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite the files of an existing --out folder.")
+@click.option("--apply", "do_apply", is_flag=True,
+              help="Then start vLLM beside Ollama, check parity and shift traffic in gated steps (see `migrate resume`).")
 def ollama_to_vllm(source, out, maps, models, url, keep_ollama_api, allow_gguf, hardware, chat_template, fmt,
-                   force) -> int:
+                   force, do_apply) -> int:
     """Inventory an Ollama service, decide what every setting becomes on vLLM, plan and render the vLLM
     side, and write the migration folder. Read-only on the Ollama side. Exit 1 when the vLLM plan cannot
     work on the hardware, 2 on bad input."""
@@ -56,6 +58,10 @@ def ollama_to_vllm(source, out, maps, models, url, keep_ollama_api, allow_gguf, 
     if not result.feasible:
         click.echo("failed: the vLLM plan cannot work on this hardware — see plan.json (try --hardware GPU)", err=True)
         return 1
+    if do_apply:
+        from llmctl.migrate.apply import run as apply_run
+
+        return apply_run(result.out, say=lambda text: click.echo(text, err=True))
     return 0
 
 
@@ -109,3 +115,9 @@ def _add_step_commands() -> None:
 
 
 _add_step_commands()
+
+
+# the steps of a running migration: status, shift, finalize, rollback, resume (llmctl/commands/migrate_steps_cmd.py)
+from llmctl.commands.migrate_steps_cmd import add_step_commands  # noqa: E402
+
+add_step_commands(migrate_cmd)

@@ -51,21 +51,24 @@ _WORDS = (
 ).split()
 
 
-def cache_root() -> Path:
+def cache_root(weight_seed: int = SEED) -> Path:
+    """The cache folder of one build; a model with other weights (`weight_seed`) is cached apart."""
     base = os.environ.get("LLMCTL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "llmctl")
-    return Path(base) / "tiny-models" / VERSION
+    name = VERSION if weight_seed == SEED else f"{VERSION}-seed{weight_seed}"
+    return Path(base) / "tiny-models" / name
 
 
-def ensure_tiny_models(root: Path | None = None) -> tuple[Path, Path]:
-    """Build (once) and return (hf_dir, gguf_path)."""
-    root = root or cache_root()
+def ensure_tiny_models(root: Path | None = None, *, weight_seed: int = SEED) -> tuple[Path, Path]:
+    """Build (once) and return (hf_dir, gguf_path). `weight_seed`: another seed gives the same shapes
+    and tokenizer with other random weights (a model that must not pass as the same one)."""
+    root = root or cache_root(weight_seed)
     hf_dir, gguf_path = root / "hf", root / "tiny.gguf"
     if (root / ".complete").exists() and hf_dir.is_dir() and gguf_path.is_file():
         return hf_dir, gguf_path
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root.parent))
     try:
-        build(tmp / "hf", tmp / "tiny.gguf")
+        build(tmp / "hf", tmp / "tiny.gguf", weight_seed=weight_seed)
         (tmp / ".complete").write_text(VERSION + "\n")
         if root.exists():
             shutil.rmtree(root)
@@ -76,11 +79,11 @@ def ensure_tiny_models(root: Path | None = None) -> tuple[Path, Path]:
     return hf_dir, gguf_path
 
 
-def build(hf_dir: Path, gguf_path: Path) -> None:
+def build(hf_dir: Path, gguf_path: Path, *, weight_seed: int = SEED) -> None:
     hf_dir.mkdir(parents=True, exist_ok=True)
     sp_model = train_tokenizer()
     (hf_dir / "tokenizer.model").write_bytes(sp_model)
-    weights = make_weights(sp_model)
+    weights = make_weights(sp_model, weight_seed)
     write_hf(hf_dir, weights)
     write_gguf(gguf_path, weights, sp_model)
 
@@ -142,13 +145,13 @@ def _processor(sp_model: bytes):
 # --------------------------------------------------------------------------- weights
 
 
-def make_weights(sp_model: bytes) -> dict[str, "object"]:
-    """HF-named float32 arrays (Llama layout)."""
+def make_weights(sp_model: bytes, weight_seed: int = SEED) -> dict[str, "object"]:
+    """HF-named float32 arrays (Llama layout), random from `weight_seed`."""
     import numpy as np
 
     sp = _processor(sp_model)
     assert sp.get_piece_size() == VOCAB, sp.get_piece_size()
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(weight_seed)
 
     def linear(out_dim: int, in_dim: int) -> "np.ndarray":
         return (rng.standard_normal((out_dim, in_dim)) / np.sqrt(in_dim)).astype(np.float32)
