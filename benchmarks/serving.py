@@ -17,10 +17,20 @@ smaller (preemption), TP 2 with a larger cache, other prompt/answer lengths (128
 are printed for both, so over-fitting shows. `--fit` re-runs the fit on the train rows, prints the
 constants it finds and the table with them.
 
+Held-out rows on other GPUs (S57 on; test only, nothing is fitted on them): vLLM 0.11.0 bursts from
+one public performance lab on H100 SXM (Qwen3-14B and Qwen3-32B on one GPU, Qwen3-235B-A22B at TP 8)
+and, as a control from the same source and method, on A100 SXM 80GB (Qwen3-32B, Qwen3-235B-A22B at
+TP 8). A row names its catalog GPU in `gpu_id`; the TP ranks use that GPU's own link. These sources
+give no start-up log (`kv_cache: not stated`): the KV cache is then llmctl's own vLLM memory estimate
+for the row's settings and release, marked `*` in the table. Medians are printed per GPU and split.
+
 Row mapping (the source states what is mapped, the catalog has the rest):
 - Qwen/Qwen2-7B-Instruct → catalog `qwen2.5-7b` (identical config.json sizes: 28 layers, hidden
   3584, 4 KV heads; the start-up log's 464,848 tokens in 24.83 GiB = 56 KiB per token confirms it);
   Qwen/Qwen2-72B → `qwen2.5-72b` (80 layers, hidden 8192, 8 KV heads, MLP 29568 in both).
+- Qwen/Qwen3-14B, Qwen/Qwen3-32B → `qwen3-14b`, `qwen3-32b`; Qwen/Qwen3-235B-A22B-Instruct-2507 →
+  `qwen3-235b-a22b` (94 layers, hidden 4096, 4 KV heads, 128 experts with 8 active in both; the 2507
+  release raises max_position_embeddings to 262144, which the rows give as their max_model_len).
 - Where a section gives only the KV GiB (32B, 72B), the tokens are GiB over the bytes per token.
 - "NVIDIA A100 80GB", form factor not stated → `A100-80GB-PCIe`: the two TP ranks run in two pods
   and their start-up log says "Custom allreduce is disabled because your platform lacks GPU P2P
