@@ -17,10 +17,20 @@ smaller (preemption), TP 2 with a larger cache, other prompt/answer lengths (128
 are printed for both, so over-fitting shows. `--fit` re-runs the fit on the train rows, prints the
 constants it finds and the table with them.
 
+Held-out rows on other GPUs (S57 on; test only, nothing is fitted on them): vLLM 0.11.0 bursts from
+one public performance lab on H100 SXM (Qwen3-14B and Qwen3-32B on one GPU, Qwen3-235B-A22B at TP 8)
+and, as a control from the same source and method, on A100 SXM 80GB (Qwen3-32B, Qwen3-235B-A22B at
+TP 8). A row names its catalog GPU in `gpu_id`; the TP ranks use that GPU's own link. These sources
+give no start-up log (`kv_cache: not stated`): the KV cache is then llmctl's own vLLM memory estimate
+for the row's settings and release, marked `*` in the table. Medians are printed per GPU and split.
+
 Row mapping (the source states what is mapped, the catalog has the rest):
 - Qwen/Qwen2-7B-Instruct → catalog `qwen2.5-7b` (identical config.json sizes: 28 layers, hidden
   3584, 4 KV heads; the start-up log's 464,848 tokens in 24.83 GiB = 56 KiB per token confirms it);
   Qwen/Qwen2-72B → `qwen2.5-72b` (80 layers, hidden 8192, 8 KV heads, MLP 29568 in both).
+- Qwen/Qwen3-14B, Qwen/Qwen3-32B → `qwen3-14b`, `qwen3-32b`; Qwen/Qwen3-235B-A22B-Instruct-2507 →
+  `qwen3-235b-a22b` (94 layers, hidden 4096, 4 KV heads, 128 experts with 8 active in both; the 2507
+  release raises max_position_embeddings to 262144, which the rows give as their max_model_len).
 - Where a section gives only the KV GiB (32B, 72B), the tokens are GiB over the bytes per token.
 - "NVIDIA A100 80GB", form factor not stated → `A100-80GB-PCIe`: the two TP ranks run in two pods
   and their start-up log says "Custom allreduce is disabled because your platform lacks GPU P2P
@@ -57,8 +67,10 @@ DATA = HERE / "calibration" / "vllm_serving_sweeps.yaml"
 TRAIN = {f"S{i:02d}" for i in range(1, 10)} | {f"S{i:02d}" for i in range(14, 19)}
 TARGETS = {"throughput": 10.0, "per_user": 12.0, "ttft_p50": 25.0, "tpot_mean": 12.0}  # median |error|, %
 METRICS = ("throughput", "per_user", "ttft_p50", "tpot_mean")
-MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-32B": "qwen2.5-32b", "Qwen/Qwen2-72B": "qwen2.5-72b"}
-GPU = "A100-80GB-PCIe"
+MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-32B": "qwen2.5-32b", "Qwen/Qwen2-72B": "qwen2.5-72b",
+          "Qwen/Qwen3-14B": "qwen3-14b", "Qwen/Qwen3-32B": "qwen3-32b",
+          "Qwen/Qwen3-235B-A22B-Instruct-2507": "qwen3-235b-a22b"}
+GPU = "A100-80GB-PCIe"  # rows without `gpu_id` (the A100 series)
 PREFIX_HIT = 0.0
 GiB = 1024**3
 
@@ -67,12 +79,14 @@ GiB = 1024**3
 class Row:
     id: str
     sweep: str
+    gpu: str
     n: int
     dep: perf.Deployment
     prompt: int
     output: int
     measured: dict[str, float]
     predicted: dict[str, float] = field(default_factory=dict)
+    kv_estimated: bool = False  # the source gives no start-up log: the KV cache is llmctl's own estimate
 
     @property
     def split(self) -> str:
@@ -98,34 +112,55 @@ def _kv_tokens(row: dict, per_token: float) -> int:
     return int(gib * GiB / per_token)
 
 
-def rows(cat: Catalog) -> list[Row]:
-    from llmctl.estimate.memory import vllm_defaults
+def _version(row: dict) -> str:
+    """The release the row states, as x.y.z ("0.10.1.1 (startup log …)" → "0.10.1")."""
+    return re.search(r"\d+\.\d+\.\d+", str(row["engine_version"])).group(0)
 
-    dev = cat.gpu(GPU)
-    batched, seqs = vllm_defaults(dev)
+
+def _setting(settings: dict, key: str) -> int | None:
+    m = re.match(r"\d+", str(settings.get(key, "")))
+    return int(m.group(0)) if m else None
+
+
+def rows(cat: Catalog) -> list[Row]:
+    from llmctl.estimate.memory import vllm_defaults, vllm_memory
+
     out = []
     for r in load():
+        gpu = r.get("gpu_id", GPU)
+        dev = cat.gpu(gpu)
+        version = _version(r)
+        batched, seqs = vllm_defaults(dev, version)
         arch = cat.model_by_id(MODELS[r["model"]])
         tp = int(r["tensor_parallel"])
         per_tok = kv_shape(arch, dtype_bytes=2.0, tp=tp).bytes_per_token_full
         settings = r.get("engine_settings") or {}
-        mnbt = settings.get("max_num_batched_tokens")
-        budget = int(re.match(r"\d+", str(mnbt)).group(0)) if mnbt and re.match(r"\d+", str(mnbt)) else batched
-        kv = _kv_tokens(r, per_tok)
+        budget = _setting(settings, "max_num_batched_tokens") or batched
+        wbytes = weight_bytes(arch, cat.quantization("BF16"))
+        estimated = "not stated" in r["kv_cache"]
+        if estimated:  # no start-up log: what llmctl's vLLM memory model gives for the row's settings
+            util = settings.get("gpu_memory_utilization")
+            kv = vllm_memory(arch, weight_bytes_total=wbytes, gpu=dev, tp=tp, max_model_len=_setting(settings, "max_model_len"),
+                             gpu_memory_utilization=float(util) if util else None, max_num_batched_tokens=budget,
+                             engine_version=version).kv_cache_tokens
+        else:
+            kv = _kv_tokens(r, per_tok)
         dep = perf.Deployment(
             arch=arch, backend="vllm", budget_includes_decode=True, paged_kv=True, device=dev, tp=tp, pp=1,
-            weight_bytes_per_gpu=weight_bytes_per_gpu(arch, weight_bytes(arch, cat.quantization("BF16")), tp, 1),
+            weight_bytes_per_gpu=weight_bytes_per_gpu(arch, wbytes, tp, 1),
             kv_bytes_per_token=per_tok, max_batch=seqs, max_num_batched_tokens=budget,
-            max_num_seqs=seqs, kv_cache_tokens=kv, engine_version="0.10.1",
-            link="pcie_host" if tp > 1 else None,
+            max_num_seqs=seqs, kv_cache_tokens=kv, engine_version=version,
+            # the A100 series' TP ranks sit in two pods without P2P (see the module doc); others use the GPU's link
+            link="pcie_host" if tp > 1 and gpu == GPU else None,
         )
         m = r["measured"]
         measured = {"throughput": m["output_tok_s"], "per_user": 1000 / m["tpot_ms"]["median"],
                     "ttft_p50": m["ttft_ms"]["median"], "tpot_mean": m["tpot_ms"]["mean"]}
         n = int(r["load"]["num_prompts"])
-        # answers may stop before the limit: the mean of what was generated, where the source gives it
+        # lengths as sent where the source gives the totals (answers may stop before the limit)
+        prompt = round(m["total_input_tokens"] / n) if "total_input_tokens" in m else int(r["load"]["input_tokens"])
         answer = round(m["total_generated_tokens"] / n) if "total_generated_tokens" in m else int(r["load"]["output_tokens"])
-        out.append(Row(r["id"], r["sweep"], n, dep, int(r["load"]["input_tokens"]), answer, measured))
+        out.append(Row(r["id"], r["sweep"], gpu, n, dep, prompt, answer, measured, kv_estimated=estimated))
     return out
 
 
@@ -213,15 +248,26 @@ def fit(rs: list[Row], base: dict) -> dict:
 
 
 def print_table(rs: list[Row]) -> None:
-    head = f"{'row':4} {'split':5} {'sweep':16} {'N':>4}"
+    head = f"{'row':4} {'split':5} {'gpu':14} {'sweep':22} {'N':>4}"
     for m in METRICS:
         head += f" | {m:>9} meas  pred   err"
     print(head)
     for r in rs:
-        line = f"{r.id:4} {r.split:5} {r.sweep:16} {r.n:4d}"
+        line = f"{r.id:4} {r.split:5} {r.gpu:14} {r.sweep + ('*' if r.kv_estimated else ''):22} {r.n:4d}"
         for m in METRICS:
             line += f" | {r.measured[m]:9.1f} {r.predicted[m]:9.1f} {r.error(m):+5.0f}%"
         print(line)
+
+
+def print_per_gpu(rs: list[Row]) -> None:
+    """Median |error| per GPU and split: a GPU family the constants were not fitted on shows apart."""
+    print(f"{'median |error| per GPU':24} {'split':5} {'rows':>4} | " + " | ".join(f"{m:>10}" for m in METRICS))
+    for gpu in dict.fromkeys(r.gpu for r in rs):
+        for split in ("train", "test"):
+            sub = [r for r in rs if r.gpu == gpu and r.split == split]
+            if sub:
+                med = medians(sub)
+                print(f"{gpu:24} {split:5} {len(sub):4d} | " + " | ".join(f"{med[m]:9.1f}%" for m in METRICS))
 
 
 def shape_checks(cat: Catalog) -> list[tuple[str, bool, str]]:
@@ -281,6 +327,8 @@ def report(cat: Catalog, rs: list[Row]) -> int:
     print(f"predicted vs measured, {len(rs)} rows of {DATA.relative_to(HERE.parent)} "
           f"(burst arrival; err = (pred − meas) / meas)\n")
     print_table(rs)
+    if any(r.kv_estimated for r in rs):
+        print("* the source gives no start-up log: the KV cache is llmctl's vLLM memory estimate for the row's settings")
     print()
     ok = True
     for split in ("train", "test"):
@@ -291,6 +339,8 @@ def report(cat: Catalog, rs: list[Row]) -> int:
             for m, v in med.items():
                 ok &= v <= TARGETS[m]
     print("targets on the test rows: " + ", ".join(f"{m} ≤ {v:g}%" for m, v in TARGETS.items()))
+    print()
+    print_per_gpu(rs)
     print()
     for name, good, detail in shape_checks(cat):
         ok &= good
