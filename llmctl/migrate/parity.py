@@ -35,7 +35,8 @@ from llmctl.errors import CheckFailed, InputError
 from llmctl.migrate.profile import ParityProfile, Thresholds, migration_profile
 
 SCHEMA = "llmctl.migrate.parity/v1"
-APIS = ("openai", "ollama")
+OLLAMA_API = "ollama"  # Ollama's native API (/api/...), as llmctl.smoke names it
+APIS = ("openai", OLLAMA_API)
 WEIGHTS = ("same", "quantized")
 
 
@@ -139,7 +140,7 @@ class _Client:
         model's template (ollama v0.32.15 openai/openai.go FromCompleteRequest sets no Raw), so the
         native /api/generate with `raw: true` is the raw path on Ollama."""
         p, s = self.prof, self.side
-        if s.api == "ollama":
+        if s.api == OLLAMA_API:
             body: dict[str, Any] = {"model": s.model, "prompt": prompt, "raw": True, "stream": False,
                                     "options": {"temperature": 0, "num_predict": p.max_tokens, **p.extra_body}}
             if logprobs:
@@ -159,7 +160,7 @@ class _Client:
         """How many tokens the side's chat template makes of one user message."""
         s = self.side
         msgs = [{"role": "user", "content": prompt}]
-        if s.api == "ollama":
+        if s.api == OLLAMA_API:
             out = self._post("/api/chat", {"model": s.model, "messages": msgs, "stream": False,
                                            "options": {"num_predict": 1}})
             return out.get("prompt_eval_count")
@@ -168,7 +169,7 @@ class _Client:
 
     def embed(self, inputs: list[str]) -> list[list[float]]:
         s = self.side
-        if s.api == "ollama":
+        if s.api == OLLAMA_API:
             out = self._post("/api/embed", {"model": s.model, "input": inputs})
             return [list(map(float, v)) for v in out.get("embeddings") or []]
         out = self._post("/v1/embeddings", {"model": s.model, "input": inputs})

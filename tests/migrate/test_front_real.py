@@ -420,6 +420,18 @@ def test_format_think_tools_and_logprobs_are_translated(client, relay):
     assert bad.status_code == 400 and bad.json() == {"error": "top_logprobs must be between 0 and 20"}
 
 
+def test_raw_generate_carries_llama_servers_logprobs(client):
+    """llama-server answers /v1/completions logprobs in the chat shape ({content: [...]}); the front's
+    raw /api/generate (what migration parity sends to Ollama) still returns them, Ollama-shaped."""
+    r = client.post("/api/generate", json={"model": "plain", "prompt": "the cat", "raw": True, "stream": False,
+                                          "logprobs": True, "top_logprobs": 3,
+                                          "options": {"num_predict": 3, "temperature": 0}})
+    assert r.status_code == 200, r.text
+    lps = r.json().get("logprobs")
+    assert lps and len(lps) == 3 and all({"token", "logprob"} <= set(x) for x in lps)
+    assert all(len(x["top_logprobs"]) == 3 for x in lps)
+
+
 # --------------------------------------------------------------------------- embeddings
 
 

@@ -223,9 +223,12 @@ def logprobs_from_chat(content: list[dict[str, Any]] | None, include_top: bool) 
 
 
 def logprobs_from_completion(lp: dict[str, Any] | None, include_top: bool) -> list[dict[str, Any]]:
-    """OpenAI completions logprobs {tokens, token_logprobs, top_logprobs: [{token: logprob}]} -> Ollama."""
+    """OpenAI completions logprobs {tokens, token_logprobs, top_logprobs: [{token: logprob}]} -> Ollama.
+    llama-server answers /v1/completions in the chat shape ({content: [{token, logprob, top_logprobs}]})."""
     if not lp:
         return []
+    if isinstance(lp.get("content"), list):
+        return logprobs_from_chat(lp["content"], include_top)
     tokens = lp.get("tokens") or []
     values = lp.get("token_logprobs") or []
     tops = lp.get("top_logprobs") or []
