@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from llmctl.errors import InputError
+from llmctl.sse import DONE, sse_event
 from llmctl.term import count
 
 SCHEMA = "llmctl.smoke/v1"  # of `llmctl smoke -o json`
@@ -298,15 +299,12 @@ class _OpenAI(_Api):
                 r.raise_for_status()
             done = False
             for line in _lines(r, self.deadline):
-                if not line.startswith("data:"):
+                event = sse_event(line)
+                if event is None:
                     continue
-                data = line[5:].strip()
-                if data == "[DONE]":
+                if event is DONE:
                     done = True
                     break
-                event = json.loads(data)
-                if "error" in event:
-                    raise RuntimeError(f"server error in stream: {event['error']}")
                 for choice in event.get("choices") or []:
                     delta = choice.get("delta") or {}
                     yield delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or ""

@@ -17,6 +17,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from llmctl.sse import DONE, sse_event
+
 
 @dataclass
 class Record:
@@ -148,15 +150,12 @@ class OpenAI(Api):
                 r.raise_for_status()
             done = False
             async for line in _lines(r):
-                if not line.startswith("data:"):
+                event = sse_event(line)
+                if event is None:
                     continue
-                data = line[5:].strip()
-                if data == "[DONE]":
+                if event is DONE:
                     done = True
                     break
-                event = json.loads(data)
-                if "error" in event:
-                    raise RuntimeError(f"server error in stream: {event['error']}")
                 for choice in event.get("choices") or []:
                     if choice.get("text"):
                         rec.chunk_times.append(time.monotonic())
