@@ -25,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # make `support` importable everywhere
 
 from support import net  # noqa: E402
+from support.requires import e2e_required, require, require_module, require_tool  # noqa: E402,F401
 
 # Model resolution never reaches the internet or this machine's own Ollama store from the tests: the
 # tests of resolution itself (tests/resolve) turn the network on against their own local server.
@@ -44,34 +45,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
 
-
-def e2e_required() -> bool:
-    return os.environ.get("LLMCTL_REQUIRE_E2E", "") not in ("", "0", "false", "no")
-
-
-def require(condition: object, reason: str) -> None:
-    """Skip (developer laptop) or fail (LLMCTL_REQUIRE_E2E=1) when `condition` is false."""
-    if condition:
-        return
-    if e2e_required():
-        pytest.fail(f"required for this run (LLMCTL_REQUIRE_E2E=1): {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def require_tool(name: str, why: str = "") -> str:
-    """The path of executable `name` on PATH (or skip/fail via `require`)."""
-    import shutil
-
-    path = shutil.which(name)
-    require(path, f"{name} is not on PATH" + (f" ({why})" if why else ""))
-    return path  # type: ignore[return-value]
-
-
-def require_module(module: str, why: str = "") -> None:
-    import importlib.util
-
-    require(importlib.util.find_spec(module) is not None,
-            f"Python module {module} is not installed" + (f" ({why})" if why else ""))
 
 
 # --------------------------------------------------------------------------- basic fixtures

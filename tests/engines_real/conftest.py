@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import require
+from support.requires import require
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import require
+from support.requires import require
 from support import ollama_contract, vllm_args
 from support.llama_server import check_argv, local_argv
 from support.render_matrix import build_matrix, distinct_argvs

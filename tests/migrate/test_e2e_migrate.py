@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import require, require_tool
+from support.requires import require, require_tool
 from llmctl.migrate import processes
 from llmctl.migrate.apply import run
 from llmctl.migrate.state import Migration

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from conftest import require, require_tool
+from support.requires import require, require_tool
 from llmctl.migrate.apply import run
 from llmctl.migrate.state import Migration
 from llmctl.traffic.proxy import Proxy

@@ -31,7 +31,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from conftest import require, require_module
+from support.requires import require, require_module
 from support.net import free_port, http_status, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

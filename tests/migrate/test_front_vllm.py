@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import require_module
+from support.requires import require_module
 from migrate.test_front_real import MODEL, SYSTEM, assert_final_metrics, front_config, running_front
 
 pytestmark = pytest.mark.e2e

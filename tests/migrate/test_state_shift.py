@@ -148,7 +148,7 @@ def test_finalize_stops_routing_to_the_old_side_and_keeps_it_running(start_llama
 
 
 def require_haproxy() -> None:
-    from conftest import require_tool
+    from support.requires import require_tool
 
     require_tool("haproxy", "the traffic layer")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import require_tool
+from support.requires import require_tool
 from llmctl.errors import InputError
 from llmctl.traffic.config import Server
 from llmctl.traffic.paths import Group, PathRoutes, apply_path_shares, colour_counters, render_paths_config, start_paths
