@@ -24,6 +24,7 @@ from typing import Callable
 
 from llmctl.estimate.lengths import weighted_quantile
 
+DUST = 1e-6  # requests: a cohort smaller than this is rounding left by fluid admission and preemption
 StepFn = Callable[[float, float, float], float]  # (decoding sequences, mean context, prompt tokens) -> ms
 
 
@@ -92,6 +93,9 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
         done_at: list[float] = []
         while waiting and room > 1e-9:
             count, need, hold, old = waiting[0]
+            if count < DUST:  # a sliver left by splitting cohorts, not a request: drop it
+                waiting.pop(0)
+                continue
             seq_room = max_seqs - decoders - sum(c.n for c in admitted)
             kv_room = (cap - used) / hold if cap < math.inf else math.inf
             fit = min(count, room / need, seq_room, kv_room)
@@ -153,7 +157,7 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
         peak = max(peak, sum(c.n for c in running))
         # KV outgrown: preempt the newest first, back to the head of the queue
         used = sum(c.n * c.ctx for c in running)
-        while used > cap + 1e-6 and running:
+        while used > cap * (1 + 1e-9) + 1e-6 and running:
             c = running[-1]
             excess = (used - cap) / c.ctx
             k = min(c.n, max(excess, 0.0))
@@ -162,6 +166,8 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
                 k = c.n
             else:
                 c.n -= k
+            if k < DUST:
+                break  # rounding, not an overflow
             preempted += k
             used -= k * c.ctx
             ghost = _Cohort(k, c.ctx, c.gen, c.first)

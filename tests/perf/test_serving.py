@@ -57,6 +57,16 @@ def test_burst_admits_by_current_kv_use_and_preempts_instead_of_queueing_whole_r
     assert big.queued == 0 and big.throughput_tokens_per_s > est.throughput_tokens_per_s
 
 
+def test_burst_of_prompts_nearly_as_long_as_the_cache_is_served_one_after_another():
+    """A KV cache holding about 1.3 of the burst's prompts (Qwen3-32B on one H100, 32000-token prompts,
+    row S61): vLLM serves them one after another. Splitting cohorts by fluid admission and preemption
+    once left slivers of a request too small to admit, and the prediction gave up (no progress)."""
+    dep = vllm_dep(model="qwen3-32b", gpu="H100-80GB-SXM", kv_tokens=41_120, budget=8192)
+    est = perf.predict(dep, concurrency=100, prompt_tokens=32_000, output_tokens=77, arrival="burst", warm_prompts=1)
+    assert 0 < est.throughput_tokens_per_s < float("inf")
+    assert est.ttft_p50_ms < float("inf") and est.itl_p50_ms < float("inf")
+
+
 def test_burst_throughput_grows_with_requests_until_the_kv_cache_is_full():
     dep = vllm_dep(kv_tokens=93_872)
     tput = [perf.predict(dep, concurrency=n, prompt_tokens=1024, output_tokens=1024, arrival="burst").throughput_tokens_per_s
