@@ -358,7 +358,7 @@ def test_front_service_spec(tmp_path):
 
 def test_front_service_renders_as_compose(tmp_path):
     from llmctl.targets.base import RenderOptions, parse_yaml_documents
-    from llmctl.targets.compose import ComposeTarget
+    from llmctl.targets.compose.render import ComposeTarget
 
     cfg = tmp_path / "front.json"
     cfg.write_text(_text(GOOD))
