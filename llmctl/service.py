@@ -38,6 +38,8 @@ class Health(_Data):
     timeout_s: int = 5
     # a command that succeeds once the model is loaded, where the HTTP path answers earlier (Ollama)
     ready_command: list[str] = []
+    # the container health check: a command the image can run (it may lack curl)
+    command: list[str] = []
 
 
 class GpuRequest(_Data):
@@ -84,6 +86,7 @@ class ServiceSpec(_Data):
     resources: Resources = Resources()
     health: Health
     metrics_path: str | None = None
+    autoscale_metric: str | None = None  # a /metrics series that counts waiting requests (KEDA); None: CPU (HPA)
     stop_grace_s: int = 60  # SIGTERM, then this long to drain in-flight requests before SIGKILL
     metrics_secret_key: str | None = None  # scrapes send this secret as a bearer token (None: open)
     api_prefix: str = "/v1"  # OpenAI-compatible API root

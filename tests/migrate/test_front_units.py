@@ -368,3 +368,22 @@ def test_front_service_renders_as_compose(tmp_path):
     assert svc["volumes"][0]["source"] == str(cfg.resolve()) and svc["volumes"][0]["read_only"] is True
     assert svc["healthcheck"]["test"][:2] == ["CMD", "python3"]
     assert svc["ports"][0]["published"] == "11500" and svc["ports"][0]["target"] == 11434
+
+
+def test_front_service_renders_for_kubernetes(tmp_path):
+    """The front's ServiceSpec carries its own health check and no autoscale series, so the Kubernetes
+    target renders it without any engine profile (checked by kubernetes-validate, strict)."""
+    import kubernetes_validate
+
+    from llmctl.targets.base import RenderOptions, parse_yaml_documents
+    from llmctl.targets.kubernetes.render import KubernetesTarget
+
+    cfg = tmp_path / "front.json"
+    cfg.write_text(_text(GOOD))
+    files = KubernetesTarget().render(front_service(cfg, 11500, image="registry.example/llmctl:0.1.0"),
+                                      RenderOptions(namespace="llm"))
+    for name, text in files.items():
+        for doc in parse_yaml_documents(text, name):
+            kubernetes_validate.validate(doc, "1.30.0", strict=True)
+    pod = parse_yaml_documents(files["deployment.yaml"], "deployment.yaml")[0]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/health"

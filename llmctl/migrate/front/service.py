@@ -1,8 +1,8 @@
 """The front as a ServiceSpec, so the deployment targets (compose, systemd, Kubernetes) can run it
 beside the new backend.
 
-The llmctl image is not published: pass `image` (an image with llmctl installed with its `migrate`
-extra, e.g. built `FROM python:3.11-slim` with `pip install 'llmctl[migrate]'`). front.json is
+The llmctl image is not published: pass `image` (an image with llmctl installed, e.g. built
+`FROM python:3.11-slim` with `pip install llmctl`). front.json is
 mounted read-only at /etc/llmctl/front.json.
 """
 
@@ -46,7 +46,10 @@ def front_service(config_path: str | Path, port: int, *, image: str, name: str =
         volumes=[Volume(name="front-config", mount=CONTAINER_CONFIG, purpose="data",
                         host_path=str(config_path), read_only=True, size_gib=1)],
         health=Health(path="/health", port=CONTAINER_PORT, startup_timeout_s=startup_timeout_s, interval_s=10, timeout_s=5,
-                      ready_command=["python3", "-c", _PROBE.format(port=CONTAINER_PORT)]),
+                      command=["python3", "-c", _PROBE.format(port=CONTAINER_PORT)]),
         stop_grace_s=stop_grace_s, api_prefix="/api", api_kind="ollama",
         served_model_name=served_model_name or name,
+        labels={"app.kubernetes.io/name": "ollama-front", "app.kubernetes.io/instance": slugify(name),
+                "app.kubernetes.io/component": "api-front", "app.kubernetes.io/part-of": "llmctl",
+                "app.kubernetes.io/managed-by": "llmctl"},
     )

@@ -246,7 +246,6 @@ class ComposeDriver(Driver):
 def override_text(service: "ServiceSpec", color: str, *, network: str, start_interval: bool = True) -> str:
     """compose.llmctl.yaml: labels for this colour, and with host networking the engine's own listen
     address and port (compose merge rules: `entrypoint` and `healthcheck.test` replace, `!reset` clears)."""
-    from llmctl.engines.base import engine_profiles
     from llmctl.targets.quoting import compose_value as c
 
     from llmctl.targets.compose.render import replica_services
@@ -269,7 +268,7 @@ def override_text(service: "ServiceSpec", color: str, *, network: str, start_int
     if network == "host":
         port = s.ports[0]
         argv = listen_args(s.argv, port.bind, port.host)
-        health = [a.replace(f":{port.container}/", f":{port.host}/") for a in (s.health.ready_command or engine_profiles()[s.engine]["healthcheck"])]
+        health = [a.replace(f":{port.container}/", f":{port.host}/") for a in (s.health.ready_command or s.health.command)]
         lines += ["    network_mode: host", "    ports: !reset []", "    entrypoint:"]
         lines += [f"      - {c(a)}" for a in argv]
         lines += ["    healthcheck:", "      test:", '        - "CMD"'] + [f"        - {c(a)}" for a in health]

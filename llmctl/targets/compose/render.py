@@ -14,8 +14,6 @@ class ComposeTarget(Target):
     name = "compose"
 
     def render(self, service: "ServiceSpec", options: RenderOptions) -> dict[str, str]:
-        from llmctl.engines.base import engine_profiles
-
         require_single_node(service, "docker compose")
         s = service
         env_file = f"{s.slug}.env"
@@ -37,7 +35,7 @@ class ComposeTarget(Target):
             published=published,
             members=members,
             replicas=1 if pinned else s.replicas,
-            healthcheck=s.health.ready_command or engine_profiles()[s.engine]["healthcheck"],
+            healthcheck=s.health.ready_command or s.health.command,
             shm=_bytes(s.resources.shm_size_gib),
             mem_limit=_bytes(s.resources.memory_limit_gib),
             mem_request=_bytes(s.resources.memory_request_gib),

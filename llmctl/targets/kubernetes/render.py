@@ -30,7 +30,6 @@ class KubernetesTarget(Target):
 
         s = service
         kprof = engine_profiles()["kubernetes"]
-        eprof = engine_profiles()[s.engine]
         header = f"{s.name} — {s.engine} serving {s.served_model_name}"
         labels = dict(s.labels)
         selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
@@ -44,7 +43,7 @@ class KubernetesTarget(Target):
         # several pods read the model cache: replicas, the nodes of one replica, or two colours
         shared_cache = s.replicas > 1 or multinode or bool(options.colour)
         autoscale = s.replicas > 1
-        metric = eprof.get("autoscale_metric")
+        metric = s.autoscale_metric
         use_hpa = autoscale and not metric
 
         def meta(name: str, extra: dict[str, str] | None = None) -> str:
