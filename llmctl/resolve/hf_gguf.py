@@ -25,7 +25,9 @@ DEFAULT_QUANT = "Q4_K_M"  # the Hub's default for a tag-less reference (docs/hub
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})$")
 # the quantization a GGUF file name ends with: Q4_K_M, IQ4_XS, Q8_0, F16, BF16, MXFP4_MOE, UD-Q4_K_XL
 _QUANT = re.compile(r"(?:^|[-_.])((?:UD-)?(?:I?Q\d[A-Z0-9_]*|B?F16|F32|MXFP4(?:_MOE)?|TQ\d_\d))$", re.I)
-_READ_AHEAD = 1 << 20  # one Range request reads this much of a header, so a big tokenizer costs few requests
+# the first Range request of a file reads this much (a small header whole); each next one twice the last, up
+# to _READ_AHEAD_MAX, so a multi-megabyte tokenizer costs a handful of requests
+_READ_AHEAD, _READ_AHEAD_MAX = 256 << 10, 4 << 20
 
 
 def parse_ref(ref: str) -> tuple[str, str | None] | None:
@@ -143,16 +145,17 @@ def _fetch(repo: str, quant: str | None, where: str | None) -> dict[str, Any]:
 
 
 class _RemoteFile:
-    """A ByteSource over a Hub file: Range requests of at least _READ_AHEAD bytes, served from a buffer."""
+    """A ByteSource over a Hub file: growing Range requests, served from a buffer."""
 
     def __init__(self, client: Any, url: str, headers: dict[str, str], on_error: Any):
         self.client, self.url, self.headers, self.on_error = client, url, headers, on_error
-        self.start, self.buf = 0, b""
+        self.start, self.buf, self.ahead = 0, b"", _READ_AHEAD
 
     def read(self, offset: int, size: int) -> bytes:
         end = offset + size
         if not (self.start <= offset and end <= self.start + len(self.buf)):
-            want = max(size, _READ_AHEAD)
+            want = max(size, self.ahead)
+            self.ahead = min(self.ahead * 2, _READ_AHEAD_MAX)
             self.start, self.buf = offset, read_prefix(self.client, self.url, self.headers, offset, want,
                                                        on_error=self.on_error)
         return self.buf[offset - self.start:end - self.start]

@@ -145,3 +145,24 @@ def test_plans_on_llamacpp_and_ollama(hub: Hub, tmp_path: Path, backend: str) ->
     hub.reset_counts()
     again = make_plan(spec)  # the second plan makes no request
     assert hub.requests == [] and again.model.source == want
+
+
+def test_corrupt_gguf_header_is_a_clear_error(hub: Hub, tmp_path: Path) -> None:
+    bad = tmp_path / "Nano-4L-Q4_K_M.gguf"
+    bad.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + (1 << 40).to_bytes(8, "little") * 2)
+    hub.repos[REPO] = Repo(sha=SHA, files={bad.name: bad})
+    with pytest.raises(InputError) as exc:
+        resolve_model(cat(), f"hf.co/{REPO}", where="model")
+    assert exc.value.exit_code == 2 and "GGUF header" in str(exc.value) and "corrupt" in str(exc.value)
+
+
+def test_dead_hub_is_fast_and_clear(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("LLMCTL_NET_TIMEOUT", "1")
+    hub.mode = "dead"
+    start = time.monotonic()
+    with pytest.raises(InputError) as exc:
+        resolve_model(cat(), f"hf.co/{REPO}:Q8_0", where="model")
+    assert time.monotonic() - start < 10
+    assert exc.value.exit_code == 2 and "unreachable" in str(exc.value)
