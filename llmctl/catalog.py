@@ -207,6 +207,7 @@ class ResolvedModel:
     source: str = "catalog"  # local | ollama-store | catalog | hub | registry: where the facts came from
     revision: str | None = None  # Hugging Face commit or Ollama manifest digest, when read from one
     ollama_manifest: Any = None  # llmctl.resolve.ollama_names.OllamaManifest of a pulled or remote tag
+    gguf_source: str | None = None  # `repo:QUANT` for llama.cpp's -hf, when the reference named a GGUF repo
 
     @property
     def id(self) -> str:

@@ -27,7 +27,8 @@ def quant_options(ctx: Context, *, needs_library_entry: bool) -> list[Quantizati
     cat, model = ctx.catalog, ctx.model
     # the file's own quantization: a local GGUF, a pulled tag read from the Ollama store, a tag naming one
     pulled = model.source == "ollama-store"
-    if model.gguf_quantization and (model.kind == "gguf-file" or pulled or _tag_names_quant(model)):
+    own = model.kind == "gguf-file" or pulled or bool(model.gguf_source) or _tag_names_quant(model)
+    if model.gguf_quantization and own:
         q = cat.find_quantization(model.gguf_quantization)
         if q is None and model.weight_bytes:
             q = _file_quantization(model)
@@ -65,7 +66,7 @@ def _gguf_engines() -> tuple[str, ...]:
 
 def _tag_names_quant(model: ResolvedModel) -> bool:
     """True when the Ollama tag spelled a quantization (llama3.1:8b-instruct-q8_0), not a bare size."""
-    if model.kind != "ollama" or not model.ollama_tag:
+    if model.kind != "ollama" or not model.ollama_tag or ":" not in model.ollama_tag:
         return False
     tag = model.ollama_tag.split(":", 1)[1].lower()
     q = (model.gguf_quantization or "").lower().replace("f16", "fp16")

@@ -50,6 +50,8 @@ class LlamaCppEngine(GgufEngine, Engine):
         """llama-server downloads with `-hf repo:QUANT`: a quantization no listed GGUF repository holds
         cannot be served (the repository's default file would be another size than the one planned)."""
         out = super().candidates(ctx, pool, quant, kvs)
+        if ctx.model.gguf_source:  # the reference named the GGUF repo and its file (hf.co/...)
+            return out
         if not ctx.model.path:
             src = sources_for(ctx.model.arch.id)
             if src.gguf(quant.id) is None:
@@ -60,7 +62,9 @@ class LlamaCppEngine(GgufEngine, Engine):
         return out
 
     def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
-        return None if ctx.model.path else sources_for(ctx.model.arch.id).gguf(c.quant.id)
+        if ctx.model.path:
+            return None
+        return ctx.model.gguf_source or sources_for(ctx.model.arch.id).gguf(c.quant.id)
 
     # ------------------------------------------------------------------ service
 

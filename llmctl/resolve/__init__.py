@@ -7,8 +7,9 @@ Order, the first that answers wins:
    `/usr/share/ollama/.ollama/models`): exact architecture and tensor bytes from the blob's GGUF header;
 3. the curated catalog (profiles/models.yaml): Ollama tags and Hugging Face repos it lists;
 4. online, unless `--offline`, `LLMCTL_OFFLINE=1` or `HF_HUB_OFFLINE=1`: the Hugging Face Hub
-   (config.json and safetensors headers) or the Ollama registry (manifest and GGUF header), each
-   answer cached on disk so the next plan makes no request;
+   (config.json and safetensors headers; for `hf.co/{user}/{repo}[:{quant}]` the GGUF file's headers)
+   or the Ollama registry (manifest and GGUF header), each answer cached on disk so the next plan
+   makes no request;
 5. a catalog repo whose name differs only by a suffix (`...-AWQ`, `...-FP8`), with a note.
 A network failure falls back to 5 with a warning; nothing found is an error naming what was tried.
 """
@@ -61,6 +62,14 @@ def resolve_model(catalog: Catalog, reference: str, *, base_dir: Path | None = N
                 if found is not None:
                     return found
         tried.append("the local Ollama store (" + ", ".join(str(p) for p in places.ollama_models_dirs()) + ")")
+    hf_gguf_ref = None
+    if model_refs.is_hf_gguf_ref(ref):
+        from llmctl.resolve import hf_gguf
+
+        hf_gguf_ref = hf_gguf.parse_ref(ref)
+        entry = hf_gguf.cached(*hf_gguf_ref) if hf_gguf_ref else None
+        if entry is not None:  # read from the Hub before: exact, and no request
+            return hf_gguf.to_model(catalog, ref, entry, where=where, from_cache=True)
     # 3. the catalog
     found = model_refs.exact(catalog, ref)
     if found is not None:
@@ -74,7 +83,10 @@ def resolve_model(catalog: Catalog, reference: str, *, base_dir: Path | None = N
         name = parse_name(ref)
     if hf_id or name is not None:
         try:
-            found = _online(catalog, ref, hf_id, name, where, tried)
+            if hf_gguf_ref:
+                found = _online_hf_gguf(catalog, ref, hf_gguf_ref, where, tried)
+            else:
+                found = _online(catalog, ref, hf_id, name, where, tried)
         except _Offline:
             found = None
         except _NetworkFailure as exc:
@@ -140,6 +152,25 @@ def _online(catalog: Catalog, ref: str, hf_id: str | None, name, where: str | No
         tried.append(f"the Ollama registry (unreachable: {exc})")
         raise _NetworkFailure(f"could not reach {exc}") from None
     return registry.to_model(catalog, ref, name, entry, where=where, from_cache=False)
+
+
+def _online_hf_gguf(catalog: Catalog, ref: str, repo_quant: tuple[str, str | None], where: str | None,
+                    tried: list[str]) -> ResolvedModel | None:
+    from llmctl.resolve import hf_gguf, hub
+    from llmctl.resolve.net import NetworkError
+
+    if not network_allowed():
+        tried.append(f"the Hugging Face Hub (not asked: {offline_reason()})")
+        raise _Offline
+    try:
+        entry = hf_gguf.fetch(*repo_quant, where)
+    except hub.NotOnHub as exc:
+        tried.append(f"the Hugging Face Hub ({exc})")
+        return None
+    except NetworkError as exc:
+        tried.append(f"the Hugging Face Hub (unreachable: {exc})")
+        raise _NetworkFailure(f"could not reach {exc}") from None
+    return hf_gguf.to_model(catalog, ref, entry, where=where, from_cache=False)
 
 
 def _warn(text: str) -> None:

@@ -189,8 +189,12 @@ def _value(cur: _Cursor, vtype: int, key: str, keep_arrays: bool) -> Any:
     raise GgufError(f"{key}: unknown value type {vtype}")
 
 
-def parse(source: ByteSource, *, stop_at_tokenizer: bool = False, budget: int | None = None) -> GgufHeader:
-    """Parse the header of the GGUF at `source`. Raises GgufError for anything that is not one."""
+def parse(source: ByteSource, *, stop_at_tokenizer: bool = False, budget: int | None = None,
+          need_arch: bool = True) -> GgufHeader:
+    """Parse the header of the GGUF at `source`. Raises GgufError for anything that is not one.
+
+    `need_arch=False` reads a later part of a split file (`-00002-of-00003.gguf`): llama.cpp's gguf-split
+    writes the model's keys into the first part only, the others hold the split keys and their tensors."""
     cur = _Cursor(source, budget)
     try:
         magic = cur.take(4)
@@ -224,9 +228,9 @@ def parse(source: ByteSource, *, stop_at_tokenizer: bool = False, budget: int | 
         kv[key] = value
         if key == "general.architecture":
             arch = str(value)
-    if not arch:
+    if not arch and need_arch:
         raise GgufError("no general.architecture key")
-    header = _header(version, arch, kv, n_tensors, vocab, cur.pos)
+    header = _header(version, arch or "", kv, n_tensors, vocab, cur.pos, need_arch)
     total = elements = 0
     names: set[str] = set()
     sizes = _quant_sizes()
@@ -254,10 +258,11 @@ def parse(source: ByteSource, *, stop_at_tokenizer: bool = False, budget: int | 
     return header
 
 
-def _header(version: int, arch: str | None, kv: dict[str, Any], n_tensors: int, vocab: int | None, pos: int) -> GgufHeader:
-    if not arch:
+def _header(version: int, arch: str | None, kv: dict[str, Any], n_tensors: int, vocab: int | None, pos: int,
+            need_arch: bool = True) -> GgufHeader:
+    if not arch and need_arch:
         raise GgufError("no general.architecture key before the tokenizer")
-    return GgufHeader(version=version, architecture=arch, kv=kv, tensor_count=n_tensors, vocab_size=vocab,
+    return GgufHeader(version=version, architecture=arch or "", kv=kv, tensor_count=n_tensors, vocab_size=vocab,
                       header_bytes=pos)
 
 

@@ -43,7 +43,7 @@ def fetch(hf_id: str, revision: str | None, where: str | None) -> dict[str, Any]
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - sorted below into network failures and answers
-        raise _classify(exc, hf_id, where) from None
+        raise classify(exc, hf_id, where) from None
     cache.put("hf", _key(hf_id, revision), entry)
     return entry
 
@@ -122,7 +122,7 @@ def _weights(client: Any, hf_id: str, sha: str, endpoint: str, shards: list[str]
     return {"bytes": sum(r[0] for r in results), "files": len(shards), "dtypes": dtypes}
 
 
-def _classify(exc: BaseException, hf_id: str, where: str | None) -> Exception:
+def classify(exc: BaseException, hf_id: str, where: str | None) -> Exception:
     from huggingface_hub import errors as hf_errors
 
     endpoint = hub_endpoint()

@@ -17,6 +17,9 @@ from pathlib import Path
 CONNECT_TIMEOUT_S = 5.0  # a reachable registry answers a TCP connect in well under a second
 READ_TIMEOUT_S = 15.0  # the slowest step is a CDN redirect for a large blob's first bytes
 MAX_REMOTE_HEADER_BYTES = 1 << 20  # a remote GGUF/safetensors header larger than this is refused (1 MiB)
+# a whole GGUF header (tokenizer arrays included, needed to reach the tensor list) larger than this is
+# refused: a 262k-token vocabulary with scores and types (Gemma 3) is under 8 MiB
+MAX_REMOTE_GGUF_HEADER_BYTES = 32 << 20
 HUB_ENDPOINT = "https://huggingface.co"  # huggingface_hub's default; HF_ENDPOINT replaces it
 OLLAMA_REGISTRY = "https://registry.ollama.ai"  # Ollama's default registry; LLMCTL_OLLAMA_REGISTRY replaces it
 

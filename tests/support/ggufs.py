@@ -9,12 +9,13 @@ import numpy as np
 
 def write_gguf(path: Path, *, arch: str = "llama", layers: int = 2, hidden: int = 64, ffn: int = 128, heads: int = 2,
                kv: int = 2, vocab: int = 320, merges: int = 0, tied: bool = False, file_type: int | None = None,
-               f16: bool = False) -> int:
+               f16: bool = False, split_max_tensors: int = 0) -> int:
     """Write a GGUF model; return its exact tensor bytes. `vocab`/`merges` size the tokenizer arrays, which
-    sit between the architecture keys and the tensor list, as in real files."""
+    sit between the architecture keys and the tensor list, as in real files. `split_max_tensors` writes a
+    split file instead, as llama.cpp's gguf-split names it: `<stem>-00001-of-0000N.gguf` beside `path`."""
     import gguf
 
-    w = gguf.GGUFWriter(str(path), arch)
+    w = gguf.GGUFWriter(str(path), arch, split_max_tensors=split_max_tensors)
     w.add_block_count(layers)
     w.add_context_length(4096)
     w.add_embedding_length(hidden)

@@ -4,7 +4,7 @@ Neither service can be reached from the test machines, so this server answers th
 makes, in the shapes the real services use:
 - Hub: `GET /api/models/{repo}/revision/{rev}` (fields `_id`, `id`, `sha`, `gated`, `siblings[].rfilename`,
   as huggingface_hub's ModelInfo reads them), `GET /{repo}/resolve/{rev}/{file}` (a 302 to `/cdn/...`
-  for weight files, as the Hub redirects LFS/Xet files to its CDN), and the gated-repo answer: 401 with
+  for weight files, safetensors and GGUF, as the Hub redirects LFS/Xet files to its CDN), and the gated-repo answer: 401 with
   `X-Error-Code: GatedRepo` (the header huggingface_hub's hf_raise_for_status turns into GatedRepoError).
 - Ollama registry: `GET /v2/{ns}/{model}/manifests/{tag}` (a Docker manifest v2 with Ollama media
   types) and `GET /v2/{ns}/{model}/blobs/{digest}` (a 307 to `/r2/...` storage, as recorded in
@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self._write(body)
             return
-        if name.endswith(".safetensors"):
+        if name.endswith((".safetensors", ".gguf")):
             self.send_response(302)
             self.send_header("Location", f"/cdn/{repo_id}/{name}")
             self.send_header("Content-Length", "0")
