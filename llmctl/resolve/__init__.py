@@ -114,8 +114,6 @@ class _NetworkFailure(Exception):
 
 def _online(catalog: Catalog, ref: str, hf_id: str | None, name, where: str | None,
             tried: list[str]) -> ResolvedModel | None:
-    from llmctl.resolve.net import NetworkError
-
     if hf_id:
         from llmctl.resolve import hub
 
@@ -123,54 +121,41 @@ def _online(catalog: Catalog, ref: str, hf_id: str | None, name, where: str | No
         entry = hub.cached(repo, revision or None)
         if entry is not None:
             return hub.to_model(catalog, ref, entry, where=where, from_cache=True)
-        if not network_allowed():
-            tried.append(f"the Hugging Face Hub (not asked: {offline_reason()})")
-            raise _Offline
-        try:
-            entry = hub.fetch(repo, revision or None, where)
-        except hub.NotOnHub as exc:
-            tried.append(f"the Hugging Face Hub ({exc})")
-            return None
-        except NetworkError as exc:
-            tried.append(f"the Hugging Face Hub (unreachable: {exc})")
-            raise _NetworkFailure(f"could not reach {exc}") from None
-        return hub.to_model(catalog, ref, entry, where=where, from_cache=False)
+        entry = _ask("the Hugging Face Hub", lambda: hub.fetch(repo, revision or None, where), hub.NotOnHub, tried)
+        return None if entry is None else hub.to_model(catalog, ref, entry, where=where, from_cache=False)
     from llmctl.resolve import registry
 
     entry = registry.cached(name)
     if entry is not None:
         return registry.to_model(catalog, ref, name, entry, where=where, from_cache=True)
-    if not network_allowed():
-        tried.append(f"the Ollama registry (not asked: {offline_reason()})")
-        raise _Offline
-    try:
-        entry = registry.fetch(name, where)
-    except registry.NotInRegistry as exc:
-        tried.append(f"the Ollama registry ({exc})")
-        return None
-    except NetworkError as exc:
-        tried.append(f"the Ollama registry (unreachable: {exc})")
-        raise _NetworkFailure(f"could not reach {exc}") from None
-    return registry.to_model(catalog, ref, name, entry, where=where, from_cache=False)
+    entry = _ask("the Ollama registry", lambda: registry.fetch(name, where), registry.NotInRegistry, tried)
+    return None if entry is None else registry.to_model(catalog, ref, name, entry, where=where, from_cache=False)
 
 
 def _online_hf_gguf(catalog: Catalog, ref: str, repo_quant: tuple[str, str | None], where: str | None,
                     tried: list[str]) -> ResolvedModel | None:
     from llmctl.resolve import hf_gguf, hub
+
+    entry = _ask("the Hugging Face Hub", lambda: hf_gguf.fetch(*repo_quant, where), hub.NotOnHub, tried)
+    return None if entry is None else hf_gguf.to_model(catalog, ref, entry, where=where, from_cache=False)
+
+
+def _ask(source: str, fetch, not_found: type[Exception], tried: list[str]):
+    """One online source: its answer; None (noted in `tried`) when it does not have the model;
+    _Offline when the network is not allowed; _NetworkFailure when it cannot be reached."""
     from llmctl.resolve.net import NetworkError
 
     if not network_allowed():
-        tried.append(f"the Hugging Face Hub (not asked: {offline_reason()})")
+        tried.append(f"{source} (not asked: {offline_reason()})")
         raise _Offline
     try:
-        entry = hf_gguf.fetch(*repo_quant, where)
-    except hub.NotOnHub as exc:
-        tried.append(f"the Hugging Face Hub ({exc})")
+        return fetch()
+    except not_found as exc:
+        tried.append(f"{source} ({exc})")
         return None
     except NetworkError as exc:
-        tried.append(f"the Hugging Face Hub (unreachable: {exc})")
+        tried.append(f"{source} (unreachable: {exc})")
         raise _NetworkFailure(f"could not reach {exc}") from None
-    return hf_gguf.to_model(catalog, ref, entry, where=where, from_cache=False)
 
 
 def _warn(text: str) -> None:
