@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.descent import coordinate_descent
 from llmctl.catalog import Catalog, GpuProfile, ModelArch
 from llmctl.estimate import performance as perf
 from llmctl.estimate.kv import kv_shape
@@ -197,29 +198,13 @@ def fit(cases: list[Case], base: dict) -> list[float]:
     constants the cases say nothing about keep their neutral start."""
     train = [c for c in cases if c.dep.backend != "vllm"]
     free = _identifiable(train)
-    x = list(START)
-    step = [0.3] * len(x)
-    with perf.override_constants(_apply(base, x)):
-        best = _loss(train)
-    for _ in range(60):
-        improved = False
-        for i in range(len(x)):
-            if not free[i]:
-                continue
-            for sign in (1, -1):
-                trial = list(x)
-                lo, hi = BOUNDS[i]
-                trial[i] = min(hi, max(lo, x[i] * (1 + sign * step[i]) if x[i] > 0 else sign * step[i] * 0.1))
-                with perf.override_constants(_apply(base, trial)):
-                    loss = _loss(train)
-                if loss < best - 1e-9:
-                    x, best, improved = trial, loss, True
-                    break
-            else:
-                step[i] *= 0.6
-        if not improved and max(step) < 1e-3:
-            break
-    return x
+
+    def loss_at(vals: list[float]) -> float:
+        with perf.override_constants(_apply(base, vals)):
+            return _loss(train)
+
+    return coordinate_descent(START, loss_at, BOUNDS, step=0.3, rounds=60, tol=1e-3,
+                              zero_step=lambda lo, hi: 0.1, free=free)
 
 
 # --------------------------------------------------------------------------- report

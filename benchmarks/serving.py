@@ -55,6 +55,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.descent import coordinate_descent
 from llmctl.catalog import Catalog
 from llmctl.estimate import performance as perf
 from llmctl.estimate.kv import kv_shape
@@ -215,7 +216,6 @@ def fit(rs: list[Row], base: dict) -> dict:
         if isinstance(c["engines"]["vllm"].get(path[2]), (int, float)) and len(path) == 4:
             c["engines"]["vllm"][path[2]] = {"gpu": c["engines"]["vllm"][path[2]]}
     x = [min(hi, max(lo, _get(c, p) or (lo + hi) / 2)) for p, lo, hi in FREE]
-    step = [0.25] * len(x)
 
     def loss_at(vals: list[float]) -> float:
         trial = copy.deepcopy(c)
@@ -224,21 +224,8 @@ def fit(rs: list[Row], base: dict) -> dict:
         with perf.override_constants(trial):
             return _loss(rs)
 
-    best = loss_at(x)
-    for _ in range(40):
-        improved = False
-        for i, (p, lo, hi) in enumerate(FREE):
-            for sign in (1, -1):
-                t = list(x)
-                t[i] = min(hi, max(lo, x[i] * (1 + sign * step[i]) if x[i] > 0 else sign * step[i] * (hi - lo) / 4))
-                val = loss_at(t)
-                if val < best - 1e-9:
-                    x, best, improved = t, val, True
-                    break
-            else:
-                step[i] *= 0.6
-        if not improved and max(step) < 0.01:
-            break
+    x = coordinate_descent(x, loss_at, [(lo, hi) for _, lo, hi in FREE], step=0.25, rounds=40, tol=0.01,
+                           zero_step=lambda lo, hi: (hi - lo) / 4)
     for (p, _, _), v in zip(FREE, x):
         _set(c, p, round(v, 3))
     return c
