@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmctl.errors import InputError
+from llmctl.svg_chart import check_chart_path, panel_frame, scale, svg_head, write_chart_file
 
 # what --sweep may vary, and the type of its values
 SWEEP_VARS = {
@@ -29,7 +30,6 @@ SWEEP_VARS = {
 MAX_POINTS = 64
 SWEEP_SCHEMA = "llmctl.sweep/v1"
 COMPARE_SCHEMA = "llmctl.compare/v1"
-CHART_MARK = "llmctl-sweep-chart"  # an existing chart with this mark may be replaced
 
 
 @dataclass
@@ -111,7 +111,7 @@ def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart
 
     var, values = parse_sweep(sweep_arg)
     if chart:
-        _check_chart_path(chart)
+        check_chart_path(chart)
     plan, ctx, ranked = plan_with_candidates(spec, spec_path)
     if not plan.feasible or ctx is None:
         raise InputError("the plan cannot work, so there is nothing to sweep; run `llmctl plan` to see why",
@@ -208,79 +208,8 @@ def _sweep_table(title: str, var: str, points: list[SweepPoint], sla: dict, *, w
 # --------------------------------------------------------------------------- chart
 
 
-def _check_chart_path(chart: str) -> None:
-    p = Path(chart)
-    if p.suffix.lower() not in (".svg", ".html", ".htm"):
-        raise InputError(f"the chart must be .svg or .html, got {p.name!r}", where="--chart")
-    if p.is_dir():
-        raise InputError(f"{chart} is a folder", where="--chart")
-    if p.exists():
-        try:
-            head = p.read_text(encoding="utf-8", errors="replace")[:400]
-        except OSError as exc:
-            raise InputError(f"cannot read {chart}: {exc}", where="--chart") from None
-        if CHART_MARK not in head:
-            raise InputError(f"{chart} exists and was not written by llmctl; not overwriting it", where="--chart",
-                             hint="choose another file name or remove the file")
-
-
 def _write_chart(chart: str, title: str, var: str, points: list[SweepPoint], sla: dict) -> None:
-    from llmctl.fileio import write_atomic
-
-    svg = chart_svg(title, var, points, sla)
-    p = Path(chart)
-    if p.suffix.lower() == ".svg":
-        text = svg
-    else:
-        from html import escape
-
-        table = _sweep_table(title, var, points, sla, wide=True)
-        text = (f"<!DOCTYPE html>\n<!-- {CHART_MARK} -->\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-                "<style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}</style></head><body>\n"
-                f"<h1 style=\"font-size:16px\">{escape(title)}</h1>\n{svg}\n<pre>{escape(table)}</pre>\n</body></html>\n")
-    try:
-        write_atomic(p, text)
-    except OSError as exc:
-        raise InputError(f"cannot write {chart}: {exc}", where="--chart") from None
-
-
-def _scale(values: list[float], lo_px: float, hi_px: float, log: bool):
-    vals = [v for v in values if math.isfinite(v) and (v > 0 or not log)] or [1.0]
-    lo, hi = min(vals), max(vals)
-    if log:
-        lo, hi = math.log10(lo), math.log10(hi)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
-
-    def f(v: float) -> float:
-        x = math.log10(v) if log else v
-        return lo_px + (x - lo) / (hi - lo) * (hi_px - lo_px)
-
-    return f, (10 ** lo if log else lo), (10 ** hi if log else hi)
-
-
-def _ticks(lo: float, hi: float, log: bool) -> list[float]:
-    if log:
-        out = []
-        e = math.floor(math.log10(lo))
-        while 10 ** e <= hi * 1.0001:
-            for m in (1, 2, 5):
-                t = m * 10 ** e
-                if lo * 0.9999 <= t <= hi * 1.0001:
-                    out.append(t)
-            e += 1
-        return out or [lo, hi]
-    step = 10 ** math.floor(math.log10(max(hi - lo, 1e-9)))
-    for m in (1, 2, 5, 10):
-        if (hi - lo) / (step * m) <= 6:
-            step *= m
-            break
-    t = math.ceil(lo / step) * step
-    out = []
-    while t <= hi + 1e-9:
-        out.append(t)
-        t += step
-    return out
+    write_chart_file(chart, title, chart_svg(title, var, points, sla), _sweep_table(title, var, points, sla, wide=True))
 
 
 def chart_svg(title: str, var: str, points: list[SweepPoint], sla: dict) -> str:
@@ -292,32 +221,17 @@ def chart_svg(title: str, var: str, points: list[SweepPoint], sla: dict) -> str:
     panel_w = (width - 3 * margin) / 2
     xs = [p.value for p in pts] or [1.0]
     log_x = len(xs) > 1 and max(xs) / max(min(xs), 1e-9) >= 10
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-           'font-family="sans-serif" font-size="11">',
-           f"<!-- {CHART_MARK} -->",
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="12">{escape(title[:140])}</text>']
+    out = svg_head(width, height, title[:140])
 
     def panel(x0: float, series: list[tuple[str, str, list[float]]], ylabel: str, hlines: list[tuple[str, float, str]]):
         top, bottom = 40, height - 50
-        fx, xlo, xhi = _scale(xs, x0, x0 + panel_w, log_x)
+        fx, xlo, xhi = scale(xs, x0, x0 + panel_w, log_x)
         yvals = [v for _, _, s in series for v in s if math.isfinite(v)] + [v for _, v, _ in hlines]
         pos = [v for v in yvals if v > 0] or [1.0]
         log_y = max(pos) / min(pos) >= 30
-        fy, ylo, yhi = _scale(pos if log_y else [0.0, *pos], bottom, top, log_y)
-        out.append(f'<rect x="{x0}" y="{top}" width="{panel_w}" height="{bottom - top}" fill="none" stroke="#999"/>')
-        for t in _ticks(xlo, xhi, log_x):
-            X = fx(t)
-            out.append(f'<line x1="{X:.1f}" y1="{bottom}" x2="{X:.1f}" y2="{bottom + 4}" stroke="#666"/>'
-                       f'<text x="{X:.1f}" y="{bottom + 16}" text-anchor="middle">{t:g}</text>')
-        for t in _ticks(ylo, yhi, log_y):
-            Y = fy(t)
-            out.append(f'<line x1="{x0}" y1="{Y:.1f}" x2="{x0 + panel_w}" y2="{Y:.1f}" stroke="#eee"/>'
-                       f'<text x="{x0 - 4}" y="{Y + 4:.1f}" text-anchor="end">{t:g}</text>')
-        out.append(f'<text x="{x0 + panel_w / 2}" y="{height - 12}" text-anchor="middle">{escape(var)}'
-                   f'{" (log scale)" if log_x else ""}</text>')
-        out.append(f'<text transform="translate({x0 - 44},{(top + bottom) / 2}) rotate(-90)" text-anchor="middle">'
-                   f'{escape(ylabel)}{" (log)" if log_y else ""}</text>')
+        fy, ylo, yhi = scale(pos if log_y else [0.0, *pos], bottom, top, log_y)
+        panel_frame(out, x0=x0, width=panel_w, top=top, bottom=bottom, label_y=height - 12,
+                    x_axis=(fx, xlo, xhi, log_x), y_axis=(fy, ylo, yhi, log_y), xlabel=var, ylabel=ylabel, x_marks=True)
         for name, value, color in hlines:
             Y = fy(value)
             out.append(f'<line x1="{x0}" y1="{Y:.1f}" x2="{x0 + panel_w}" y2="{Y:.1f}" stroke="{color}" '

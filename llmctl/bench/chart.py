@@ -1,16 +1,13 @@
 """The bench chart: measured curves (solid) over the plan's predicted ones (dashed), and a second
 endpoint's measured curves when compared. SVG (or HTML with the SVG and the table), drawn with the
-axes and scales of `llmctl plan --sweep --chart` (llmctl/sweep.py)."""
+axes and scales `llmctl plan --sweep --chart` uses (llmctl/svg_chart.py)."""
 
 from __future__ import annotations
 
 import math
 from html import escape
-from pathlib import Path
 
-from llmctl.sweep import CHART_MARK, _check_chart_path, _scale, _ticks
-
-check_path = _check_chart_path
+from llmctl.svg_chart import panel_frame, scale, svg_head, write_chart_file
 
 
 def _series(doc: dict) -> tuple[list, list]:
@@ -42,29 +39,17 @@ def chart_svg(doc: dict, title: str) -> str:
     panel_w = (width - 3 * margin) / 2
     all_x = [x for _, _, xs, ys, _ in lat + thr for x, y in zip(xs, ys) if y is not None] or [1.0]
     log_x = max(all_x) / max(min(all_x), 1e-9) >= 10
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-           'font-family="sans-serif" font-size="11">', f"<!-- {CHART_MARK} -->",
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="12">{escape(title[:150])}</text>']
+    out = svg_head(width, height, title[:150])
     xlabel = "concurrent users" if doc["steps"][0]["load"] == "concurrency" else "requests/s"
 
     def panel(x0: float, series: list, ylabel: str) -> None:
         top, bottom = 40, height - 50
-        fx, xlo, xhi = _scale(all_x, x0, x0 + panel_w, log_x)
+        fx, xlo, xhi = scale(all_x, x0, x0 + panel_w, log_x)
         ys_all = [y for _, _, _, ys, _ in series for y in ys if y is not None and math.isfinite(y) and y > 0] or [1.0]
         log_y = max(ys_all) / min(ys_all) >= 30
-        fy, ylo, yhi = _scale(ys_all if log_y else [0.0, *ys_all], bottom, top, log_y)
-        out.append(f'<rect x="{x0}" y="{top}" width="{panel_w}" height="{bottom - top}" fill="none" stroke="#999"/>')
-        for t in _ticks(xlo, xhi, log_x):
-            out.append(f'<text x="{fx(t):.1f}" y="{bottom + 16}" text-anchor="middle">{t:g}</text>')
-        for t in _ticks(ylo, yhi, log_y):
-            Y = fy(t)
-            out.append(f'<line x1="{x0}" y1="{Y:.1f}" x2="{x0 + panel_w}" y2="{Y:.1f}" stroke="#eee"/>'
-                       f'<text x="{x0 - 4}" y="{Y + 4:.1f}" text-anchor="end">{t:g}</text>')
-        out.append(f'<text x="{x0 + panel_w / 2}" y="{height - 12}" text-anchor="middle">{escape(xlabel)}'
-                   f'{" (log scale)" if log_x else ""}</text>')
-        out.append(f'<text transform="translate({x0 - 44},{(top + bottom) / 2}) rotate(-90)" text-anchor="middle">'
-                   f'{escape(ylabel)}{" (log)" if log_y else ""}</text>')
+        fy, ylo, yhi = scale(ys_all if log_y else [0.0, *ys_all], bottom, top, log_y)
+        panel_frame(out, x0=x0, width=panel_w, top=top, bottom=bottom, label_y=height - 12,
+                    x_axis=(fx, xlo, xhi, log_x), y_axis=(fy, ylo, yhi, log_y), xlabel=xlabel, ylabel=ylabel)
         for i, (name, color, xs, ys, dash) in enumerate(series):
             pts = [(x, y) for x, y in zip(xs, ys) if y is not None and (y > 0 or not log_y)]
             if not pts:
@@ -86,18 +71,4 @@ def chart_svg(doc: dict, title: str) -> str:
 
 
 def write_chart(path: str, doc: dict, title: str, table_text: str) -> None:
-    from llmctl.errors import InputError
-    from llmctl.fileio import write_atomic
-
-    svg = chart_svg(doc, title)
-    p = Path(path)
-    if p.suffix.lower() == ".svg":
-        text = svg
-    else:
-        text = (f"<!DOCTYPE html>\n<!-- {CHART_MARK} -->\n<html><head><meta charset=\"utf-8\"><title>{escape(title)}"
-                "</title><style>body{font-family:sans-serif;margin:2em}pre{font-size:12px}</style></head><body>\n"
-                f"<h1 style=\"font-size:16px\">{escape(title)}</h1>\n{svg}\n<pre>{escape(table_text)}</pre>\n</body></html>\n")
-    try:
-        write_atomic(p, text)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc}", where="--chart") from None
+    write_chart_file(path, title, chart_svg(doc, title), table_text)

@@ -91,9 +91,9 @@ def bench_cmd(spec, url, model, api, api_key_env, concurrency, rate, requests, p
     if prompts_file and prompt_tokens:
         raise InputError("--prompts gives the prompts; --prompt-tokens would be ignored", where="--prompt-tokens")
     if chart:
-        from llmctl.bench.chart import check_path
+        from llmctl.svg_chart import check_chart_path
 
-        check_path(chart)
+        check_chart_path(chart)
     api_key = None
     if api_key_env:
         api_key = os.environ.get(api_key_env)
