@@ -11,18 +11,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from llmctl import procstat
 from llmctl.errors import CheckFailed
 
 STOP_GRACE_S = 30.0  # SIGTERM, then SIGKILL (as the local deploy target)
 
 
 def start_ticks(pid: int) -> int | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[19]) if fields[0] not in ("Z", "X") else None  # proc(5): field 22, starttime
+    """The pid's start time while it runs (None once it is a zombie or gone)."""
+    return procstat.start_ticks(pid) if procstat.state(pid) not in ("Z", "X", None) else None
 
 
 def alive(record: dict[str, Any] | None) -> bool:

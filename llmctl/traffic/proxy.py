@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from llmctl import procstat
 from llmctl.errors import CheckFailed
 from llmctl.traffic.runtime import AdminSocket
 
@@ -184,19 +185,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    return procstat.state(pid) not in ("Z", None)  # a zombie is gone for our purposes
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().split(")")[-1].split()[1]) == pid:
-                    out.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
+    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and procstat.parent(int(e.name)) == pid]

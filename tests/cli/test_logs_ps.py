@@ -19,7 +19,7 @@ ECHO = "import sys\nprint('engine starting', flush=True)\nfor line in sys.stdin:
 @pytest.fixture
 def deployed(tmp_path: Path):
     """A spec with target local and a recorded deployment whose process echoes stdin into its log."""
-    from llmctl.targets.local.apply import _start_ticks
+    from llmctl.procstat import start_ticks
     from llmctl.deploy.state import State, deployment_dir
 
     spec = tmp_path / "svc.yaml"
@@ -33,7 +33,7 @@ def deployed(tmp_path: Path):
         proc = subprocess.Popen([sys.executable, "-u", "-c", ECHO], stdin=subprocess.PIPE, stdout=fh,
                                 stderr=subprocess.STDOUT, text=True)
     wait_until(lambda: "engine starting" in log.read_text(), timeout=30, what="the stand-in engine")
-    record = {"color": "blue", "dir": str(folder), "pid": proc.pid, "start_ticks": _start_ticks(proc.pid),
+    record = {"color": "blue", "dir": str(folder), "pid": proc.pid, "start_ticks": start_ticks(proc.pid),
               "argv": [sys.executable], "log": str(log), "env": {}, "secret_keys": [], "port": 1, "bind": "127.0.0.1"}
     State(name="logsvc", slug="logsvc", target="local", spec=str(spec), hash="x", active=record,
           url="http://127.0.0.1:1", model="llama3.2:3b", engine="ollama").save(folder.parent)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmctl import procstat
 from llmctl.deploy.base import Context, Driver
 from llmctl.deploy.progress import Poll, http_status, tail, wait_for
 from llmctl.errors import CheckFailed, InputError
@@ -95,7 +96,7 @@ class LocalDriver(Driver):
                 raise CheckFailed(f"cannot start {record['argv'][0]}: {exc.strerror or exc}") from None
         self._children[proc.pid] = proc
         record["pid"] = proc.pid
-        record["start_ticks"] = _start_ticks(proc.pid)
+        record["start_ticks"] = procstat.start_ticks(proc.pid)
         write_atomic(Path(record["dir"]) / "engine.pid",
                      json.dumps({"pid": proc.pid, "start_ticks": record["start_ticks"], "argv": record["argv"]}) + "\n")
 
@@ -107,7 +108,7 @@ class LocalDriver(Driver):
         child = self._children.get(pid)
         if child is not None:
             return child.poll() is None
-        return _start_ticks(pid) == record.get("start_ticks") and _state(pid) not in ("Z", "X", None)
+        return procstat.start_ticks(pid) == record.get("start_ticks") and procstat.state(pid) not in ("Z", "X", None)
 
     def _exit_code(self, record: dict[str, Any]) -> str:
         child = self._children.get(record.get("pid", -1))
@@ -195,21 +196,3 @@ class LocalDriver(Driver):
             shutil.rmtree(ctx.dir / "data")
             removed.append(str(ctx.dir / "data"))
         return removed
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()  # fields after the command name (which may hold spaces)
-
-
-def _start_ticks(pid: int) -> int | None:
-    fields = _stat(pid)
-    return int(fields[19]) if fields else None  # proc(5): field 22, starttime
-
-
-def _state(pid: int) -> str | None:
-    fields = _stat(pid)
-    return fields[0] if fields else None
