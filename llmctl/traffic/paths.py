@@ -20,7 +20,7 @@ from pathlib import Path
 from llmctl.errors import InputError
 from llmctl.traffic.config import MAX_WEIGHT, STREAM_TIMEOUT_S, Server
 from llmctl.traffic.proxy import Proxy
-from llmctl.traffic.state import colour_of
+from llmctl.traffic.state import colour_of, read_record
 
 SCHEMA = "llmctl.traffic.paths/v1"
 FULL = 200  # weight of a whole share (HAProxy allows 0..256), as llmctl.traffic.shift.FULL
@@ -82,18 +82,12 @@ class PathRoutes:
 
     @classmethod
     def load(cls, proxy_dir: Path) -> "PathRoutes | None":
-        path = Path(proxy_dir) / "routes.json"
-        if not path.exists():
-            return None
-        try:
-            data = json.loads(path.read_text())
-            if data.get("schema") != SCHEMA:
-                raise ValueError(f"schema {data.get('schema')!r}, expected {SCHEMA}")
+        def build(data: dict) -> "PathRoutes":
             groups = [Group(g["name"], g["prefix"], g["health"], [Server(**s) for s in g["servers"]])
                       for g in data["groups"]]
             return cls(groups=groups, bind=data["bind"], port=int(data["port"]), title=data.get("title", ""))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"unreadable proxy routes: {exc}", where=str(path)) from None
+
+        return read_record(Path(proxy_dir) / "routes.json", SCHEMA, build, "proxy routes")
 
 
 def render_paths_config(routes: PathRoutes, admin_socket: str) -> str:

@@ -44,18 +44,24 @@ def colour_of(server_name: str) -> str:
     return server_name.rsplit("-", 1)[0]
 
 
-def load_routes(proxy_dir: Path) -> Routes | None:
-    path = proxy_dir / "servers.json"
+def read_record(path: Path, schema: str, build, what: str):
+    """A JSON file the traffic layer wrote, checked against its schema and turned into `build(data)`;
+    None when there is none; anything unreadable is an input error naming the file."""
     if not path.exists():
         return None
     try:
         data = json.loads(path.read_text())
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"schema {data.get('schema')!r}, expected {SCHEMA}")
-        return Routes(backend=data["backend"], servers=[Server(**s) for s in data["servers"]],
-                      service=data.get("service") or {})
+        if data.get("schema") != schema:
+            raise ValueError(f"schema {data.get('schema')!r}, expected {schema}")
+        return build(data)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"unreadable proxy state: {exc}", where=str(path)) from None
+        raise InputError(f"unreadable {what}: {exc}", where=str(path)) from None
+
+
+def load_routes(proxy_dir: Path) -> Routes | None:
+    return read_record(proxy_dir / "servers.json", SCHEMA, lambda data: Routes(
+        backend=data["backend"], servers=[Server(**s) for s in data["servers"]], service=data.get("service") or {}),
+        "proxy state")
 
 
 def apply_routes(service: "ServiceSpec", proxy: Proxy, routes: Routes) -> None:
