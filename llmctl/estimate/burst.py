@@ -25,7 +25,9 @@ from typing import Callable
 from llmctl.estimate.lengths import weighted_quantile
 
 DUST = 1e-6  # requests: a cohort smaller than this is rounding left by fluid admission and preemption
-StepFn = Callable[[float, float, float], float]  # (decoding sequences, mean context, prompt tokens) -> ms
+# (decoding sequences, their mean context, prompt tokens computed, the mean context those prompt tokens
+# attend to: their position in their own prompt, cached prefix included) -> ms
+StepFn = Callable[[float, float, float, float], float]
 
 
 @dataclass
@@ -73,6 +75,7 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
     finish: list[float] = []
     t = 0.0
     carry = 0.0  # prompt tokens already computed for the head of the queue
+    carry_ctx = 0.0  # those tokens × the context each attended to
     total_steps = n_req * need_fresh / budget + out
     macro = max(1, int(total_steps / max_macro_steps))
     peak = 0.0
@@ -89,6 +92,7 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
         # prompt tokens this round, first come first served, within the sequence and KV limits
         room = max(0.0, budget - decoders) * m + carry
         computed = -carry
+        attended = -carry_ctx  # Σ prompt tokens × the context each attends to
         admitted: list[_Cohort] = []
         done_at: list[float] = []
         while waiting and room > 1e-9:
@@ -105,6 +109,9 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
             take = min(count, max(whole, min(fit, 1.0)))
             room -= take * need
             computed += take * need
+            # the `need` tokens computed follow the `hold − need` already cached: on average each
+            # attends to (hold − need) + need / 2
+            attended += take * need * (hold - need / 2)
             used += take * hold
             gen0 = old.gen if old is not None else 0.0
             first = old.first if old is not None else math.nan
@@ -117,21 +124,24 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
             else:
                 waiting[0][0] = count - take
                 break
-        carry = 0.0
+        carry = carry_ctx = 0.0
         if waiting and room > 1e-9 and admitted and waiting[0][1] > 0:
             # the budget left over starts the next prompt (chunked prefill); it finishes next round
             head_kv_room = cap - used if cap < math.inf else math.inf
             if head_kv_room > waiting[0][2] and decoders + sum(c.n for c in admitted) + 1 <= max_seqs:
                 carry = min(room, waiting[0][1] - 1)
+                carry_ctx = carry * (waiting[0][2] - waiting[0][1] + carry / 2)
                 computed += carry
+                attended += carry_ctx
         computed = max(computed, 0.0)
+        prompt_ctx = max(attended, 0.0) / computed if computed > 0 else 0.0
         if not running and not admitted:
             if not waiting:
                 break
             # nothing can run: a prompt larger than the cache; give up rather than spin
             return BurstResult(math.inf, math.inf, math.inf, math.inf, math.inf, math.inf, math.inf, 0.0, 0.0)
         ctx = (sum(c.n * c.ctx for c in running) / decoders + m / 2) if decoders else 0.0
-        dt = m * step_ms(decoders, ctx, computed / m)
+        dt = m * step_ms(decoders, ctx, computed / m, prompt_ctx)
         t += dt
         for c in running:
             c.gen += m

@@ -347,9 +347,13 @@ def weights_read_per_step(dep: Deployment, batch: float) -> float:
     return dep.weight_bytes_per_gpu * ((1 - k.moe_share) + k.moe_share * touched)
 
 
-def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0) -> float:
+def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0, extra_ctx: float | None = None) -> float:
     """One pipeline stage's share of a step: `batch` decoding sequences of `context` tokens plus
-    `extra` prompt tokens mixed in (chunked prefill / llama.cpp's shared batch)."""
+    `extra` prompt tokens mixed in (chunked prefill / llama.cpp's shared batch). `extra_ctx`: the
+    mean number of tokens each of those prompt tokens attends to — its position in its own prompt,
+    a cached prefix included. A chunk late in a long prompt attends to every chunk before it, so a
+    whole prompt costs prompt²/2 in attention however it is chunked. Default: the step holds whole
+    prompts of `extra` tokens from position 0 (extra / 2)."""
     tokens = batch + extra
     weights = k.weights_ms
     if k.moe_share:
@@ -360,25 +364,29 @@ def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0) -> flo
     t_mem = weights + k.kv_ms * batch * context
     t_compute = batch * (k.lin_ms + k.attn_ms * context * (max(batch, 1) if k.kv_unified else 1))
     if extra:
-        t_compute += extra * (k.pre_lin_ms + k.pre_attn_ms * extra / 2 + k.pre_fixed_ms)
+        attended = extra / 2 if extra_ctx is None else extra_ctx
+        t_compute += extra * (k.pre_lin_ms + k.pre_attn_ms * attended + k.pre_fixed_ms)
     gpu = (t_mem if t_mem > t_compute else t_compute) + k.layers_ms
     if k.ar[0]:
         gpu += allreduce_ms(k.ar, tokens)
     return gpu / k.busy
 
 
-def _step_ms(dep: Deployment, batch: float, context: float, extra_tokens: float = 0.0) -> float:
-    return _step_k(dep.pp, _coef(dep), batch, context, extra_tokens)
+def _step_ms(dep: Deployment, batch: float, context: float, extra_tokens: float = 0.0,
+             extra_ctx: float | None = None) -> float:
+    return _step_k(dep.pp, _coef(dep), batch, context, extra_tokens, extra_ctx)
 
 
-def _step_k(pp: int, k: _Coef, batch: float, context: float, extra_tokens: float = 0.0) -> float:
+def _step_k(pp: int, k: _Coef, batch: float, context: float, extra_tokens: float = 0.0,
+            extra_ctx: float | None = None) -> float:
     cpu = k.step_ms + k.seq_ms * batch
     if pp <= 1:
-        return _stage_ms(k, batch, context, extra_tokens) + cpu + k.offload_ms
+        return _stage_ms(k, batch, context, extra_tokens, extra_ctx) + cpu + k.offload_ms
     # vLLM splits the running batch into `pp` micro-batches; fewer sequences than stages leave
     # stages idle (the pipeline bubble), so one token still waits for every stage in turn.
     micro = max(1.0, min(float(pp), batch))
-    return _stage_ms(k, batch / micro, context, extra_tokens / micro) * pp + cpu + k.offload_ms
+    return _stage_ms(k, batch / micro, context, extra_tokens / micro,
+                     extra_tokens / micro / 2 if extra_ctx is None else extra_ctx) * pp + cpu + k.offload_ms
 
 
 def decode_step_ms(dep: Deployment, batch: float, context: float) -> float:
@@ -386,13 +394,16 @@ def decode_step_ms(dep: Deployment, batch: float, context: float) -> float:
     return _step_ms(dep, max(batch, 1), context)
 
 
-def prefill_ms(dep: Deployment, tokens: int) -> float:
-    """The whole prompt on an idle replica, in chunks of `max_num_batched_tokens` (llama.cpp: -b)."""
+def prefill_ms(dep: Deployment, tokens: int, cached: int = 0) -> float:
+    """The whole prompt on an idle replica, in chunks of `max_num_batched_tokens` (llama.cpp: -b);
+    `cached`: tokens before it already in the KV cache (a prefix-cache hit), which it attends to.
+    Each chunk attends to the chunks before it."""
     chunk = max(1, min(tokens, dep.max_num_batched_tokens))
-    full, rest = divmod(tokens, chunk)
-    t = full * _step_ms(dep, 0, 0, chunk)
-    if rest:
-        t += _step_ms(dep, 0, 0, rest)
+    t, done = 0.0, 0
+    while done < tokens:
+        size = min(chunk, tokens - done)
+        t += _step_ms(dep, 0, 0, size, cached + done + size / 2)
+        done += size
     return t
 
 
@@ -557,7 +568,9 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     k, pp = _coef(dep), dep.pp
     single = _step_k(pp, k, 1, context)
     computed = max(1, round(prompt_tokens * (1 - hit)))  # prompt tokens not found in the prefix cache
-    pre_alone = prefill_ms(dep, computed) if computed > budget else _step_k(pp, k, 0, 0, computed)
+    cached = max(0, prompt_tokens - computed)
+    attended = cached + computed / 2  # what a computed prompt token attends to, on average over the prompt
+    pre_alone = prefill_ms(dep, computed, cached) if computed > budget else _step_k(pp, k, 0, 0, computed, attended)
     open_rate = requests_per_minute / 60_000 if requests_per_minute else None  # requests per ms
 
     # Fixed point: the batch sets the step time, the step time sets how long a request holds its
@@ -568,7 +581,8 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
         chunk = max(1, min(computed, budget - (batch if dep.budget_includes_decode else 0)))
         n_chunks = math.ceil(computed / chunk)
         # a step that carries a prompt chunk besides the other sequences' decode tokens
-        mixed = pre_alone if (batch <= 1 and chunk == computed) else _step_k(pp, k, max(batch - 1, 0), context, chunk)
+        mixed = pre_alone if (batch <= 1 and chunk == computed) else _step_k(pp, k, max(batch - 1, 0), context, chunk,
+                                                                                attended)
         mixed = max(mixed, step)  # carrying a prompt chunk never makes a step shorter than plain decode
         own_prefill = n_chunks * mixed
         request_ms = own_prefill + max(output_tokens - 1, 0) * step
@@ -662,8 +676,8 @@ def _predict_burst(dep: Deployment, *, concurrency: int, prompt_tokens: int, out
     seqs = (dep.max_num_seqs or dep.max_batch) if dep.paged_kv else dep.max_batch
     kv = dep.kv_cache_tokens if dep.paged_kv else None
 
-    def step(batch: float, context: float, extra: float) -> float:
-        return _step_k(pp, k, batch, context, extra)
+    def step(batch: float, context: float, extra: float, extra_ctx: float) -> float:
+        return _step_k(pp, k, batch, context, extra, extra_ctx)
 
     r = simulate_burst(step, requests=n, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                        budget=dep.max_num_batched_tokens, max_seqs=max(1, seqs), kv_tokens=kv,

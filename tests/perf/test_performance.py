@@ -119,6 +119,20 @@ def test_tensor_parallel_costs_more_over_pcie_than_nvlink():
     assert perf.decode_step_ms(pcie, 32, 1000) > perf.decode_step_ms(nv, 32, 1000)
 
 
+def test_chunking_a_long_prompt_does_not_shrink_its_attention():
+    """A chunk late in a prompt attends to every chunk before it: a 32k prompt costs prompt²/2 in
+    attention however vLLM splits it. Splitting it into 2048-token chunks adds only per-step costs;
+    counting each chunk's attention within itself made the chunked prompt 28 % faster than the whole one."""
+    dep = deployment("qwen3-14b", "H100-80GB-SXM", "vllm")
+    whole = replace(dep, max_num_batched_tokens=32768)
+    chunked = replace(dep, max_num_batched_tokens=2048)
+    assert perf.prefill_ms(chunked, 32768) >= 0.97 * perf.prefill_ms(whole, 32768)
+    # the attention share grows with the square of the prompt: 4× the prompt, over 4× the time
+    assert perf.prefill_ms(chunked, 32768) > 4.5 * perf.prefill_ms(chunked, 8192)
+    # a cached prefix is attended to as well, though not computed
+    assert perf.prefill_ms(chunked, 8192, cached=24576) > 1.5 * perf.prefill_ms(chunked, 8192)
+
+
 # --------------------------------------------------------------------------- percentiles and queueing
 
 
