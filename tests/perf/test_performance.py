@@ -188,7 +188,7 @@ workload:
   concurrency: 16
   prompt_tokens: 512
   output_tokens: 256
-  sla: {itl_p95_ms: 80, ttft_p95_ms: 2000}
+  sla: {itl_p95_ms: 150, ttft_p95_ms: 2000}
 hardware:
   - name: n1
     gpu: L4

@@ -29,12 +29,18 @@ def _plan(ttft: int = 2000, extra: str = ""):
 
 def test_a_smaller_budget_saves_replicas_when_itl_binds():
     tuned = _plan()
-    default = _plan(extra="overrides: {max_num_batched_tokens: 8192}\n")
     assert tuned.backend == "vllm" and tuned.sla.met
     assert tuned.engine_args["max_num_batched_tokens"] < 8192
+    # the server's default budget at the same tensor parallelism needs more replicas
+    default = _plan(extra=f"overrides: {{max_num_batched_tokens: 8192, tensor_parallel: {tuned.tensor_parallel}}}\n")
     assert tuned.replicas < default.replicas
-    assert tuned.performance.itl_p95_ms < default.performance.itl_p95_ms
-    assert tuned.performance.ttft_p95_ms > default.performance.ttft_p95_ms
+    # and nothing with the default budget, at any parallelism, is cheaper than the tuned plan
+    assert tuned.cost.usd_per_hour <= _plan(extra="overrides: {max_num_batched_tokens: 8192}\n").cost.usd_per_hour
+    # at the same load (the tuned plan's replicas), the default budget has the higher ITL and lower TTFT
+    same = _plan(extra=f"overrides: {{max_num_batched_tokens: 8192, tensor_parallel: {tuned.tensor_parallel}, "
+                       f"replicas: {tuned.replicas}}}\n")
+    assert tuned.performance.itl_p95_ms < same.performance.itl_p95_ms
+    assert tuned.performance.ttft_p95_ms > same.performance.ttft_p95_ms
     note = next(r.detail for r in tuned.rationale if r.rule == "engine tuning")
     assert f"{default.replicas} replicas → {tuned.replicas} replicas" in note
 
