@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from llmctl.errors import InputError
-from llmctl.sse import DONE, sse_event
+from llmctl.sse import EventStream
 from llmctl.term import count
 
 SCHEMA = "llmctl.smoke/v1"  # of `llmctl smoke -o json`
@@ -297,19 +297,15 @@ class _OpenAI(_Api):
             if r.status_code >= 400:
                 r.read()
                 r.raise_for_status()
-            done = False
+            stream = EventStream()
             for line in _lines(r, self.deadline):
-                event = sse_event(line)
-                if event is None:
-                    continue
-                if event is DONE:
-                    done = True
+                event = stream.event(line)
+                if stream.done:
                     break
-                for choice in event.get("choices") or []:
+                for choice in (event or {}).get("choices") or []:
                     delta = choice.get("delta") or {}
                     yield delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or ""
-            if not done:
-                raise RuntimeError("the stream ended without its closing `data: [DONE]`")
+            stream.close()
 
 
 class _Ollama(_Api):

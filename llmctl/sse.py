@@ -21,3 +21,24 @@ def sse_event(line: str) -> dict[str, Any] | object | None:
     if isinstance(event, dict) and "error" in event:
         raise RuntimeError(f"server error in stream: {event['error']}")
     return event
+
+
+class EventStream:
+    """One stream read line by line: `event(line)` gives each `data:` event, `done` turns true at
+    `data: [DONE]`, and `close()` raises if the stream ended before it (the server died mid-answer)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def event(self, line: str) -> dict[str, Any] | None:
+        if self.done:
+            return None
+        event = sse_event(line)
+        if event is DONE:
+            self.done = True
+            return None
+        return event  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if not self.done:
+            raise RuntimeError("the stream ended without its closing `data: [DONE]`")

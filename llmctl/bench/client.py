@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from llmctl.sse import DONE, sse_event
+from llmctl.sse import EventStream
 
 
 @dataclass
@@ -148,14 +148,13 @@ class OpenAI(Api):
             if r.status_code >= 400:
                 await r.aread()
                 r.raise_for_status()
-            done = False
+            stream = EventStream()
             async for line in _lines(r):
-                event = sse_event(line)
+                event = stream.event(line)
+                if stream.done:
+                    break
                 if event is None:
                     continue
-                if event is DONE:
-                    done = True
-                    break
                 for choice in event.get("choices") or []:
                     if choice.get("text"):
                         rec.chunk_times.append(time.monotonic())
@@ -163,8 +162,7 @@ class OpenAI(Api):
                 if isinstance(usage, dict):
                     rec.output_tokens = usage.get("completion_tokens", rec.output_tokens)
                     rec.prompt_tokens = usage.get("prompt_tokens", rec.prompt_tokens)
-            if not done:
-                raise RuntimeError("the stream ended without its closing `data: [DONE]`")
+            stream.close()
 
 
 class Ollama(Api):

@@ -9,6 +9,8 @@ from pathlib import Path
 from support.cli import run_llmctl
 from support.net import free_port
 
+from llmctl.estimate.performance import engine_constants
+
 CHART_MARK = "llmctl-sweep-chart"
 
 
@@ -151,7 +153,8 @@ def test_calibrate_closes_the_loop_on_vllm_cpu(vllm_server, tiny_hf_model, tmp_p
 
     explain = run_llmctl("plan", str(spec), "--explain", timeout=60)
     assert explain.code == 0, explain.output
-    assert "calibrated vllm.step_overhead_ms" in explain.stdout and "default 1.12" in explain.stdout
+    default = engine_constants("vllm")["step_overhead_ms"]  # the profile's own value, shown beside the fitted one
+    assert "calibrated vllm.step_overhead_ms" in explain.stdout and f"default {default:g}" in explain.stdout
     assert "calibration: calibrated from" in explain.stdout
 
     # the chart now draws the calibrated plan's curve under the measured one
