@@ -8,6 +8,7 @@ from typing import Any
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization
 from llmctl.errors import InputError
+from llmctl.estimate.kv import kv_shape
 from llmctl.estimate.memory import vllm_defaults, vllm_memory
 from llmctl.estimate.performance import Deployment
 from llmctl.engines.sources import sources_for
@@ -229,6 +230,9 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
     batched = _chunk_budget(ctx, c) or batched
     kv_tokens = m.kv_cache_tokens  # measured at start-up when a calibration says (_measured_kv)
     kv_limited = max(1, kv_tokens // max(per_request, 1))
+    state = kv_shape(a, dtype_bytes=2.0, tp=c.tp, pp=c.pp).state_bytes_per_seq
+    if state:  # hybrid: every running request also holds its linear-attention state
+        kv_limited = max(1, int(m.kv_cache_gib * GiB // (state + per_request * m.kv_bytes_per_token)))
     return Deployment(
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),

@@ -174,9 +174,17 @@ def vllm_memory(
     shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
     per_tok = shape.bytes_per_token(max_model_len)
     block = c["block_size"]
-    blocks = max(0, math.floor(kv_gib * GiB / (per_tok * block))) if kv_gib > 0 else 0
-    kv_tokens = blocks * block
-    concurrency = kv_tokens / max_model_len if max_model_len else 0.0
+    if shape.state_bytes_per_seq and max_model_len:
+        # hybrid: each request also holds one state page per linear-attention layer (MambaSpec), so the budget
+        # serves whole requests of KV + state; the tokens are what those requests' attention layers can hold
+        per_seq = shape.bytes_per_sequence(max_model_len)
+        concurrency = max(kv_gib, 0.0) * GiB / per_seq
+        blocks = math.floor(concurrency * max_model_len / block)
+        kv_tokens = blocks * block
+    else:
+        blocks = max(0, math.floor(kv_gib * GiB / (per_tok * block))) if kv_gib > 0 else 0
+        kv_tokens = blocks * block
+        concurrency = kv_tokens / max_model_len if max_model_len else 0.0
 
     est = MemoryEstimate(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
@@ -196,7 +204,7 @@ def vllm_memory(
             f"vLLM would have no room for the KV cache: {weights:.1f} GiB weights + {act:.1f} GiB activations + "
             f"{non_torch:.1f} GiB runtime exceed the {budget:.1f} GiB budget on {gpu.id}"
         )
-    elif kv_tokens < max_model_len:
+    elif kv_tokens < max_model_len or concurrency < 1:
         est.fits = False
         est.problems.append(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
@@ -222,15 +230,25 @@ def _mlp_width(arch: ModelArch) -> int:
 
 
 def _kv_formula(arch: ModelArch, dtype_bytes: float, tp: int, pp: int, context: int) -> str:
-    layers = math.ceil(arch.num_hidden_layers / pp)
+    layers = math.ceil((arch.attention_layers - arch.kv_shared_layers) / pp)  # the layers that keep a cache
     if arch.is_mla:
         base = f"MLA: {layers} layers × ({arch.kv_lora_rank} + {arch.qk_rope_head_dim}) × {dtype_bytes:g} B"
     else:
         base = (f"2 × ceil({arch.num_key_value_heads} kv_heads / TP {tp}) × {arch.head_dim} head_dim × "
                 f"{layers} layers × {dtype_bytes:g} B")
+    if arch.global_head_dim and not arch.is_mla:
+        kv = arch.global_num_key_value_heads or arch.num_key_value_heads
+        base += (f"; global layers: {'1 (K = V)' if arch.attention_k_eq_v else '2'} × ceil({kv} kv_heads / TP {tp}) × "
+                 f"{arch.global_head_dim} head_dim")
+    if arch.kv_shared_layers:
+        base += f"; the last {arch.kv_shared_layers} layers reuse earlier layers' KV"
     if arch.sliding_window and arch.sliding_window_layers:
         base += (f"; {arch.sliding_window_layers:.0%} of layers keep only a {arch.sliding_window}-token window "
                  f"(amortised over {context} tokens)")
+    if arch.is_hybrid:
+        conv, rec = arch.linear_state_values(tp)
+        base += (f"; {arch.linear_attention_layers} linear-attention layers keep no KV, only a fixed state of "
+                 f"{conv} + {rec} values per sequence each")
     return base
 
 
@@ -273,8 +291,9 @@ def llamacpp_memory(
     c = constants()["llama_cpp"]
     ctx_total = num_ctx * num_parallel
     weights = weight_bytes_total / GiB
-    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes)
-    kv = shape.bytes_for(ctx_total) / GiB
+    # recurrent state: F32, one slot per parallel sequence (llama.cpp src/llama-memory-recurrent.cpp)
+    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, state_dtype_bytes=4.0)
+    kv = (shape.bytes_per_token(ctx_total) * ctx_total + shape.state_bytes_per_seq * num_parallel) / GiB
     if flash_attention is None:
         flash_attention = kv_dtype_bytes < 2 or flash_attention_default(arch)
     graph = graph_bytes(arch, ctx_total, flash_attention=flash_attention) / GiB

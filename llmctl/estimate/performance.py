@@ -292,7 +292,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
     comp = _eff(c["compute_efficiency"], dev)
     split = dep.tp * dep.pp
     lin = 2 * p.per_token_flop_params / split
-    attn = 4 * a.num_hidden_layers * a.num_attention_heads * a.head_dim / split
+    attn = 4 * a.attention_layers * a.num_attention_heads * a.head_dim / split  # linear-attention layers: none
     peak, peak_pre = _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp
     ar = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
     busy = _legacy_busy_fraction(dep, c)
