@@ -1,0 +1,143 @@
+"""Hybrid linear-attention layers (Qwen3.5/3.6), Gemma 4's per-layer-type attention and per-layer embeddings, and a
+counted vision tower (GLM-OCR): parameter counts, KV cache per token, the fixed state per sequence, and what the
+engines' memory estimates make of them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from llmctl.catalog import Catalog
+from llmctl.estimate.kv import kv_shape
+from llmctl.estimate.memory import GiB, llamacpp_memory, vllm_memory
+from llmctl.estimate.weights import count_params, weight_bytes
+
+
+@pytest.fixture(scope="module")
+def cat() -> Catalog:
+    return Catalog.load()
+
+
+# Published sizes in the model names (Qwen's "0.8B" .. "122B-A10B", Gemma's "31B", GLM-OCR's "0.9B" without its
+# MTP layer): the counter lands on them only when the linear-attention layers, the vision tower, the K = V global
+# layers and the per-layer embeddings are each counted with their own shapes.
+@pytest.mark.parametrize("model,billions,rel", [
+    ("qwen3.5-0.8b", 0.8, 0.08), ("qwen3.5-2b", 2.0, 0.12), ("qwen3.5-4b", 4.0, 0.15), ("qwen3.5-9b", 9.0, 0.05),
+    ("qwen3.5-27b", 27.0, 0.02), ("qwen3.5-35b-a3b", 35.0, 0.01), ("qwen3.5-122b-a10b", 122.0, 0.01),
+    ("gemma-4-31b", 30.7, 0.01), ("glm-ocr", 1.1, 0.02),
+])
+def test_parameter_counts_of_the_new_families(cat: Catalog, model: str, billions: float, rel: float) -> None:
+    assert count_params(cat.model_by_id(model)).total / 1e9 == pytest.approx(billions, rel=rel)
+
+
+def test_glm_ocr_counts_its_vision_tower(cat: Catalog) -> None:
+    """The model card's CogViT encoder is ~0.4B of the 0.9B; without it the language model alone is ~0.67B."""
+    p = count_params(cat.model_by_id("glm-ocr"))
+    assert 0.35e9 < p.vision < 0.5e9
+    assert p.total - p.vision < 0.7e9
+    # the vision tower runs on images, not on every generated token (nor is the embedding lookup a matmul)
+    assert p.per_token_flop_params == p.total - p.vision - p.embeddings + p.lm_head
+
+
+def test_linear_attention_layers_keep_no_per_token_kv(cat: Catalog) -> None:
+    """Qwen3.5-27B: 64 layers, 48 of them Gated DeltaNet; only the 16 full-attention layers keep 2 x 4 KV heads x
+    256 per token. Counting every layer as full attention would give 4x the cache."""
+    a = cat.model_by_id("qwen3.5-27b")
+    assert a.num_hidden_layers == 64 and a.linear_attention_layers == 48
+    shape = kv_shape(a, dtype_bytes=2)
+    assert shape.bytes_per_token(8192) == 16 * 2 * 4 * 256 * 2
+    as_if_dense = dataclasses.replace(a, linear_attention_layers=0)
+    assert kv_shape(as_if_dense, dtype_bytes=2).bytes_per_token(8192) == 4 * shape.bytes_per_token(8192)
+
+
+def test_linear_attention_state_is_fixed_per_sequence(cat: Catalog) -> None:
+    """Per linear layer: conv (4 - 1) x (2 x 16 x 128 + 48 x 128) + recurrent 48 x 128 x 128 values (vLLM
+    gated_delta_net_state_shape); it does not grow with the context and splits over TP ranks."""
+    a = cat.model_by_id("qwen3.5-27b")
+    per_layer = 3 * (2 * 16 * 128 + 48 * 128) + 48 * 128 * 128
+    shape = kv_shape(a, dtype_bytes=2)
+    assert shape.state_bytes_per_seq == 48 * per_layer * 2
+    assert shape.bytes_for(1000) - shape.bytes_per_token(1000) * 1000 == shape.state_bytes_per_seq
+    assert shape.bytes_for(8000, 3) == pytest.approx(3 * shape.bytes_per_sequence(8000))
+    assert kv_shape(a, dtype_bytes=2, tp=4).state_bytes_per_seq == pytest.approx(shape.state_bytes_per_seq / 4)
+    # llama.cpp keeps the state in F32
+    assert kv_shape(a, dtype_bytes=2, state_dtype_bytes=4).state_bytes_per_seq == 2 * shape.state_bytes_per_seq
+
+
+def test_vllm_concurrency_of_a_hybrid_counts_kv_and_state(cat: Catalog) -> None:
+    """The budget serves whole requests of KV + state: far more of them than if every layer kept KV, and fewer
+    than the KV alone would allow."""
+    a = cat.model_by_id("qwen3.5-27b")
+    w = weight_bytes(a, cat.quantization("FP8"))
+    args = dict(weight_bytes_total=w, gpu=cat.gpu("H100 SXM"), max_model_len=32768)
+    est = vllm_memory(a, **args)
+    shape = kv_shape(a, dtype_bytes=2)
+    assert est.max_concurrency == pytest.approx(est.kv_cache_gib * GiB / shape.bytes_per_sequence(32768))
+    kv_only = est.kv_cache_gib * GiB / (shape.bytes_per_token(32768) * 32768)
+    assert est.max_concurrency < kv_only
+    dense = vllm_memory(dataclasses.replace(a, linear_attention_layers=0), **args)
+    assert est.max_concurrency > 2.5 * dense.max_concurrency
+    assert est.fits and est.kv_cache_tokens >= 32768
+
+
+def test_llamacpp_holds_one_state_per_parallel_slot(cat: Catalog) -> None:
+    a = cat.model_by_id("qwen3.5-9b")
+    w = 6.6e9
+    one = llamacpp_memory(a, weight_bytes_total=w, gpu=cat.gpu("H100 SXM"), gpu_count=1, num_ctx=4096, num_parallel=1)
+    four = llamacpp_memory(a, weight_bytes_total=w, gpu=cat.gpu("H100 SXM"), gpu_count=1, num_ctx=4096, num_parallel=4)
+    shape = kv_shape(a, dtype_bytes=2, state_dtype_bytes=4)
+    expected = (shape.bytes_per_token(4 * 4096) * 4 * 4096 + 4 * shape.state_bytes_per_seq) / GiB
+    assert four.kv_cache_gib == pytest.approx(expected)
+    assert four.kv_cache_gib - 4 * one.kv_cache_gib == pytest.approx(0, abs=1e-9)
+
+
+def test_gemma4_global_layers_have_their_own_head_size_and_k_eq_v(cat: Catalog) -> None:
+    """Gemma 4 31B: 50 sliding layers of 16 KV heads x 256, 10 global layers of 4 KV heads x 512 with one tensor
+    for K and V. With one head size for all, the global layers would cost 16 x 256 x 2 each instead of 4 x 512."""
+    a = cat.model_by_id("gemma-4-31b")
+    assert (a.sliding_layers, a.global_head_dim, a.global_num_key_value_heads, a.attention_k_eq_v) == (50, 512, 4, True)
+    shape = kv_shape(a, dtype_bytes=2)
+    sliding, glob = 2 * 16 * 256 * 2, 1 * 4 * 512 * 2
+    assert shape.bytes_per_token(1024) == 50 * sliding + 10 * glob
+    assert shape.bytes_per_token(8192) == pytest.approx(50 * sliding * 1024 / 8192 + 10 * glob)
+    uniform = dataclasses.replace(a, global_head_dim=None)
+    assert kv_shape(uniform, dtype_bytes=2).bytes_per_token(1024) == 60 * sliding
+    # the weights: the global layers' q/o are 32 x 512 wide and they have a k but no v projection
+    p, pu = count_params(a), count_params(uniform)
+    h = a.hidden_size
+    assert p.attention - pu.attention == 10 * ((2 * h * 32 * 512 + h * 4 * 512) - (2 * h * 32 * 256 + 2 * h * 16 * 256))
+
+
+def test_gemma4_kv_shared_layers_keep_no_cache(cat: Catalog) -> None:
+    """Gemma 4 E2B: the last 20 of 35 layers reuse earlier layers' KV; the 15 that keep one are 12 sliding
+    (1 KV head x 256) and 3 global (1 x 512, K and V)."""
+    a = cat.model_by_id("gemma-4-e2b")
+    shape = kv_shape(a, dtype_bytes=2)
+    assert (shape.window_layers, shape.full_layers) == (12, 3)
+    assert shape.bytes_per_token(512) == 12 * 2 * 256 * 2 + 3 * 2 * 512 * 2
+
+
+def test_gemma4_per_layer_embeddings_stay_16_bit_in_gguf(cat: Catalog) -> None:
+    """E4B: the per-layer table (262144 x 42 x 256) is counted, and kept at 16 bit in a K-quant GGUF."""
+    a = cat.model_by_id("gemma-4-e4b")
+    p = count_params(a)
+    assert p.per_layer_embeddings == 262144 * 42 * 256
+    q4 = cat.quantization("Q4_K_M")
+    rest = p.total - p.per_layer_embeddings
+    assert weight_bytes(a, q4) == pytest.approx(rest * q4.bits_per_weight / 8 + p.per_layer_embeddings * 2)
+
+
+def test_gemma4_moe_sits_beside_a_dense_mlp(cat: Catalog) -> None:
+    a = cat.model_by_id("gemma-4-26b-a4b")
+    p = count_params(a)
+    assert a.moe_beside_dense and a.num_experts == 128
+    assert p.mlp_dense == 30 * 3 * a.hidden_size * a.intermediate_size
+    assert p.experts == 30 * 128 * 3 * a.hidden_size * a.moe_intermediate_size
+
+
+def test_existing_dense_models_are_unchanged(cat: Catalog) -> None:
+    """The new fields default to nothing: a Llama keeps every layer as full attention with no state."""
+    a = cat.model_by_id("llama-3.1-8b")
+    shape = kv_shape(a, dtype_bytes=2)
+    assert a.attention_layers == 32 and shape.state_bytes_per_seq == 0 and shape.full_token_bytes == 128 * 1024
