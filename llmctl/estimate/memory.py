@@ -177,10 +177,10 @@ def vllm_memory(
     if shape.state_bytes_per_seq and max_model_len:
         # hybrid: each request also holds one state page per linear-attention layer (MambaSpec), so the budget
         # serves whole requests of KV + state; the tokens are what those requests' attention layers can hold
-        per_seq = shape.bytes_per_sequence(max_model_len)
+        block, per_seq = hybrid_pages(shape, max_model_len)
         concurrency = max(kv_gib, 0.0) * GiB / per_seq
-        blocks = math.floor(concurrency * max_model_len / block)
-        kv_tokens = blocks * block
+        kv_tokens = math.floor(concurrency * max_model_len / block) * block
+        blocks = kv_tokens // block
     else:
         blocks = max(0, math.floor(kv_gib * GiB / (per_tok * block))) if kv_gib > 0 else 0
         kv_tokens = blocks * block
@@ -210,6 +210,21 @@ def vllm_memory(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
+
+def hybrid_pages(shape, max_model_len: int) -> tuple[int, float]:
+    """(attention block size in tokens, bytes one request of max_model_len holds) for a hybrid model in vLLM.
+    vLLM makes an attention page at least as large as one linear-attention state: the block size becomes
+    16 × ceil(state page / (16 × one token's KV in one layer)) and the state page is padded up to the attention
+    page (vllm/model_executor/models/config.py HybridAttentionMambaModelConfig @ 0144dd5b). A request then holds
+    one padded page per linear-attention layer and ceil(max_model_len / block) blocks per attention layer."""
+    layer_token = shape.bytes_per_layer_token  # one attention layer, one token
+    attention_layers = shape.full_layers + shape.window_layers
+    state_page = shape.state_bytes_per_seq / max(shape.linear_layers, 1)
+    block = 16 * math.ceil(state_page / (16 * layer_token)) if layer_token else 16
+    tokens = math.ceil(max_model_len / block) * block
+    kv = shape.bytes_per_token(tokens) * tokens if attention_layers else 0.0
+    return block, kv + shape.linear_layers * block * layer_token
+
 
 def _moe_workspace(arch: ModelArch, tokens: int, tp: int) -> float:
     """Bytes of the fused-MoE kernel's intermediate buffers in the profiling pass: per token and routed
@@ -350,10 +365,10 @@ def llamacpp_memory(
 
 def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, graphs, kv_dtype_bytes, kv_gib, kv_tokens,
                max_model_len, moe, non_torch, per_tok, pp, ranks, seqs, tokens, tp, util, version, weight_bytes_total,
-               weights, width, workspace, **_: object) -> list[tuple[str, str, str]]:
+               weights, width, workspace, shape=None, per_seq=None, **_: object) -> list[tuple[str, str, str]]:
     """The arithmetic behind vllm_memory's numbers (called with its locals), formatted only for `--explain`."""
     nt = c["non_torch"]
-    return [
+    rows = [
         ("budget", _g(budget), f"{capacity:.2f} GiB capacity × {util} gpu_memory_utilization"),
         ("weights", _g(weights), f"{weight_bytes_total / GiB:.2f} GiB checkpoint split over TP={tp} × PP={pp} "
          "(layers, embeddings and LM head split by rank; k/v replicated when kv_heads < TP)"),
@@ -368,10 +383,23 @@ def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, gr
         ("KV cache", _g(kv_gib),
          f"{budget:.2f} budget − {weights:.2f} weights − {act:.2f} activation − {non_torch:.2f} non-torch"),
         ("KV bytes per token", f"{per_tok / 1024:.1f} KiB", _kv_formula(arch, kv_dtype_bytes, tp, pp, max_model_len)),
+    ]
+    if per_seq is not None and shape is not None:  # hybrid: whole requests of KV + linear-attention state
+        rows += [
+            ("state per request", f"{shape.linear_layers * block * shape.bytes_per_layer_token / 2**20:.1f} MiB",
+             f"{shape.linear_layers} linear-attention layers × one state page, padded to a {block}-token attention "
+             "block (vLLM sizes attention blocks to hold one state)"),
+            ("max concurrency", f"{concurrency:.2f}",
+             f"KV GiB / ({per_seq / 2**20:.1f} MiB per request: state + {max_model_len} tokens of KV)"),
+            ("KV cache tokens", f"{kv_tokens}", f"{concurrency:.2f} requests × {max_model_len} max_model_len"),
+        ]
+        return rows
+    rows += [
         ("KV cache tokens", f"{kv_tokens}",
          f"{blocks} blocks of {block} tokens = KV GiB / ({per_tok / 1024:.1f} KiB × {block})"),
         ("max concurrency", f"{concurrency:.2f}", f"{kv_tokens} KV tokens / {max_model_len} max_model_len"),
     ]
+    return rows
 
 
 def _runtime_what(gpu) -> str:

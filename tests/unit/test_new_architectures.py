@@ -10,7 +10,7 @@ import pytest
 
 from llmctl.catalog import Catalog
 from llmctl.estimate.kv import kv_shape
-from llmctl.estimate.memory import GiB, llamacpp_memory, vllm_memory
+from llmctl.estimate.memory import GiB, hybrid_pages, llamacpp_memory, vllm_memory
 from llmctl.estimate.weights import count_params, weight_bytes
 
 
@@ -73,12 +73,25 @@ def test_vllm_concurrency_of_a_hybrid_counts_kv_and_state(cat: Catalog) -> None:
     args = dict(weight_bytes_total=w, gpu=cat.gpu("H100 SXM"), max_model_len=32768)
     est = vllm_memory(a, **args)
     shape = kv_shape(a, dtype_bytes=2)
-    assert est.max_concurrency == pytest.approx(est.kv_cache_gib * GiB / shape.bytes_per_sequence(32768))
+    assert est.max_concurrency == pytest.approx(est.kv_cache_gib * GiB / shape.bytes_per_sequence(32768), rel=0.01)
     kv_only = est.kv_cache_gib * GiB / (shape.bytes_per_token(32768) * 32768)
     assert est.max_concurrency < kv_only
     dense = vllm_memory(dataclasses.replace(a, linear_attention_layers=0), **args)
     assert est.max_concurrency > 2.5 * dense.max_concurrency
     assert est.fits and est.kv_cache_tokens >= 32768
+
+
+def test_vllm_sizes_attention_blocks_to_hold_one_state(cat: Catalog) -> None:
+    """Qwen3.5-27B: one state page is (3 x 10240 + 48 x 128 x 128) x 2 B = 1,634,304 B; one token of one attention
+    layer is 2 x 4 x 256 x 2 = 4096 B, so vLLM's attention block becomes 16 x ceil(1634304 / 65536) = 400 tokens
+    and each state page is padded to 400 x 4096 B."""
+    a = cat.model_by_id("qwen3.5-27b")
+    shape = kv_shape(a, dtype_bytes=2)
+    block, per_seq = hybrid_pages(shape, 32768)
+    assert block == 400
+    assert per_seq == 48 * 400 * 4096 + 16 * 4096 * 32800  # 82 blocks of 400 cover 32768 tokens
+    fp8 = kv_shape(a, dtype_bytes=1)
+    assert hybrid_pages(fp8, 32768)[0] == 800  # an fp8 KV cache halves a token's page: twice the tokens per block
 
 
 def test_llamacpp_holds_one_state_per_parallel_slot(cat: Catalog) -> None:
