@@ -210,3 +210,23 @@ def unknown(catalog: Catalog, ref: str, where: str | None, tried: list[str]) -> 
     if tried:
         message += " (tried: " + "; ".join(tried) + ")"
     return InputError(message, where=where, hint=hint)
+
+
+def library_tag(o: dict, quant_id: str | None) -> str:
+    """The library tag of a catalog entry's first size tag that pulls `quant_id` (the bare tag for its default).
+    Most library models spell a quantization SIZE-instruct-QUANT (llama3.2:1b-instruct-q4_K_M); an entry whose
+    tags read otherwise says so with `quant_tag` (qwen3.5: "{size}-{quant}" as in qwen3.5:27b-q8_0, gemma4:
+    "{size}-it-{quant}") and, where its 16-bit tag is bf16, with `f16_word: bf16`."""
+    name, size = o["names"][0], (o.get("size_tags") or ["latest"])[0]
+    if not quant_id or quant_id.upper() == str(o.get("default_quantization") or "").upper():
+        return f"{name}:{size}"
+    if quant_id.upper() == "BF16-GGUF":
+        word = "bf16"
+    elif quant_id.upper() in ("F16", "BF16"):
+        word = str(o.get("f16_word") or "fp16")
+    elif quant_id[:1].upper() == "Q":
+        word = "q" + quant_id[1:]  # q4_K_M, q8_0: Ollama keeps the K upper case
+    else:
+        word = quant_id.lower()
+    return f"{name}:" + str(o.get("quant_tag") or "{size}-instruct-{quant}").format(size=size, quant=word)
+

@@ -108,6 +108,9 @@ def entry(m: dict) -> str:
               f"      names: {json.dumps(o['names'])}", f"      size_tags: {json.dumps([str(t) for t in o['size_tags']])}",
               f"      latest: {str(bool(o['latest'])).lower()}", f"      default_quantization: {o['default_quantization']}",
               f"      size_gb: {o['size_gb']}   # published size of the tag (estimate until checked, see models.in.yaml)"]
+    for key in ("quant_tag", "f16_word"):  # how the library spells its other quantizations, where not SIZE-instruct-Q
+        if o.get(key):
+            lines.append(f"      {key}: {json.dumps(o[key])}")
     lines.append(f"    source: https://huggingface.co/{m['hf_id']}/blob/main/config.json")
     lines.append(f"    # numbers: {m['config_source']}")
     return "\n".join(lines)

@@ -418,7 +418,10 @@ def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, flash_attention
     rows = [
         ("weights", _g(weights), "GGUF tensor bytes (from the file header when the file is at hand)"),
         ("KV cache", _g(kv), f"{ctx_total} tokens (num_ctx {num_ctx} × num_parallel {num_parallel}) × "
-         f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)),
+         f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB"
+         + (f" + {num_parallel} slots × {shape.state_bytes_per_seq / 2**20:.1f} MiB linear-attention state (F32)"
+            if shape.state_bytes_per_seq else "")
+         + "; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)),
         ("compute graph", _g(graph),
          f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + "
          + ("0 heads: flash attention keeps no scores" if flash_attention else f"{arch.num_attention_heads} heads")

@@ -154,3 +154,19 @@ def test_existing_dense_models_are_unchanged(cat: Catalog) -> None:
     a = cat.model_by_id("llama-3.1-8b")
     shape = kv_shape(a, dtype_bytes=2)
     assert a.attention_layers == 32 and shape.state_bytes_per_seq == 0 and shape.full_token_bytes == 128 * 1024
+
+
+@pytest.mark.parametrize("model,quant,tag", [
+    ("qwen3.5-27b", "Q4_K_M", "qwen3.5:27b"),  # the default: the bare size tag
+    ("qwen3.5-27b", "Q8_0", "qwen3.5:27b-q8_0"),
+    ("qwen3.5-27b", "F16", "qwen3.5:27b-bf16"),  # the library has no fp16 tag for it
+    ("gemma-4-31b", "Q8_0", "gemma4:31b-it-q8_0"),
+    ("glm-ocr", "Q8_0", "glm-ocr:q8_0"),
+    ("llama-3.1-8b", "Q4_K_S", "llama3.1:8b-instruct-q4_K_S"),  # the usual SIZE-instruct-QUANT spelling
+])
+def test_library_tags_are_spelled_as_each_family_does(cat: Catalog, model: str, quant: str, tag: str) -> None:
+    """Tag names seen in the registry copy the top-tags list cites (e.g. qwen3.5:27b-q8_0, gemma4:31b-it-q8_0,
+    glm-ocr:q8_0, llama3.1:8b-instruct-q4_K_S)."""
+    from llmctl.model_refs import library_tag
+
+    assert library_tag(cat.model_by_id(model).ollama, quant) == tag
