@@ -177,11 +177,20 @@ def match_arch(catalog: Catalog, arch: ModelArch) -> ModelArch | None:
     return None
 
 
+# how the layers differ (hybrid linear attention, Gemma 4's global layers): a file or config that does not say
+# inherits them from the catalog entry of the same shape
+_LAYER_KIND_FIELDS = ("linear_attention_layers", "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                      "linear_value_head_dim", "linear_conv_kernel_dim", "attn_output_gate", "global_head_dim",
+                      "global_num_key_value_heads", "attention_k_eq_v", "kv_shared_layers", "moe_beside_dense",
+                      "double_wide_mlp", "per_layer_embedding_dim", "per_layer_vocab_size")
+
+
 def with_catalog_facts(arch: ModelArch, known: ModelArch) -> ModelArch:
+    kinds = {f: getattr(known, f) for f in _LAYER_KIND_FIELDS if getattr(known, f) and not getattr(arch, f)}
     return replace(arch, id=known.id, display_name=known.display_name, hf_id=known.hf_id, gated=known.gated,
                    params_b=known.params_b, ollama=known.ollama, hf_aliases=known.hf_aliases,
                    sliding_window=arch.sliding_window or known.sliding_window,
-                   sliding_window_layers=arch.sliding_window_layers or known.sliding_window_layers)
+                   sliding_window_layers=arch.sliding_window_layers or known.sliding_window_layers, **kinds)
 
 
 def known_references(catalog: Catalog) -> list[str]:

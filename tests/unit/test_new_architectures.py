@@ -170,3 +170,17 @@ def test_library_tags_are_spelled_as_each_family_does(cat: Catalog, model: str, 
     from llmctl.model_refs import library_tag
 
     assert library_tag(cat.model_by_id(model).ollama, quant) == tag
+
+
+def test_a_file_without_layer_kinds_inherits_them_from_the_catalog(cat: Catalog) -> None:
+    """A GGUF or config of Qwen3.5-0.8B's shape that does not say which layers are linear attention (an older
+    converter) is planned with the catalog's layer kinds, not as 24 full-attention layers."""
+    from llmctl.model_refs import match_arch, with_catalog_facts
+
+    known = cat.model_by_id("qwen3.5-0.8b")
+    bare = dataclasses.replace(known, id="gguf:qwen35", linear_attention_layers=0, linear_num_value_heads=None,
+                               linear_num_key_heads=None, linear_key_head_dim=None, linear_value_head_dim=None)
+    assert match_arch(cat, bare) is known
+    merged = with_catalog_facts(bare, known)
+    assert merged.linear_attention_layers == 18 and merged.linear_state_values() == known.linear_state_values()
+    assert kv_shape(merged, dtype_bytes=2).state_bytes_per_seq > 0
