@@ -184,3 +184,12 @@ def test_a_file_without_layer_kinds_inherits_them_from_the_catalog(cat: Catalog)
     merged = with_catalog_facts(bare, known)
     assert merged.linear_attention_layers == 18 and merged.linear_state_values() == known.linear_state_values()
     assert kv_shape(merged, dtype_bytes=2).state_bytes_per_seq > 0
+
+
+def test_hf_quantizations_keep_the_vision_tower_in_16_bit(cat: Catalog) -> None:
+    """Qwen3.5-27B-FP8 leaves every model.visual.* Linear unconverted: FP8 sizes the tower at 2 bytes a parameter."""
+    a = cat.model_by_id("qwen3.5-27b")
+    p = count_params(a)
+    fp8 = weight_bytes(a, cat.quantization("FP8"))
+    kept = p.norms + p.embeddings + p.lm_head + p.vision
+    assert fp8 == pytest.approx((p.total - kept) * 1 + kept * 2)
