@@ -161,6 +161,8 @@ def test_existing_dense_models_are_unchanged(cat: Catalog) -> None:
     ("qwen3.5-27b", "Q8_0", "qwen3.5:27b-q8_0"),
     ("qwen3.5-27b", "F16", "qwen3.5:27b-bf16"),  # the library has no fp16 tag for it
     ("gemma-4-31b", "Q8_0", "gemma4:31b-it-q8_0"),
+    ("gemma-4-26b-a4b", "Q8_0", "gemma4:26b-a4b-it-q8_0"),
+    ("qwen3.5-35b-a3b", "Q8_0", "qwen3.5:35b-a3b-q8_0"),
     ("glm-ocr", "Q8_0", "glm-ocr:q8_0"),
     ("llama-3.1-8b", "Q4_K_S", "llama3.1:8b-instruct-q4_K_S"),  # the usual SIZE-instruct-QUANT spelling
 ])
