@@ -195,3 +195,40 @@ def test_hf_quantizations_keep_the_vision_tower_in_16_bit(cat: Catalog) -> None:
     fp8 = weight_bytes(a, cat.quantization("FP8"))
     kept = p.norms + p.embeddings + p.lm_head + p.vision
     assert fp8 == pytest.approx((p.total - kept) * 1 + kept * 2)
+
+
+def test_the_state_counts_against_the_kv_cache_when_vllm_admits_requests(cat: Catalog) -> None:
+    """vLLM admits requests while cache pages are free; a hybrid's request also holds its state pages, so fewer
+    run together than the KV alone would allow."""
+    from llmctl.estimate.burst import simulate_burst
+
+    def step(batch: float, context: float, extra: float) -> float:
+        return 10.0 + batch * 0.1 + extra * 0.01
+
+    args = dict(requests=40, prompt_tokens=1000, output_tokens=100, budget=2048, max_seqs=64, kv_tokens=20000)
+    plain = simulate_burst(step, **args)
+    hybrid = simulate_burst(step, **args, state_tokens=1000)
+    assert plain.peak_batch > hybrid.peak_batch >= 1
+    assert hybrid.peak_batch <= 20000 / (1000 + 1000) + 1
+    assert hybrid.duration_ms > plain.duration_ms
+
+
+def test_a_vllm_hybrid_deployment_carries_its_state(cat: Catalog) -> None:
+    from llmctl.planner import Trace, make_plan
+    from llmctl.spec import load_spec_text
+
+    text = """name: t
+model: qwen3.5:27b
+environment: production
+workload: {concurrency: 64, prompt_tokens: 1024, output_tokens: 256, context_length: 32768}
+hardware:
+  - gpu: H100
+    gpus: 1
+overrides: {backend: vllm}
+"""
+    trace = Trace()
+    plan = make_plan(load_spec_text(text), catalog=cat, trace=trace)
+    assert plan.backend == "vllm"
+    dep = [c for c in trace.ranked if c.backend == "vllm" and c.feasible and c.quant.id == "BF16"][0].dep
+    assert dep.state_tokens == pytest.approx(48 * 400 * 4096 / dep.kv_bytes_per_token)  # 48 padded state pages
+    assert dep.max_batch <= dep.kv_cache_tokens / (1024 + 256 + dep.state_tokens) + 1
