@@ -130,6 +130,27 @@ class ModelArch:
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+    # Hybrid layers (Qwen3.5/3.6, Qwen3-Next): `linear_attention_layers` of the layers are Gated DeltaNet linear
+    # attention with a fixed-size state per sequence (conv state + recurrent state), no per-token KV.
+    linear_attention_layers: int = 0
+    linear_num_key_heads: int | None = None
+    linear_num_value_heads: int | None = None
+    linear_key_head_dim: int | None = None
+    linear_value_head_dim: int | None = None
+    linear_conv_kernel_dim: int | None = None
+    attn_output_gate: bool = False  # the full-attention q projection also yields a per-head output gate (2x q)
+    # Per-layer-type attention (Gemma 4): the global (non-sliding) layers use their own head size and KV head
+    # count; with attention_k_eq_v they keep one tensor that serves as both K and V.
+    global_head_dim: int | None = None
+    global_num_key_value_heads: int | None = None
+    attention_k_eq_v: bool = False
+    kv_shared_layers: int = 0  # the last N layers reuse an earlier layer's KV and keep none of their own
+    moe_beside_dense: bool = False  # every layer has a dense MLP and a routed-expert block side by side
+    double_wide_mlp: bool = False  # the KV-shared layers' MLP is twice intermediate_size wide
+    # Per-layer embeddings (Gemma 3n/4 E-models): a second table of per_layer_vocab_size x (layers x dim)
+    per_layer_embedding_dim: int | None = None
+    per_layer_vocab_size: int | None = None
+    vision_params: int | None = None  # vision tower + projector parameters, counted from vision_config
     display_name: str = ""
     hf_id: str | None = None
     hf_aliases: tuple[str, ...] = ()
@@ -145,6 +166,32 @@ class ModelArch:
     @property
     def is_mla(self) -> bool:
         return bool(self.kv_lora_rank)
+
+    @property
+    def is_hybrid(self) -> bool:
+        """Some layers are linear attention with a fixed-size state instead of a KV cache."""
+        return self.linear_attention_layers > 0
+
+    @property
+    def attention_layers(self) -> int:
+        """Layers with softmax attention (full or sliding window)."""
+        return self.num_hidden_layers - self.linear_attention_layers
+
+    @property
+    def sliding_layers(self) -> int:
+        return round(self.num_hidden_layers * self.sliding_window_layers) if self.sliding_window else 0
+
+    def linear_state_values(self, tp: int = 1) -> tuple[int, int]:
+        """(conv state, recurrent state) values one linear-attention layer keeps per sequence, per TP rank:
+        conv = (kernel - 1) x (2 x k_heads x k_dim + v_heads x v_dim), recurrent = v_heads x v_dim x k_dim
+        (vllm/model_executor/layers/mamba/mamba_utils.py gated_delta_net_state_shape; the same sizes as
+        llama.cpp's n_embd_r()/n_embd_s() in src/llama-hparams.cpp)."""
+        if not self.is_hybrid:
+            return 0, 0
+        kh, vh = self.linear_num_key_heads or 0, self.linear_num_value_heads or 0
+        kd, vd = self.linear_key_head_dim or 0, self.linear_value_head_dim or 0
+        conv = ((self.linear_conv_kernel_dim or 4) - 1) * (2 * kh * kd + vh * vd) // tp
+        return conv, vh * vd * kd // tp
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, id: str | None = None) -> "ModelArch":

@@ -177,11 +177,20 @@ def match_arch(catalog: Catalog, arch: ModelArch) -> ModelArch | None:
     return None
 
 
+# how the layers differ (hybrid linear attention, Gemma 4's global layers): a file or config that does not say
+# inherits them from the catalog entry of the same shape
+_LAYER_KIND_FIELDS = ("linear_attention_layers", "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                      "linear_value_head_dim", "linear_conv_kernel_dim", "attn_output_gate", "global_head_dim",
+                      "global_num_key_value_heads", "attention_k_eq_v", "kv_shared_layers", "moe_beside_dense",
+                      "double_wide_mlp", "per_layer_embedding_dim", "per_layer_vocab_size")
+
+
 def with_catalog_facts(arch: ModelArch, known: ModelArch) -> ModelArch:
+    kinds = {f: getattr(known, f) for f in _LAYER_KIND_FIELDS if getattr(known, f) and not getattr(arch, f)}
     return replace(arch, id=known.id, display_name=known.display_name, hf_id=known.hf_id, gated=known.gated,
                    params_b=known.params_b, ollama=known.ollama, hf_aliases=known.hf_aliases,
                    sliding_window=arch.sliding_window or known.sliding_window,
-                   sliding_window_layers=arch.sliding_window_layers or known.sliding_window_layers)
+                   sliding_window_layers=arch.sliding_window_layers or known.sliding_window_layers, **kinds)
 
 
 def known_references(catalog: Catalog) -> list[str]:
@@ -210,3 +219,23 @@ def unknown(catalog: Catalog, ref: str, where: str | None, tried: list[str]) -> 
     if tried:
         message += " (tried: " + "; ".join(tried) + ")"
     return InputError(message, where=where, hint=hint)
+
+
+def library_tag(o: dict, quant_id: str | None) -> str:
+    """The library tag of a catalog entry's first size tag that pulls `quant_id` (the bare tag for its default).
+    Most library models spell a quantization SIZE-instruct-QUANT (llama3.2:1b-instruct-q4_K_M); an entry whose
+    tags read otherwise says so with `quant_tag` (qwen3.5: "{size}-{quant}" as in qwen3.5:27b-q8_0, gemma4:
+    "{size}-it-{quant}") and, where its 16-bit tag is bf16, with `f16_word: bf16`."""
+    name, size = o["names"][0], (o.get("size_tags") or ["latest"])[0]
+    if not quant_id or quant_id.upper() == str(o.get("default_quantization") or "").upper():
+        return f"{name}:{size}"
+    if quant_id.upper() == "BF16-GGUF":
+        word = "bf16"
+    elif quant_id.upper() in ("F16", "BF16"):
+        word = str(o.get("f16_word") or "fp16")
+    elif quant_id[:1].upper() == "Q":
+        word = "q" + quant_id[1:]  # q4_K_M, q8_0: Ollama keeps the K upper case
+    else:
+        word = quant_id.lower()
+    return f"{name}:" + str(o.get("quant_tag") or "{size}-instruct-{quant}").format(size=size, quant=word)
+

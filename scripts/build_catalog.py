@@ -29,6 +29,11 @@ FIELDS = ("architecture", "num_hidden_layers", "hidden_size", "intermediate_size
           "attention_qkv_bias", "sliding_window", "sliding_window_layers", "torch_dtype", "num_experts",
           "experts_per_token", "moe_intermediate_size", "n_shared_experts", "first_k_dense_replace", "q_lora_rank",
           "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+# written only when the architecture has them (hybrid layers, Gemma 4 layer types, per-layer embeddings, vision)
+OPTIONAL = ("linear_attention_layers", "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+            "linear_value_head_dim", "linear_conv_kernel_dim", "attn_output_gate", "global_head_dim",
+            "global_num_key_value_heads", "attention_k_eq_v", "kv_shared_layers", "moe_beside_dense", "double_wide_mlp",
+            "per_layer_embedding_dim", "per_layer_vocab_size", "vision_params")
 
 
 def load_inputs() -> list[dict]:
@@ -58,7 +63,7 @@ def check_registry(models: list[dict]) -> int:
     bad = 0
     for m in models:
         o = m["ollama"]
-        name = parse_name(f"{o['names'][0]}:{o['size_tags'][0]}")
+        name = parse_name(f"{o['names'][0]}:{(o['size_tags'] or ['latest'])[0]}")
         try:
             entry = registry.fetch(name, None)
         except Exception as exc:  # noqa: BLE001
@@ -93,12 +98,19 @@ def entry(m: dict) -> str:
         if name in ("sliding_window", ) and not arch.sliding_window_layers:
             value = None
         lines.append(f"    {name}: {_yaml(value)}")
+    for name in OPTIONAL:
+        value = getattr(arch, name)
+        if value:
+            lines.append(f"    {name}: {_yaml(value)}")
     lines.append(f"    params_b: {params / 1e9:.3f}   # {params:,} counted from config.json by llmctl's parameter counter")
     lines.append(f"    checkpoint_bytes: {2 * params}   # computed: 2 bytes x parameter count")
     lines += [f"    ollama:   # {m['ollama_source']}",
               f"      names: {json.dumps(o['names'])}", f"      size_tags: {json.dumps([str(t) for t in o['size_tags']])}",
               f"      latest: {str(bool(o['latest'])).lower()}", f"      default_quantization: {o['default_quantization']}",
               f"      size_gb: {o['size_gb']}   # published size of the tag (estimate until checked, see models.in.yaml)"]
+    for key in ("quant_tag", "f16_word"):  # how the library spells its other quantizations, where not SIZE-instruct-Q
+        if o.get(key):
+            lines.append(f"      {key}: {json.dumps(o[key])}")
     lines.append(f"    source: https://huggingface.co/{m['hf_id']}/blob/main/config.json")
     lines.append(f"    # numbers: {m['config_source']}")
     return "\n".join(lines)

@@ -134,11 +134,9 @@ class OllamaEngine(GgufEngine, Engine):
             return m.ollama_tag
         if not o.get("names"):
             return None
-        name, size = o["names"][0], (o.get("size_tags") or ["latest"])[0]
-        if c.quant.id == o.get("default_quantization"):
-            return f"{name}:{size}"
-        q = "fp16" if c.quant.id == "F16" else c.quant.id.lower().replace("_k_", "_K_").replace("_k", "_K")
-        return f"{name}:{size}-instruct-{q}"
+        from llmctl.model_refs import library_tag
+
+        return library_tag(o, c.quant.id)
 
     # ------------------------------------------------------------------ service
 

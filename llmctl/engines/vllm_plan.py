@@ -8,7 +8,8 @@ from typing import Any
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization
 from llmctl.errors import InputError
-from llmctl.estimate.memory import vllm_defaults, vllm_memory
+from llmctl.estimate.kv import kv_shape
+from llmctl.estimate.memory import hybrid_pages, vllm_defaults, vllm_memory
 from llmctl.estimate.performance import Deployment
 from llmctl.engines.sources import sources_for
 from llmctl.estimate.weights import weight_bytes, weight_bytes_per_gpu
@@ -229,12 +230,18 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
     batched = _chunk_budget(ctx, c) or batched
     kv_tokens = m.kv_cache_tokens  # measured at start-up when a calibration says (_measured_kv)
     kv_limited = max(1, kv_tokens // max(per_request, 1))
+    shape = kv_shape(a, dtype_bytes=c.kv.bytes_per_value, tp=c.tp, pp=c.pp)
+    state_tokens = 0.0
+    if shape.state_bytes_per_seq:  # hybrid: every running request also holds its linear-attention state
+        block, _ = hybrid_pages(shape, ctx.max_model_len)
+        state_tokens = shape.linear_layers * block * shape.bytes_per_layer_token / max(m.kv_bytes_per_token, 1)
+        kv_limited = max(1, int(kv_tokens // (per_request + state_tokens)))
     return Deployment(
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
         kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
         max_num_batched_tokens=batched, budget_includes_decode=True, paged_kv=True,
-        max_num_seqs=seqs, kv_cache_tokens=kv_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
+        max_num_seqs=seqs, kv_cache_tokens=kv_tokens, state_tokens=state_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),
     )
 
 

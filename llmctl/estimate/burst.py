@@ -54,10 +54,11 @@ class BurstResult:
 
 def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output_tokens: int, budget: int,
                    max_seqs: int, kv_tokens: float | None = None, prefix_hit: float = 0.0, warm: int = 0,
-                   max_macro_steps: int = 120) -> BurstResult:
+                   max_macro_steps: int = 120, state_tokens: float = 0.0) -> BurstResult:
     """Follow `requests` identical requests arriving together. `prefix_hit`: share of every prompt
     found in the prefix cache (not computed, still held); `warm`: requests whose whole prompt is
-    cached (a benchmark's warm-up request sends the first prompt once before the run)."""
+    cached (a benchmark's warm-up request sends the first prompt once before the run); `state_tokens`: the
+    fixed linear-attention state a running request of a hybrid model holds in the same cache, in tokens."""
     n_req = max(1, int(requests))
     out = max(1, int(output_tokens))
     budget = max(1, int(budget))
@@ -84,7 +85,7 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
         if not waiting and not running:
             break
         decoders = sum(c.n for c in running)
-        used = sum(c.n * c.ctx for c in running)
+        used = sum(c.n * (c.ctx + state_tokens) for c in running)
         # steps in this round: never past the next completion
         m = macro
         if running:
@@ -101,7 +102,7 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
                 waiting.pop(0)
                 continue
             seq_room = max_seqs - decoders - sum(c.n for c in admitted)
-            kv_room = (cap - used) / hold if cap < math.inf else math.inf
+            kv_room = (cap - used) / (hold + state_tokens) if cap < math.inf else math.inf
             fit = min(count, room / need, seq_room, kv_room)
             if fit <= 1e-9:
                 break
@@ -112,7 +113,7 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
             # the `need` tokens computed follow the `hold − need` already cached: on average each
             # attends to (hold − need) + need / 2
             attended += take * need * (hold - need / 2)
-            used += take * hold
+            used += take * (hold + state_tokens)
             gen0 = old.gen if old is not None else 0.0
             first = old.first if old is not None else math.nan
             admitted.append(_Cohort(take, hold + 1, gen0 + 1, first))
@@ -128,7 +129,7 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
         if waiting and room > 1e-9 and admitted and waiting[0][1] > 0:
             # the budget left over starts the next prompt (chunked prefill); it finishes next round
             head_kv_room = cap - used if cap < math.inf else math.inf
-            if head_kv_room > waiting[0][2] and decoders + sum(c.n for c in admitted) + 1 <= max_seqs:
+            if head_kv_room > waiting[0][2] + state_tokens and decoders + sum(c.n for c in admitted) + 1 <= max_seqs:
                 carry = min(room, waiting[0][1] - 1)
                 carry_ctx = carry * (waiting[0][2] - waiting[0][1] + carry / 2)
                 computed += carry
@@ -166,10 +167,10 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
         running = still
         peak = max(peak, sum(c.n for c in running))
         # KV outgrown: preempt the newest first, back to the head of the queue
-        used = sum(c.n * c.ctx for c in running)
+        used = sum(c.n * (c.ctx + state_tokens) for c in running)
         while used > cap * (1 + 1e-9) + 1e-6 and running:
             c = running[-1]
-            excess = (used - cap) / c.ctx
+            excess = (used - cap) / (c.ctx + state_tokens)
             k = min(c.n, max(excess, 0.0))
             if k >= c.n - 1e-9:
                 running.pop()
@@ -179,7 +180,7 @@ def simulate_burst(step_ms: StepFn, *, requests: int, prompt_tokens: int, output
             if k < DUST:
                 break  # rounding, not an overflow
             preempted += k
-            used -= k * c.ctx
+            used -= k * (c.ctx + state_tokens)
             ghost = _Cohort(k, c.ctx, c.gen, c.first)
             waiting.insert(0, [k, c.ctx, c.ctx, ghost])
     ttfts = [(c.first, c.n) for c in done]

@@ -174,9 +174,17 @@ def vllm_memory(
     shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
     per_tok = shape.bytes_per_token(max_model_len)
     block = c["block_size"]
-    blocks = max(0, math.floor(kv_gib * GiB / (per_tok * block))) if kv_gib > 0 else 0
-    kv_tokens = blocks * block
-    concurrency = kv_tokens / max_model_len if max_model_len else 0.0
+    if shape.state_bytes_per_seq and max_model_len:
+        # hybrid: each request also holds one state page per linear-attention layer (MambaSpec), so the budget
+        # serves whole requests of KV + state; the tokens are what those requests' attention layers can hold
+        block, per_seq = hybrid_pages(shape, max_model_len)
+        concurrency = max(kv_gib, 0.0) * GiB / per_seq
+        kv_tokens = math.floor(concurrency * max_model_len / block) * block
+        blocks = kv_tokens // block
+    else:
+        blocks = max(0, math.floor(kv_gib * GiB / (per_tok * block))) if kv_gib > 0 else 0
+        kv_tokens = blocks * block
+        concurrency = kv_tokens / max_model_len if max_model_len else 0.0
 
     est = MemoryEstimate(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
@@ -196,12 +204,27 @@ def vllm_memory(
             f"vLLM would have no room for the KV cache: {weights:.1f} GiB weights + {act:.1f} GiB activations + "
             f"{non_torch:.1f} GiB runtime exceed the {budget:.1f} GiB budget on {gpu.id}"
         )
-    elif kv_tokens < max_model_len:
+    elif kv_tokens < max_model_len or concurrency < 1:
         est.fits = False
         est.problems.append(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
+
+def hybrid_pages(shape, max_model_len: int) -> tuple[int, float]:
+    """(attention block size in tokens, bytes one request of max_model_len holds) for a hybrid model in vLLM.
+    vLLM makes an attention page at least as large as one linear-attention state: the block size becomes
+    16 × ceil(state page / (16 × one token's KV in one layer)) and the state page is padded up to the attention
+    page (vllm/model_executor/models/config.py HybridAttentionMambaModelConfig @ 0144dd5b). A request then holds
+    one padded page per linear-attention layer and ceil(max_model_len / block) blocks per attention layer."""
+    layer_token = shape.bytes_per_layer_token  # one attention layer, one token
+    attention_layers = shape.full_layers + shape.window_layers
+    state_page = shape.state_bytes_per_seq / max(shape.linear_layers, 1)
+    block = 16 * math.ceil(state_page / (16 * layer_token)) if layer_token else 16
+    tokens = math.ceil(max_model_len / block) * block
+    kv = shape.bytes_per_token(tokens) * tokens if attention_layers else 0.0
+    return block, kv + shape.linear_layers * block * layer_token
+
 
 def _moe_workspace(arch: ModelArch, tokens: int, tp: int) -> float:
     """Bytes of the fused-MoE kernel's intermediate buffers in the profiling pass: per token and routed
@@ -222,15 +245,25 @@ def _mlp_width(arch: ModelArch) -> int:
 
 
 def _kv_formula(arch: ModelArch, dtype_bytes: float, tp: int, pp: int, context: int) -> str:
-    layers = math.ceil(arch.num_hidden_layers / pp)
+    layers = math.ceil((arch.attention_layers - arch.kv_shared_layers) / pp)  # the layers that keep a cache
     if arch.is_mla:
         base = f"MLA: {layers} layers × ({arch.kv_lora_rank} + {arch.qk_rope_head_dim}) × {dtype_bytes:g} B"
     else:
         base = (f"2 × ceil({arch.num_key_value_heads} kv_heads / TP {tp}) × {arch.head_dim} head_dim × "
                 f"{layers} layers × {dtype_bytes:g} B")
+    if arch.global_head_dim and not arch.is_mla:
+        kv = arch.global_num_key_value_heads or arch.num_key_value_heads
+        base += (f"; global layers: {'1 (K = V)' if arch.attention_k_eq_v else '2'} × ceil({kv} kv_heads / TP {tp}) × "
+                 f"{arch.global_head_dim} head_dim")
+    if arch.kv_shared_layers:
+        base += f"; the last {arch.kv_shared_layers} layers reuse earlier layers' KV"
     if arch.sliding_window and arch.sliding_window_layers:
         base += (f"; {arch.sliding_window_layers:.0%} of layers keep only a {arch.sliding_window}-token window "
                  f"(amortised over {context} tokens)")
+    if arch.is_hybrid:
+        conv, rec = arch.linear_state_values(tp)
+        base += (f"; {arch.linear_attention_layers} linear-attention layers keep no KV, only a fixed state of "
+                 f"{conv} + {rec} values per sequence each")
     return base
 
 
@@ -273,8 +306,9 @@ def llamacpp_memory(
     c = constants()["llama_cpp"]
     ctx_total = num_ctx * num_parallel
     weights = weight_bytes_total / GiB
-    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes)
-    kv = shape.bytes_for(ctx_total) / GiB
+    # recurrent state: F32, one slot per parallel sequence (llama.cpp src/llama-memory-recurrent.cpp)
+    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, state_dtype_bytes=4.0)
+    kv = (shape.bytes_per_token(ctx_total) * ctx_total + shape.state_bytes_per_seq * num_parallel) / GiB
     if flash_attention is None:
         flash_attention = kv_dtype_bytes < 2 or flash_attention_default(arch)
     graph = graph_bytes(arch, ctx_total, flash_attention=flash_attention) / GiB
@@ -331,10 +365,10 @@ def llamacpp_memory(
 
 def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, graphs, kv_dtype_bytes, kv_gib, kv_tokens,
                max_model_len, moe, non_torch, per_tok, pp, ranks, seqs, tokens, tp, util, version, weight_bytes_total,
-               weights, width, workspace, **_: object) -> list[tuple[str, str, str]]:
+               weights, width, workspace, shape=None, per_seq=None, **_: object) -> list[tuple[str, str, str]]:
     """The arithmetic behind vllm_memory's numbers (called with its locals), formatted only for `--explain`."""
     nt = c["non_torch"]
-    return [
+    rows = [
         ("budget", _g(budget), f"{capacity:.2f} GiB capacity × {util} gpu_memory_utilization"),
         ("weights", _g(weights), f"{weight_bytes_total / GiB:.2f} GiB checkpoint split over TP={tp} × PP={pp} "
          "(layers, embeddings and LM head split by rank; k/v replicated when kv_heads < TP)"),
@@ -349,10 +383,23 @@ def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, gr
         ("KV cache", _g(kv_gib),
          f"{budget:.2f} budget − {weights:.2f} weights − {act:.2f} activation − {non_torch:.2f} non-torch"),
         ("KV bytes per token", f"{per_tok / 1024:.1f} KiB", _kv_formula(arch, kv_dtype_bytes, tp, pp, max_model_len)),
+    ]
+    if per_seq is not None and shape is not None:  # hybrid: whole requests of KV + linear-attention state
+        rows += [
+            ("state per request", f"{shape.linear_layers * block * shape.bytes_per_layer_token / 2**20:.1f} MiB",
+             f"{shape.linear_layers} linear-attention layers × one state page, padded to a {block}-token attention "
+             "block (vLLM sizes attention blocks to hold one state)"),
+            ("max concurrency", f"{concurrency:.2f}",
+             f"KV GiB / ({per_seq / 2**20:.1f} MiB per request: state + {max_model_len} tokens of KV)"),
+            ("KV cache tokens", f"{kv_tokens}", f"{concurrency:.2f} requests × {max_model_len} max_model_len"),
+        ]
+        return rows
+    rows += [
         ("KV cache tokens", f"{kv_tokens}",
          f"{blocks} blocks of {block} tokens = KV GiB / ({per_tok / 1024:.1f} KiB × {block})"),
         ("max concurrency", f"{concurrency:.2f}", f"{kv_tokens} KV tokens / {max_model_len} max_model_len"),
     ]
+    return rows
 
 
 def _runtime_what(gpu) -> str:
@@ -371,7 +418,10 @@ def _llamacpp_rows(*, arch, c, capacity_gib, ctx_total, devices, flash_attention
     rows = [
         ("weights", _g(weights), "GGUF tensor bytes (from the file header when the file is at hand)"),
         ("KV cache", _g(kv), f"{ctx_total} tokens (num_ctx {num_ctx} × num_parallel {num_parallel}) × "
-         f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)),
+         f"{shape.bytes_per_token(ctx_total) / 1024:.1f} KiB"
+         + (f" + {num_parallel} slots × {shape.state_bytes_per_seq / 2**20:.1f} MiB linear-attention state (F32)"
+            if shape.state_bytes_per_seq else "")
+         + "; " + _kv_formula(arch, kv_dtype_bytes, 1, 1, ctx_total)),
         ("compute graph", _g(graph),
          f"max(4·{c['num_batch']}·(1 + 4·{arch.hidden_size} + {ctx_total}·(1 + "
          + ("0 heads: flash attention keeps no scores" if flash_attention else f"{arch.num_attention_heads} heads")

@@ -118,6 +118,9 @@ class Deployment:
     # without them `max_batch` is the only bound, as the planner computes it.
     max_num_seqs: int | None = None  # the engine's sequence limit (vLLM --max-num-seqs)
     kv_cache_tokens: int | None = None  # the KV cache the engine reports at start-up, in tokens
+    # hybrid models: the linear-attention state each running request holds beside its KV, in KV tokens' worth
+    # of cache (vLLM takes both from one pool)
+    state_tokens: float = 0.0
     link: str | None = None  # the link between TP ranks when it differs from the GPU profile's (e.g. "pcie")
     params: ParamCount = field(init=False, repr=False, compare=False)
 
@@ -292,7 +295,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
     comp = _eff(c["compute_efficiency"], dev)
     split = dep.tp * dep.pp
     lin = 2 * p.per_token_flop_params / split
-    attn = 4 * a.num_hidden_layers * a.num_attention_heads * a.head_dim / split
+    attn = 4 * a.attention_layers * a.num_attention_heads * a.head_dim / split  # linear-attention layers: none
     peak, peak_pre = _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp
     ar = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
     busy = _legacy_busy_fraction(dep, c)
@@ -523,7 +526,7 @@ def admission_slots(dep: Deployment, prompt_tokens: int, output_tokens: int) -> 
     slots = max(1, dep.max_batch)
     if dep.paged_kv and dep.kv_cache_tokens:
         seqs = dep.max_num_seqs or slots
-        held = max(1.0, prompt_tokens + output_tokens / 2)
+        held = max(1.0, prompt_tokens + output_tokens / 2 + dep.state_tokens)
         slots = max(1, min(seqs, int(dep.kv_cache_tokens / held)))
     return slots
 
@@ -681,7 +684,7 @@ def _predict_burst(dep: Deployment, *, concurrency: int, prompt_tokens: int, out
 
     r = simulate_burst(step, requests=n, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                        budget=dep.max_num_batched_tokens, max_seqs=max(1, seqs), kv_tokens=kv,
-                       prefix_hit=prefix_cache_hit, warm=warm_prompts)
+                       prefix_hit=prefix_cache_hit, warm=warm_prompts, state_tokens=dep.state_tokens if kv else 0.0)
     single = _step_k(pp, k, 1, prompt_tokens + output_tokens / 2)
     duration = r.duration_ms + overhead
     throughput = n * output_tokens / (duration / 1000) if math.isfinite(duration) else 0.0

@@ -3,6 +3,9 @@
 Counts: embeddings (and the LM head unless tied), per layer q/k/v/o (k and v with
 `num_key_value_heads × head_dim`, plus bias where the family has it) or MLA projections,
 gated MLP (× experts for MoE, plus shared experts and the router), and norms.
+Hybrid models count their linear-attention (Gated DeltaNet) layers with their own projections; Gemma 4 counts
+its global layers with their own head size and KV heads (one K=V tensor when attention_k_eq_v), its per-layer
+embedding table, and the MoE block beside the dense MLP. A vision tower counted from vision_config is added.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ class ParamCount:
     router: int  # MoE gating layers
     norms: int
     active_experts: int  # routed expert parameters used per token
+    per_layer_embeddings: int = 0  # Gemma 3n/4 per-layer embedding table (a lookup, like the token embeddings)
+    vision: int = 0  # vision tower and projector
 
     @property
     def total(self) -> int:
         return (self.embeddings + self.lm_head + self.attention + self.mlp_dense + self.experts + self.shared
-                + self.router + self.norms)
+                + self.router + self.norms + self.per_layer_embeddings + self.vision)
 
     @property
     def linear(self) -> int:
@@ -39,7 +44,8 @@ class ParamCount:
         """Parameters of a named part, as quantization profiles list them (`unquantized: [...]`)."""
         return {"embeddings": self.embeddings, "lm_head": self.lm_head, "attention": self.attention,
                 "mlp": self.mlp_dense, "moe_experts": self.experts, "shared_experts": self.shared,
-                "router": self.router, "norms": self.norms}[name]
+                "router": self.router, "norms": self.norms, "per_layer_embeddings": self.per_layer_embeddings,
+                "vision": self.vision}[name]
 
     @property
     def active(self) -> int:
@@ -48,9 +54,10 @@ class ParamCount:
 
     @property
     def per_token_flop_params(self) -> int:
-        """Parameters that multiply each token (the embedding lookup is not a matmul)."""
+        """Parameters that multiply each token (the embedding lookups are not matmuls; the vision tower runs
+        on images only)."""
         head = self.lm_head or self.embeddings
-        return self.active - self.embeddings + head
+        return self.active - self.embeddings - self.per_layer_embeddings - self.vision + head
 
 
 _COUNTS: dict[int, tuple[ModelArch, ParamCount]] = {}
@@ -87,11 +94,15 @@ def _count_params(a: ModelArch) -> ParamCount:
         o = heads * v * h
         attn_layer = q + kv + o
     else:
-        q_out = a.num_attention_heads * a.head_dim
-        kv_out = a.num_key_value_heads * a.head_dim
-        attn_layer = h * q_out + 2 * h * kv_out + q_out * h
-        if a.attention_qkv_bias:
-            attn_layer += q_out + 2 * kv_out
+        attn_layer = _attention_layer(a, a.head_dim, a.num_key_value_heads, k_eq_v=False)
+    attention = (a.attention_layers if not a.is_mla else layers) * attn_layer
+    if a.global_head_dim and not a.is_mla:
+        # Gemma 4: the non-sliding layers use their own head size and KV heads, with one K=V tensor
+        full = a.attention_layers - a.sliding_layers
+        glob = _attention_layer(a, a.global_head_dim, a.global_num_key_value_heads or a.num_key_value_heads,
+                                k_eq_v=a.attention_k_eq_v)
+        attention += full * (glob - attn_layer)
+    attention += a.linear_attention_layers * _linear_attention_layer(a)
 
     dense_layers = layers
     experts_total = shared_total = router = active_experts = 0
@@ -104,12 +115,50 @@ def _count_params(a: ModelArch) -> ParamCount:
         active_experts = moe_layers * (a.experts_per_token or 2) * per_expert
         shared_total = moe_layers * (a.n_shared_experts or 0) * per_expert
         router = moe_layers * h * a.num_experts
+        if a.moe_beside_dense:  # Gemma 4 26B: the expert block sits beside a dense MLP in every layer
+            dense_layers = layers
     mlp_dense = dense_layers * 3 * h * a.intermediate_size
+    if a.double_wide_mlp and a.kv_shared_layers:
+        mlp_dense += a.kv_shared_layers * 3 * h * a.intermediate_size
+    per_layer_table = 0
+    if a.per_layer_embedding_dim:
+        ple = a.per_layer_embedding_dim
+        per_layer_table = (a.per_layer_vocab_size or a.vocab_size) * layers * ple
+        # the model-wide projection into all layers' inputs, then per layer a gate and a projection back
+        mlp_dense += h * layers * ple + layers * 2 * h * ple
     norms = layers * 2 * h + h
     return ParamCount(
-        embeddings=emb, lm_head=head, attention=layers * attn_layer, mlp_dense=mlp_dense,
+        embeddings=emb, lm_head=head, attention=attention, mlp_dense=mlp_dense,
         experts=experts_total, shared=shared_total, router=router, norms=norms, active_experts=active_experts,
+        per_layer_embeddings=per_layer_table, vision=a.vision_params or 0,
     )
+
+
+def _attention_layer(a: ModelArch, head_dim: int, kv_heads: int, *, k_eq_v: bool) -> int:
+    """q/k/v/o of one softmax-attention layer; Qwen3.5's output gate doubles the q projection; with K = V the
+    layer has no v projection."""
+    h = a.hidden_size
+    q_out = a.num_attention_heads * head_dim
+    kv_out = kv_heads * head_dim
+    kv_tensors = 1 if k_eq_v else 2
+    params = h * q_out * (2 if a.attn_output_gate else 1) + kv_tensors * h * kv_out + q_out * h
+    if a.attention_qkv_bias:
+        params += q_out + kv_tensors * kv_out
+    return params
+
+
+def _linear_attention_layer(a: ModelArch) -> int:
+    """One Gated DeltaNet layer (transformers models/qwen3_next, qwen3_5: Qwen3NextGatedDeltaNet): the q/k/v/z
+    input projection, the b/a projection (one value per value head each), the depthwise conv over q/k/v, dt_bias
+    and A_log per value head, the gated norm and the output projection."""
+    if not a.linear_attention_layers:
+        return 0
+    h = a.hidden_size
+    kh, vh = a.linear_num_key_heads or 0, a.linear_num_value_heads or 0
+    kd, vd = a.linear_key_head_dim or 0, a.linear_value_head_dim or 0
+    conv_dim = 2 * kh * kd + vh * vd
+    return (h * (conv_dim + vh * vd) + h * 2 * vh + conv_dim * (a.linear_conv_kernel_dim or 4) + 2 * vh + vd
+            + vh * vd * h)
 
 
 def weight_bytes(a: ModelArch, q: Quantization) -> float:
@@ -121,6 +170,12 @@ def weight_bytes(a: ModelArch, q: Quantization) -> float:
     """
     p = count_params(a)
     if not q.unquantized:
+        if q.is_gguf:
+            # Ollama restores vision/audio/projector tensors ("v.", "a.", "mm.") after llama-quantize and keeps
+            # per_layer_token_embd at F16 on K-quants (ollama server/create.go isEmbeddedCompatibilityTensor,
+            # server/quantization.go llamaQuantizeArgs, at fb307609): both stay 16 bit
+            kept = p.per_layer_embeddings + p.vision
+            return (p.total - kept) * q.bits_per_weight / 8 + kept * 2
         return p.total * q.bits_per_weight / 8
     kept = p.norms + sum(p.part(name) for name in q.unquantized)
     return (p.total - kept) * q.bits_per_weight / 8 + kept * 2
@@ -135,7 +190,8 @@ def weight_bytes_per_gpu(a: ModelArch, total_bytes: float, tp: int, pp: int) -> 
     layer_params = (p.total - p.embeddings - p.lm_head) / a.num_hidden_layers
     kv_replication = 0.0
     if not a.is_mla and tp > a.num_key_value_heads:
-        kv_per_layer = 2 * a.hidden_size * a.num_key_value_heads * a.head_dim
+        # only softmax-attention layers have k/v projections
+        kv_per_layer = 2 * a.hidden_size * a.num_key_value_heads * a.head_dim * a.attention_layers / a.num_hidden_layers
         kv_replication = kv_per_layer * (tp / a.num_key_value_heads - 1) / tp
     layers_per_stage = math.ceil(a.num_hidden_layers / pp)
     edge = p.embeddings + p.lm_head if pp == 1 else max(p.embeddings, p.lm_head)

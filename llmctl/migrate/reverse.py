@@ -29,7 +29,7 @@ TO_PARAMETER = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k"
 def ollama_tag_for(hf_repo: str, quant: str | None) -> tuple[str, str, Any]:
     """(tag, quantization, catalog model) of the catalog's Ollama tag for a Hugging Face repository."""
     from llmctl.catalog import Catalog
-    from llmctl.model_refs import approximate, exact
+    from llmctl.model_refs import approximate, exact, library_tag
 
     cat = Catalog.load()
     found = exact(cat, hf_repo) or approximate(cat, hf_repo)
@@ -46,9 +46,8 @@ def ollama_tag_for(hf_repo: str, quant: str | None) -> tuple[str, str, Any]:
         qq = cat.find_quantization(quant)
         if qq is None or not qq.is_gguf:
             raise InputError(f"--quant {quant!r} is not a GGUF quantization", where="--quant")
-        # library tags name a quantization as SIZE-instruct-QUANT (e.g. llama3.2:1b-instruct-q4_K_M)
         q = qq.id
-        tag = f"{name}:{size}-instruct-" + ("fp16" if q in ("F16", "BF16") else "q" + q[1:])
+        tag = library_tag(o, q)  # SIZE-instruct-QUANT for most library models (llama3.2:1b-instruct-q4_K_M)
     return tag, q, found
 
 

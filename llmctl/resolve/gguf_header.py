@@ -103,7 +103,51 @@ class GgufHeader:
         if self.tensors_read:
             out["tie_word_embeddings"] = "output.weight" not in self.tensor_names
             out["attention_qkv_bias"] = "blk.0.attn_q.bias" in self.tensor_names
+        out.update(self._layer_kinds(out))
         return out
+
+    def _layer_kinds(self, out: dict[str, Any]) -> dict[str, Any]:
+        """Layers of different kinds, as the converters write them (ollama convert/convert_qwen3next.go and
+        convert_gemma4.go @ fb307609; llama.cpp reads the same keys):
+        - hybrids (qwen35, qwen35moe, qwen3next): `full_attention_interval` and the `ssm.*` shape of the Gated
+          DeltaNet layers (state_size = key head dim, group_count = key heads, time_step_rank = value heads,
+          inner_size = value heads x value head dim); block_count includes the MTP layers (`nextn_predict_layers`).
+        - gemma4: key_length is the global layers' head size, key_length_swa the sliding ones'; head_count_kv and
+          sliding_window_pattern are per layer; shared_kv_layers; embedding_length_per_layer_input."""
+        arch, kv = self.architecture, self.kv
+        res: dict[str, Any] = {}
+
+        def get(key: str) -> Any:
+            return kv.get(f"{arch}.{key}")
+
+        interval, inner, v_heads = get("full_attention_interval"), get("ssm.inner_size"), get("ssm.time_step_rank")
+        if isinstance(interval, int) and isinstance(inner, int) and isinstance(v_heads, int) and v_heads:
+            layers = int(out["num_hidden_layers"]) - int(get("nextn_predict_layers") or 0)
+            res.update(num_hidden_layers=layers, linear_attention_layers=layers - layers // max(interval, 1),
+                       linear_num_key_heads=int(get("ssm.group_count") or 0),
+                       linear_key_head_dim=int(get("ssm.state_size") or 0),
+                       linear_num_value_heads=v_heads, linear_value_head_dim=inner // v_heads,
+                       linear_conv_kernel_dim=int(get("ssm.conv_kernel") or 4))
+        swa_dim, pattern, kv_heads = get("attention.key_length_swa"), get("attention.sliding_window_pattern"), get(
+            "attention.head_count_kv")
+        if isinstance(swa_dim, int) and isinstance(get("attention.key_length"), int):
+            res.update(head_dim=swa_dim, global_head_dim=int(get("attention.key_length")))
+            if isinstance(pattern, list) and pattern:
+                sliding = [i for i, is_swa in enumerate(pattern) if is_swa]
+                full = [i for i, is_swa in enumerate(pattern) if not is_swa]
+                res["sliding_window_layers"] = len(sliding) / len(pattern)
+                if isinstance(kv_heads, list) and len(kv_heads) == len(pattern):
+                    if sliding:
+                        res["num_key_value_heads"] = int(kv_heads[sliding[0]])
+                    if full:
+                        res["global_num_key_value_heads"] = int(kv_heads[full[0]])
+                if full and self.tensors_read:
+                    res["attention_k_eq_v"] = f"blk.{full[0]}.attn_v.weight" not in self.tensor_names
+            if get("attention.shared_kv_layers"):
+                res["kv_shared_layers"] = int(get("attention.shared_kv_layers"))
+            if get("embedding_length_per_layer_input"):
+                res["per_layer_embedding_dim"] = int(get("embedding_length_per_layer_input"))
+        return res
 
     @property
     def file_type(self) -> str | None:

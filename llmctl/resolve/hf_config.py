@@ -83,7 +83,88 @@ def hf_config_to_arch(raw: dict[str, Any]) -> dict[str, Any]:
     for key in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
         if cfg.get(key):
             out[key] = int(cfg[key])
+    out.update(_hybrid_fields(cfg, layer_types))
+    out.update(_gemma4_fields(cfg, out))
+    vision = vision_params(raw.get("vision_config"), out["hidden_size"])
+    if vision:
+        out["vision_params"] = vision
     return out
+
+
+def _hybrid_fields(cfg: dict[str, Any], layer_types: list | None) -> dict[str, Any]:
+    """Qwen3.5/3.6 and Qwen3-Next: `layer_types` (or every `full_attention_interval`-th layer) says which layers
+    are full attention; the others are Gated DeltaNet with the `linear_*` shape."""
+    if not cfg.get("linear_num_value_heads"):
+        return {}
+    layers = int(cfg["num_hidden_layers"])
+    if layer_types:
+        linear = sum(1 for t in layer_types if str(t) == "linear_attention")
+    else:
+        interval = int(cfg.get("full_attention_interval") or 4)
+        linear = layers - layers // interval
+    out: dict[str, Any] = {"linear_attention_layers": linear, "attn_output_gate": bool(cfg.get("attn_output_gate"))}
+    for key in ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
+                "linear_conv_kernel_dim"):
+        if cfg.get(key):
+            out[key] = int(cfg[key])
+    shared = cfg.get("shared_expert_intermediate_size")
+    per_expert = cfg.get("moe_intermediate_size")
+    if shared and per_expert and cfg.get("num_experts"):
+        out["n_shared_experts"] = max(1, round(int(shared) / int(per_expert)))
+    return out
+
+
+def _gemma4_fields(cfg: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    """Gemma 4: global layers with their own head size / KV heads (K = V), KV-shared layers, a MoE block beside the
+    dense MLP, per-layer embeddings. Only the keys the config carries."""
+    res: dict[str, Any] = {}
+    if cfg.get("global_head_dim"):
+        res["global_head_dim"] = int(cfg["global_head_dim"])
+    if cfg.get("num_global_key_value_heads"):
+        res["global_num_key_value_heads"] = int(cfg["num_global_key_value_heads"])
+    if cfg.get("attention_k_eq_v"):
+        res["attention_k_eq_v"] = True
+    if cfg.get("num_kv_shared_layers"):
+        res["kv_shared_layers"] = int(cfg["num_kv_shared_layers"])
+    if cfg.get("use_double_wide_mlp"):
+        res["double_wide_mlp"] = True
+    if cfg.get("hidden_size_per_layer_input"):
+        res["per_layer_embedding_dim"] = int(cfg["hidden_size_per_layer_input"])
+        res["per_layer_vocab_size"] = int(cfg.get("vocab_size_per_layer_input") or out["vocab_size"])
+    if cfg.get("enable_moe_block"):
+        res["moe_beside_dense"] = True
+        res["num_experts"] = int(cfg["num_experts"])
+        res["experts_per_token"] = int(cfg.get("top_k_experts") or cfg.get("num_experts_per_tok") or 2)
+        res["moe_intermediate_size"] = int(cfg["moe_intermediate_size"])
+    return res
+
+
+def vision_params(vc: Any, text_hidden: int) -> int | None:
+    """Parameters of the vision tower and its projector, for the towers whose layout is known:
+    Qwen3-VL-style ViTs (here only Qwen3.5/3.6's: LayerNorm, biased qkv/proj, 2-matrix GELU MLP, learned position table,
+    patch-merger MLP; transformers models/qwen3_vl modeling_qwen3_vl.py) and GLM-OCR's CogViT (RMSNorm, biased qkv,
+    gated SiLU MLP, patch merger into the text width; transformers models/glm4v + glm_ocr). None otherwise."""
+    if not isinstance(vc, dict) or not vc.get("depth"):
+        return None
+    kind = str(vc.get("model_type") or "")
+    h, depth, inter = int(vc["hidden_size"]), int(vc["depth"]), int(vc["intermediate_size"])
+    out = int(vc.get("out_hidden_size") or text_hidden)
+    merge = int(vc.get("spatial_merge_size") or 2)
+    patch = int(vc.get("patch_size") or 14) ** 2 * int(vc.get("temporal_patch_size") or 2) * int(vc.get("in_channels") or 3)
+    if kind.startswith("qwen3_5"):
+        block = 4 * h * h + 4 * h + 2 * h * inter + inter + h + 4 * h
+        wide = h * merge * merge
+        merger = 2 * h + wide * wide + wide + wide * out + out
+        deep = len(vc.get("deepstack_visual_indexes") or [])
+        mergers = merger * (1 + deep) + deep * 2 * (wide - h)  # deepstack mergers norm the merged width
+        pos = int(vc.get("num_position_embeddings") or 0) * h
+        return depth * block + patch * h + h + pos + mergers
+    if kind == "glm_ocr_vision":
+        bias = bool(vc.get("attention_bias", True))
+        block = 4 * h * h + (3 * h if bias else 0) + 3 * h * inter + 2 * h
+        merger = h * merge * merge * out + out + 3 * out * inter + 2 * out  # downsample conv + gated merger MLP
+        return depth * block + patch * h + h + 2 * h + merger
+    return None
 
 
 def archs_hint(cfg: dict[str, Any], raw: dict[str, Any]) -> str:

@@ -27,6 +27,34 @@ def test_exact_tensor_bytes_match_the_gguf_package(tmp_path: Path) -> None:
     assert cfg["tie_word_embeddings"] is True  # no output.weight tensor
 
 
+def test_hybrid_layers_are_read_from_a_qwen35_header(tmp_path: Path) -> None:
+    """The keys Ollama's and llama.cpp's converters write for Qwen3.5: 4 + 1 MTP blocks, every 4th layer full
+    attention, Gated DeltaNet with 2 key heads of 16 and 4 value heads of 16 (inner 64), conv kernel 4."""
+    path = tmp_path / "q35.gguf"
+    write_gguf(path, arch="qwen35", layers=5, extra_kv={
+        "full_attention_interval": 4, "nextn_predict_layers": 1, "ssm.inner_size": 64, "ssm.state_size": 16,
+        "ssm.group_count": 2, "ssm.time_step_rank": 4, "ssm.conv_kernel": 4})
+    cfg = gguf_header.read_file(path).config()
+    assert (cfg["num_hidden_layers"], cfg["linear_attention_layers"]) == (4, 3)
+    assert (cfg["linear_num_key_heads"], cfg["linear_key_head_dim"]) == (2, 16)
+    assert (cfg["linear_num_value_heads"], cfg["linear_value_head_dim"], cfg["linear_conv_kernel_dim"]) == (4, 16, 4)
+
+
+def test_gemma4_layer_types_are_read_from_its_header(tmp_path: Path) -> None:
+    """Gemma 4's keys (ollama convert/convert_gemma4.go): key_length is the global head size, key_length_swa the
+    sliding one; per-layer KV heads and sliding pattern; a global layer without attn_v keeps K = V."""
+    path = tmp_path / "g4.gguf"
+    write_gguf(path, arch="gemma4", layers=3, heads=2, kv=2, drop=frozenset({"blk.2.attn_v.weight"}), extra_kv={
+        "attention.key_length": 64, "attention.key_length_swa": 32, "attention.sliding_window": 512,
+        "attention.head_count_kv": [2, 2, 1], "attention.sliding_window_pattern": [True, True, False],
+        "attention.shared_kv_layers": 1, "embedding_length_per_layer_input": 8})
+    cfg = gguf_header.read_file(path).config()
+    assert (cfg["head_dim"], cfg["global_head_dim"]) == (32, 64)
+    assert (cfg["num_key_value_heads"], cfg["global_num_key_value_heads"]) == (2, 1)
+    assert cfg["sliding_window_layers"] == pytest.approx(2 / 3) and cfg["sliding_window"] == 512
+    assert cfg["attention_k_eq_v"] is True and cfg["kv_shared_layers"] == 1 and cfg["per_layer_embedding_dim"] == 8
+
+
 class _Counting:
     def __init__(self, data: bytes):
         self.data = data

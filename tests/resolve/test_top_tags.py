@@ -1,8 +1,9 @@
-"""Every tag of the list of the 100 most-pulled Ollama library tags plans offline from the catalog, with
-weights within 2% of the tag's published size (data/ollama_top_tags.yaml names its source and date).
+"""Every tag of the list of the 100 most-pulled Ollama library tags (the 2026-08-21 ranking) plans offline from
+the catalog, with weights within 2% of the tag's published size (data/ollama_top_tags.yaml names its source and
+date).
 
-The file's `extra` list holds tags of the real 2026-08-21 ranking that the 100-row list still lacks; each of
-them is checked in the same way."""
+The file's `extra` list holds checked tags outside those 100 (an earlier version of the list); each of them is
+checked in the same way."""
 
 from __future__ import annotations
 
