@@ -68,9 +68,11 @@ DATA = HERE / "calibration" / "vllm_serving_sweeps.yaml"
 TRAIN = {f"S{i:02d}" for i in range(1, 10)} | {f"S{i:02d}" for i in range(14, 19)}
 TARGETS = {"throughput": 10.0, "per_user": 12.0, "ttft_p50": 25.0, "tpot_mean": 12.0}  # median |error|, %
 METRICS = ("throughput", "per_user", "ttft_p50", "tpot_mean")
-MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-32B": "qwen2.5-32b", "Qwen/Qwen2-72B": "qwen2.5-72b",
-          "Qwen/Qwen3-14B": "qwen3-14b", "Qwen/Qwen3-32B": "qwen3-32b",
+MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-7B-Instruct": "qwen2.5-7b",
+          "Qwen/Qwen2.5-32B": "qwen2.5-32b", "Qwen/Qwen2-72B": "qwen2.5-72b",
+          "Qwen/Qwen3-8B": "qwen3-8b", "Qwen/Qwen3-14B": "qwen3-14b", "Qwen/Qwen3-32B": "qwen3-32b",
           "Qwen/Qwen3-235B-A22B-Instruct-2507": "qwen3-235b-a22b"}
+LOADS = ("burst", "closed")  # load.kind: see the module doc
 GPU = "A100-80GB-PCIe"  # rows without `gpu_id` (the A100 series)
 PREFIX_HIT = 0.0
 GiB = 1024**3
@@ -88,6 +90,9 @@ class Row:
     measured: dict[str, float]
     predicted: dict[str, float] = field(default_factory=dict)
     kv_estimated: bool = False  # the source gives no start-up log: the KV cache is llmctl's own estimate
+    kind: str = "burst"  # load.kind: "burst" (N at once) or "closed" (--max-concurrency users)
+    users: int = 0  # requests in flight: N for a burst, --max-concurrency for a closed loop
+    lengths: str = "fixed"  # "sharegpt" for a closed loop replaying ShareGPT (lengths spread around the means)
 
     @property
     def split(self) -> str:
@@ -157,18 +162,29 @@ def rows(cat: Catalog) -> list[Row]:
         m = r["measured"]
         measured = {"throughput": m["output_tok_s"], "per_user": 1000 / m["tpot_ms"]["median"],
                     "ttft_p50": m["ttft_ms"]["median"], "tpot_mean": m["tpot_ms"]["mean"]}
-        n = int(r["load"]["num_prompts"])
+        spec = r["load"]
+        kind = spec.get("kind", "burst")
+        if kind not in LOADS:
+            raise ValueError(f"row {r['id']}: load.kind {kind!r} is not one of {', '.join(LOADS)}")
+        n = int(spec["num_prompts"])
+        users = int(spec["max_concurrency"]) if kind == "closed" else n
+        lengths = "sharegpt" if kind == "closed" and spec.get("dataset") == "sharegpt" else "fixed"
         # lengths as sent where the source gives the totals (answers may stop before the limit)
-        prompt = round(m["total_input_tokens"] / n) if "total_input_tokens" in m else int(r["load"]["input_tokens"])
-        answer = round(m["total_generated_tokens"] / n) if "total_generated_tokens" in m else int(r["load"]["output_tokens"])
-        out.append(Row(r["id"], r["sweep"], gpu, n, dep, prompt, answer, measured, kv_estimated=estimated))
+        prompt = round(m["total_input_tokens"] / n) if "total_input_tokens" in m else int(spec["input_tokens"])
+        answer = round(m["total_generated_tokens"] / n) if "total_generated_tokens" in m else int(spec["output_tokens"])
+        out.append(Row(r["id"], r["sweep"], gpu, n, dep, prompt, answer, measured, kv_estimated=estimated, kind=kind,
+                       users=users, lengths=lengths))
     return out
 
 
 def predict_all(rs: list[Row]) -> None:
     for r in rs:
-        est = perf.predict(r.dep, concurrency=r.n, prompt_tokens=r.prompt, output_tokens=r.output, arrival="burst",
-                           warm_prompts=1, prefix_cache_hit=PREFIX_HIT)
+        if r.kind == "closed":  # the steady state of `users` users (the run's ramp-up and drain are not modelled)
+            est = perf.predict(r.dep, concurrency=r.users, prompt_tokens=r.prompt, output_tokens=r.output,
+                               arrival="closed", lengths=r.lengths, prefix_cache_hit=PREFIX_HIT)
+        else:
+            est = perf.predict(r.dep, concurrency=r.users, prompt_tokens=r.prompt, output_tokens=r.output,
+                               arrival="burst", warm_prompts=1, prefix_cache_hit=PREFIX_HIT)
         r.predicted = {"throughput": est.throughput_tokens_per_s, "per_user": 1000 / est.itl_p50_ms,
                        "ttft_p50": est.ttft_p50_ms, "tpot_mean": est.itl_mean_ms}
 
@@ -235,12 +251,13 @@ def fit(rs: list[Row], base: dict) -> dict:
 
 
 def print_table(rs: list[Row]) -> None:
-    head = f"{'row':4} {'split':5} {'gpu':14} {'sweep':22} {'N':>4}"
+    head = f"{'row':4} {'split':5} {'gpu':14} {'sweep':27} {'load':>5}"
     for m in METRICS:
         head += f" | {m:>9} meas  pred   err"
     print(head)
     for r in rs:
-        line = f"{r.id:4} {r.split:5} {r.gpu:14} {r.sweep + ('*' if r.kv_estimated else ''):22} {r.n:4d}"
+        load = f"{'c' if r.kind == 'closed' else ''}{r.users}"
+        line = f"{r.id:4} {r.split:5} {r.gpu:14} {r.sweep + ('*' if r.kv_estimated else ''):27} {load:>5}"
         for m in METRICS:
             line += f" | {r.measured[m]:9.1f} {r.predicted[m]:9.1f} {r.error(m):+5.0f}%"
         print(line)
@@ -312,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(cat: Catalog, rs: list[Row]) -> int:
     predict_all(rs)
     print(f"predicted vs measured, {len(rs)} rows of {DATA.relative_to(HERE.parent)} "
-          f"(burst arrival; err = (pred − meas) / meas)\n")
+          f"(load: N = a burst of N requests, cC = C users in a closed loop; err = (pred − meas) / meas)\n")
     print_table(rs)
     if any(r.kv_estimated for r in rs):
         print("* the source gives no start-up log: the KV cache is llmctl's vLLM memory estimate for the row's settings")
