@@ -1,9 +1,19 @@
 """Serving under concurrent load, predicted vs measured: `python -m benchmarks.serving`.
 
-Every row of benchmarks/calibration/vllm_serving_sweeps.yaml (bursts of 1–500 requests against vLLM,
-each row with its public source and the quoted benchmark output) is predicted with
-`performance.predict(..., arrival="burst")` from the row's own settings: model, GPU, TP, the KV cache
-the start-up log reports, `max_num_batched_tokens`. Four figures per row:
+Every row of benchmarks/calibration/vllm_serving_sweeps.yaml (vLLM under `vllm bench serve` load, each
+row with its public source and the quoted benchmark output) is predicted with `performance.predict` from
+the row's own settings: model, GPU, TP, the KV cache the start-up log reports, `max_num_batched_tokens`.
+The row's `load.kind` sets the arrival:
+
+- `burst`: `--num-prompts N`, request rate inf, no `--max-concurrency` — all N arrive at t=0,
+  `arrival="burst"` (one request's prompt already cached by the client's warm-up request);
+- `closed`: `--max-concurrency C` of `--num-prompts N` at request rate inf — the client keeps C requests
+  in flight, sending the next as one finishes: C users in a closed loop, `arrival="closed"` (the steady
+  state; the run's ramp-up and final drain, a few requests out of N, are not modelled). A ShareGPT
+  dataset (`load.dataset: sharegpt`) has per-request lengths spread around the totals' means:
+  `lengths="sharegpt"`.
+
+Four figures per row:
 
 - total output throughput (tokens/s over the run),
 - per-user speed: 1000 / median TPOT (tokens/s a typical user sees while streaming),
@@ -17,18 +27,25 @@ smaller (preemption), TP 2 with a larger cache, other prompt/answer lengths (128
 are printed for both, so over-fitting shows. `--fit` re-runs the fit on the train rows, prints the
 constants it finds and the table with them.
 
-Held-out rows on other GPUs (S57 on; test only, nothing is fitted on them): vLLM 0.11.0 bursts from
-one public performance lab on H100 SXM (Qwen3-14B and Qwen3-32B on one GPU, Qwen3-235B-A22B at TP 8)
-and, as a control from the same source and method, on A100 SXM 80GB (Qwen3-32B, Qwen3-235B-A22B at
-TP 8). A row names its catalog GPU in `gpu_id`; the TP ranks use that GPU's own link. These sources
-give no start-up log (`kv_cache: not stated`): the KV cache is then llmctl's own vLLM memory estimate
-for the row's settings and release, marked `*` in the table. Medians are printed per GPU and split.
+Held-out rows on other GPUs (S57 on; test only, nothing is fitted on them):
+- S57–S75: vLLM 0.11.0 bursts of 100–1000 from one public performance lab on H100 SXM (Qwen3-14B and
+  Qwen3-32B on one GPU, Qwen3-235B-A22B at TP 8) and, as a control from the same source and method, on
+  A100 SXM 80GB (Qwen3-32B, Qwen3-235B-A22B at TP 8);
+- S76–S79: closed loops of 1, 2, 4 and 8 users from the same lab: Qwen3-8B on one H100 SXM, vLLM
+  0.11.0, 100 ShareGPT conversations through the chat endpoint;
+- S80–S84: Qwen2.5-7B-Instruct on one GeForce RTX 4090, vLLM 0.25.1, ShareGPT: one user (200
+  conversations, completions endpoint) and 8, 16, 32 and 64 users (400 conversations, chat endpoint,
+  `--ignore-eos`, prefix cache off; the source's saved result files).
+A row names its catalog GPU in `gpu_id`; the TP ranks use that GPU's own link. These sources give no
+start-up log (`kv_cache: not stated`): the KV cache is then llmctl's own vLLM memory estimate for the
+row's settings and release, marked `*` in the table. Medians are printed per GPU and split.
 
 Row mapping (the source states what is mapped, the catalog has the rest):
 - Qwen/Qwen2-7B-Instruct → catalog `qwen2.5-7b` (identical config.json sizes: 28 layers, hidden
   3584, 4 KV heads; the start-up log's 464,848 tokens in 24.83 GiB = 56 KiB per token confirms it);
   Qwen/Qwen2-72B → `qwen2.5-72b` (80 layers, hidden 8192, 8 KV heads, MLP 29568 in both).
-- Qwen/Qwen3-14B, Qwen/Qwen3-32B → `qwen3-14b`, `qwen3-32b`; Qwen/Qwen3-235B-A22B-Instruct-2507 →
+- Qwen/Qwen2.5-7B-Instruct → `qwen2.5-7b`; Qwen/Qwen3-8B, Qwen/Qwen3-14B, Qwen/Qwen3-32B → `qwen3-8b`,
+  `qwen3-14b`, `qwen3-32b`; Qwen/Qwen3-235B-A22B-Instruct-2507 →
   `qwen3-235b-a22b` (94 layers, hidden 4096, 4 KV heads, 128 experts with 8 active in both; the 2507
   release raises max_position_embeddings to 262144, which the rows give as their max_model_len).
 - Where a section gives only the KV GiB (32B, 72B), the tokens are GiB over the bytes per token.
