@@ -1,9 +1,19 @@
 """Serving under concurrent load, predicted vs measured: `python -m benchmarks.serving`.
 
-Every row of benchmarks/calibration/vllm_serving_sweeps.yaml (bursts of 1–500 requests against vLLM,
-each row with its public source and the quoted benchmark output) is predicted with
-`performance.predict(..., arrival="burst")` from the row's own settings: model, GPU, TP, the KV cache
-the start-up log reports, `max_num_batched_tokens`. Four figures per row:
+Every row of benchmarks/calibration/vllm_serving_sweeps.yaml (vLLM under `vllm bench serve` load, each
+row with its public source and the quoted benchmark output) is predicted with `performance.predict` from
+the row's own settings: model, GPU, TP, the KV cache the start-up log reports, `max_num_batched_tokens`.
+The row's `load.kind` sets the arrival:
+
+- `burst`: `--num-prompts N`, request rate inf, no `--max-concurrency` — all N arrive at t=0,
+  `arrival="burst"` (one request's prompt already cached by the client's warm-up request);
+- `closed`: `--max-concurrency C` of `--num-prompts N` at request rate inf — the client keeps C requests
+  in flight, sending the next as one finishes: C users in a closed loop, `arrival="closed"` (the steady
+  state; the run's ramp-up and final drain, a few requests out of N, are not modelled). A ShareGPT
+  dataset (`load.dataset: sharegpt`) has per-request lengths spread around the totals' means:
+  `lengths="sharegpt"`.
+
+Four figures per row:
 
 - total output throughput (tokens/s over the run),
 - per-user speed: 1000 / median TPOT (tokens/s a typical user sees while streaming),
@@ -19,17 +29,25 @@ two, Qwen3-32B and Qwen3-235B-A22B on H100, everything on A100 SXM — were not 
 Medians are printed for both, so over-fitting shows. `--fit` re-runs the fit on the train rows,
 prints the constants it finds and the table with them.
 
-Rows on other GPUs (S57 on): vLLM 0.11.0 bursts from one public performance lab on H100 SXM
-(Qwen3-14B — train — and Qwen3-32B on one GPU, Qwen3-235B-A22B at TP 8) and, as a control from the
-same source and method, on A100 SXM 80GB (Qwen3-32B, Qwen3-235B-A22B at TP 8). A row names its catalog GPU in `gpu_id`; the TP ranks use that GPU's own link. These sources
-give no start-up log (`kv_cache: not stated`): the KV cache is then llmctl's own vLLM memory estimate
-for the row's settings and release, marked `*` in the table. Medians are printed per GPU and split.
+Rows on other GPUs (S57 on):
+- S57–S75: vLLM 0.11.0 bursts of 100–1000 from one public performance lab on H100 SXM (Qwen3-14B —
+  train — and Qwen3-32B on one GPU, Qwen3-235B-A22B at TP 8) and, as a control from the same source and
+  method, on A100 SXM 80GB (Qwen3-32B, Qwen3-235B-A22B at TP 8);
+- S76–S79 (test): closed loops of 1, 2, 4 and 8 users from the same lab: Qwen3-8B on one H100 SXM, vLLM
+  0.11.0, 100 ShareGPT conversations through the chat endpoint;
+- S80–S84 (test): Qwen2.5-7B-Instruct on one GeForce RTX 4090, vLLM 0.25.1, ShareGPT: one user (200
+  conversations, completions endpoint) and 8, 16, 32 and 64 users (400 conversations, chat endpoint,
+  `--ignore-eos`, prefix cache off; the source's saved result files).
+A row names its catalog GPU in `gpu_id`; the TP ranks use that GPU's own link. These sources give no
+start-up log (`kv_cache: not stated`): the KV cache is then llmctl's own vLLM memory estimate for the
+row's settings and release, marked `*` in the table. Medians are printed per GPU and split.
 
 Row mapping (the source states what is mapped, the catalog has the rest):
 - Qwen/Qwen2-7B-Instruct → catalog `qwen2.5-7b` (identical config.json sizes: 28 layers, hidden
   3584, 4 KV heads; the start-up log's 464,848 tokens in 24.83 GiB = 56 KiB per token confirms it);
   Qwen/Qwen2-72B → `qwen2.5-72b` (80 layers, hidden 8192, 8 KV heads, MLP 29568 in both).
-- Qwen/Qwen3-14B, Qwen/Qwen3-32B → `qwen3-14b`, `qwen3-32b`; Qwen/Qwen3-235B-A22B-Instruct-2507 →
+- Qwen/Qwen2.5-7B-Instruct → `qwen2.5-7b`; Qwen/Qwen3-8B, Qwen/Qwen3-14B, Qwen/Qwen3-32B → `qwen3-8b`,
+  `qwen3-14b`, `qwen3-32b`; Qwen/Qwen3-235B-A22B-Instruct-2507 →
   `qwen3-235b-a22b` (94 layers, hidden 4096, 4 KV heads, 128 experts with 8 active in both; the 2507
   release raises max_position_embeddings to 262144, which the rows give as their max_model_len).
 - Where a section gives only the KV GiB (32B, 72B), the tokens are GiB over the bytes per token.
@@ -70,9 +88,11 @@ DATA = HERE / "calibration" / "vllm_serving_sweeps.yaml"
 TRAIN = {f"S{i:02d}" for i in range(1, 10)} | {f"S{i:02d}" for i in range(14, 19)} | {"S57", "S58", "S59", "S60"}
 TARGETS = {"throughput": 10.0, "per_user": 12.0, "ttft_p50": 25.0, "tpot_mean": 12.0}  # median |error|, %
 METRICS = ("throughput", "per_user", "ttft_p50", "tpot_mean")
-MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-32B": "qwen2.5-32b", "Qwen/Qwen2-72B": "qwen2.5-72b",
-          "Qwen/Qwen3-14B": "qwen3-14b", "Qwen/Qwen3-32B": "qwen3-32b",
+MODELS = {"Qwen/Qwen2-7B-Instruct": "qwen2.5-7b", "Qwen/Qwen2.5-7B-Instruct": "qwen2.5-7b",
+          "Qwen/Qwen2.5-32B": "qwen2.5-32b", "Qwen/Qwen2-72B": "qwen2.5-72b",
+          "Qwen/Qwen3-8B": "qwen3-8b", "Qwen/Qwen3-14B": "qwen3-14b", "Qwen/Qwen3-32B": "qwen3-32b",
           "Qwen/Qwen3-235B-A22B-Instruct-2507": "qwen3-235b-a22b"}
+LOADS = ("burst", "closed")  # load.kind: see the module doc
 GPU = "A100-80GB-PCIe"  # rows without `gpu_id` (the A100 series)
 PREFIX_HIT = 0.0
 GiB = 1024**3
@@ -90,6 +110,9 @@ class Row:
     measured: dict[str, float]
     predicted: dict[str, float] = field(default_factory=dict)
     kv_estimated: bool = False  # the source gives no start-up log: the KV cache is llmctl's own estimate
+    kind: str = "burst"  # load.kind: "burst" (N at once) or "closed" (--max-concurrency users)
+    users: int = 0  # requests in flight: N for a burst, --max-concurrency for a closed loop
+    lengths: str = "fixed"  # "sharegpt" for a closed loop replaying ShareGPT (lengths spread around the means)
 
     @property
     def split(self) -> str:
@@ -159,18 +182,29 @@ def rows(cat: Catalog) -> list[Row]:
         m = r["measured"]
         measured = {"throughput": m["output_tok_s"], "per_user": 1000 / m["tpot_ms"]["median"],
                     "ttft_p50": m["ttft_ms"]["median"], "tpot_mean": m["tpot_ms"]["mean"]}
-        n = int(r["load"]["num_prompts"])
+        spec = r["load"]
+        kind = spec.get("kind", "burst")
+        if kind not in LOADS:
+            raise ValueError(f"row {r['id']}: load.kind {kind!r} is not one of {', '.join(LOADS)}")
+        n = int(spec["num_prompts"])
+        users = int(spec["max_concurrency"]) if kind == "closed" else n
+        lengths = "sharegpt" if kind == "closed" and spec.get("dataset") == "sharegpt" else "fixed"
         # lengths as sent where the source gives the totals (answers may stop before the limit)
-        prompt = round(m["total_input_tokens"] / n) if "total_input_tokens" in m else int(r["load"]["input_tokens"])
-        answer = round(m["total_generated_tokens"] / n) if "total_generated_tokens" in m else int(r["load"]["output_tokens"])
-        out.append(Row(r["id"], r["sweep"], gpu, n, dep, prompt, answer, measured, kv_estimated=estimated))
+        prompt = round(m["total_input_tokens"] / n) if "total_input_tokens" in m else int(spec["input_tokens"])
+        answer = round(m["total_generated_tokens"] / n) if "total_generated_tokens" in m else int(spec["output_tokens"])
+        out.append(Row(r["id"], r["sweep"], gpu, n, dep, prompt, answer, measured, kv_estimated=estimated, kind=kind,
+                       users=users, lengths=lengths))
     return out
 
 
 def predict_all(rs: list[Row]) -> None:
     for r in rs:
-        est = perf.predict(r.dep, concurrency=r.n, prompt_tokens=r.prompt, output_tokens=r.output, arrival="burst",
-                           warm_prompts=1, prefix_cache_hit=PREFIX_HIT)
+        if r.kind == "closed":  # the steady state of `users` users (the run's ramp-up and drain are not modelled)
+            est = perf.predict(r.dep, concurrency=r.users, prompt_tokens=r.prompt, output_tokens=r.output,
+                               arrival="closed", lengths=r.lengths, prefix_cache_hit=PREFIX_HIT)
+        else:
+            est = perf.predict(r.dep, concurrency=r.users, prompt_tokens=r.prompt, output_tokens=r.output,
+                               arrival="burst", warm_prompts=1, prefix_cache_hit=PREFIX_HIT)
         r.predicted = {"throughput": est.throughput_tokens_per_s, "per_user": 1000 / est.itl_p50_ms,
                        "ttft_p50": est.ttft_p50_ms, "tpot_mean": est.itl_mean_ms}
 
@@ -238,12 +272,13 @@ def fit(rs: list[Row], base: dict) -> dict:
 
 
 def print_table(rs: list[Row]) -> None:
-    head = f"{'row':4} {'split':5} {'gpu':14} {'sweep':22} {'N':>4}"
+    head = f"{'row':4} {'split':5} {'gpu':14} {'sweep':27} {'load':>5}"
     for m in METRICS:
         head += f" | {m:>9} meas  pred   err"
     print(head)
     for r in rs:
-        line = f"{r.id:4} {r.split:5} {r.gpu:14} {r.sweep + ('*' if r.kv_estimated else ''):22} {r.n:4d}"
+        load = f"{'c' if r.kind == 'closed' else ''}{r.users}"
+        line = f"{r.id:4} {r.split:5} {r.gpu:14} {r.sweep + ('*' if r.kv_estimated else ''):27} {load:>5}"
         for m in METRICS:
             line += f" | {r.measured[m]:9.1f} {r.predicted[m]:9.1f} {r.error(m):+5.0f}%"
         print(line)
@@ -315,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(cat: Catalog, rs: list[Row]) -> int:
     predict_all(rs)
     print(f"predicted vs measured, {len(rs)} rows of {DATA.relative_to(HERE.parent)} "
-          f"(burst arrival; err = (pred − meas) / meas)\n")
+          f"(load: N = a burst of N requests, cC = C users in a closed loop; err = (pred − meas) / meas)\n")
     print_table(rs)
     if any(r.kv_estimated for r in rs):
         print("* the source gives no start-up log: the KV cache is llmctl's vLLM memory estimate for the row's settings")

@@ -173,6 +173,31 @@ def test_serving_benchmark_reproduces_its_training_rows():
     assert med["tpot_mean"] <= 5 and med["throughput"] <= 8
 
 
+def test_serving_benchmark_predicts_max_concurrency_rows_as_closed_loops():
+    """A `--max-concurrency C` row is C users in a closed loop with ShareGPT lengths spread around the
+    totals' means, not a burst of all N prompts (row S81: 8 users, 400 conversations, RTX 4090)."""
+    from benchmarks import serving
+
+    row = next(r for r in serving.rows(CAT) if r.id == "S81")
+    assert (row.kind, row.users, row.n, row.lengths, row.gpu) == ("closed", 8, 400, "sharegpt", "RTX4090-24GB")
+    serving.predict_all([row])
+    closed = perf.predict(row.dep, concurrency=8, prompt_tokens=row.prompt, output_tokens=row.output, arrival="closed",
+                          lengths="sharegpt")
+    assert row.predicted["throughput"] == pytest.approx(closed.throughput_tokens_per_s)
+    burst = perf.predict(row.dep, concurrency=400, prompt_tokens=row.prompt, output_tokens=row.output, arrival="burst")
+    assert row.predicted["ttft_p50"] < burst.ttft_p50_ms / 10  # 400 at once would queue for their first token
+
+
+def test_serving_benchmark_names_the_row_of_an_unknown_load_kind(monkeypatch):
+    from benchmarks import serving
+
+    bad = copy.deepcopy(next(r for r in serving.load() if r["id"] == "S81"))
+    bad["load"]["kind"] = "poisson"
+    monkeypatch.setattr(serving, "load", lambda: [bad])
+    with pytest.raises(ValueError, match=r"S81: load.kind 'poisson' is not one of burst, closed"):
+        serving.rows(CAT)
+
+
 @settings(max_examples=60, deadline=None)
 @given(model=st.sampled_from(["qwen2.5-7b", "llama-3.1-8b", "qwen2.5-32b"]), tp=st.sampled_from([1, 2]),
        n=st.integers(1, 200), extra=st.integers(1, 200), prompt=st.integers(16, 4096), out=st.integers(2, 2048),
