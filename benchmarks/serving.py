@@ -78,7 +78,7 @@ from benchmarks.descent import coordinate_descent
 from llmctl.catalog import Catalog
 from llmctl.estimate import performance as perf
 from llmctl.estimate.kv import kv_shape
-from llmctl.estimate.weights import weight_bytes, weight_bytes_per_gpu
+from llmctl.estimate.weights import lookup_bytes_per_gpu, weight_bytes, weight_bytes_per_gpu
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "calibration" / "vllm_serving_sweeps.yaml"
@@ -174,6 +174,7 @@ def rows(cat: Catalog) -> list[Row]:
         dep = perf.Deployment(
             arch=arch, backend="vllm", budget_includes_decode=True, paged_kv=True, device=dev, tp=tp, pp=1,
             weight_bytes_per_gpu=weight_bytes_per_gpu(arch, wbytes, tp, 1),
+            lookup_bytes_per_gpu=lookup_bytes_per_gpu(arch, cat.quantization("BF16"), tp, 1),
             kv_bytes_per_token=per_tok, max_batch=seqs, max_num_batched_tokens=budget,
             max_num_seqs=seqs, kv_cache_tokens=kv, engine_version=version,
             # the A100 series' TP ranks sit in two pods without P2P (see the module doc); others use the GPU's link
@@ -304,6 +305,7 @@ def shape_checks(cat: Catalog) -> list[tuple[str, bool, str]]:
     kv = 93_872  # the small-cache sweep's start-up log
     dep = perf.Deployment(arch=arch, backend="vllm", budget_includes_decode=True, paged_kv=True, device=dev, tp=1, pp=1,
                           weight_bytes_per_gpu=weight_bytes(arch, cat.quantization("BF16")), kv_bytes_per_token=per_tok,
+                          lookup_bytes_per_gpu=lookup_bytes_per_gpu(arch, cat.quantization("BF16"), 1, 1),
                           max_batch=256, max_num_batched_tokens=2048, max_num_seqs=256, kv_cache_tokens=kv)
     users = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
     tput = [perf.predict(dep, concurrency=u, prompt_tokens=1024, output_tokens=1024).throughput_tokens_per_s for u in users]

@@ -12,7 +12,7 @@ from llmctl.estimate.kv import kv_shape
 from llmctl.estimate.memory import hybrid_pages, vllm_defaults, vllm_memory
 from llmctl.estimate.performance import Deployment
 from llmctl.engines.sources import sources_for
-from llmctl.estimate.weights import weight_bytes, weight_bytes_per_gpu
+from llmctl.estimate.weights import lookup_bytes_per_gpu, weight_bytes, weight_bytes_per_gpu
 from llmctl.pools import Pool
 
 GiB = 1024**3
@@ -239,6 +239,7 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
     return Deployment(
         arch=a, backend=c.backend, device=c.pool.device, tp=c.tp, pp=c.pp,
         weight_bytes_per_gpu=weight_bytes_per_gpu(a, c.weight_bytes_total, c.tp, c.pp),
+        lookup_bytes_per_gpu=lookup_bytes_per_gpu(a, c.quant, c.tp, c.pp),
         kv_bytes_per_token=m.kv_bytes_per_token, max_batch=min(seqs, kv_limited),
         max_num_batched_tokens=batched, budget_includes_decode=True, paged_kv=True,
         max_num_seqs=seqs, kv_cache_tokens=kv_tokens, state_tokens=state_tokens, fp8_compute=c.quant.id == "FP8" and c.pool.device.cc_at_least("8.9"),

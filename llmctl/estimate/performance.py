@@ -121,6 +121,9 @@ class Deployment:
     # hybrid models: the linear-attention state each running request holds beside its KV, in KV tokens' worth
     # of cache (vLLM takes both from one pool)
     state_tokens: float = 0.0
+    # of weight_bytes_per_gpu, what a decode step does not read whole (weights.lookup_bytes_per_gpu):
+    # embedding tables it looks rows up in, a vision tower that runs in prefill only
+    lookup_bytes_per_gpu: float = 0.0
     link: str | None = None  # the link between TP ranks when it differs from the GPU profile's (e.g. "pcie")
     params: ParamCount = field(init=False, repr=False, compare=False)
 
@@ -333,7 +336,7 @@ def _coef(dep: Deployment) -> _Coef:
         offload = dep.offloaded_bytes / (dep.cpu.bandwidth_gbs * 1e9 * _eff(cpu_c["memory_efficiency"], dep.cpu)) * 1000
     coef = _Coef(
         consts=id(consts),
-        weights_ms=dep.weight_bytes_per_gpu * sh.pop("weights_ms_per_byte"),
+        weights_ms=max(dep.weight_bytes_per_gpu - dep.lookup_bytes_per_gpu, 0.0) * sh.pop("weights_ms_per_byte"),
         kv_ms=dep.kv_bytes_per_token * sh.pop("kv_ms_per_byte"),
         offload_ms=offload, **sh,
     )
@@ -344,10 +347,11 @@ def _coef(dep: Deployment) -> _Coef:
 def weights_read_per_step(dep: Deployment, batch: float) -> float:
     """Bytes of weights one device reads per decode step. MoE: only the experts the batch routes to."""
     k = _coef(dep)
+    read = max(dep.weight_bytes_per_gpu - dep.lookup_bytes_per_gpu, 0.0)
     if not k.moe_share:
-        return dep.weight_bytes_per_gpu
+        return read
     touched = 1 - k.moe_keep ** max(batch, 1)
-    return dep.weight_bytes_per_gpu * ((1 - k.moe_share) + k.moe_share * touched)
+    return read * ((1 - k.moe_share) + k.moe_share * touched)
 
 
 def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0, extra_ctx: float | None = None) -> float:

@@ -181,6 +181,24 @@ def weight_bytes(a: ModelArch, q: Quantization) -> float:
     return (p.total - kept) * q.bits_per_weight / 8 + kept * 2
 
 
+def lookup_bytes_per_gpu(a: ModelArch, q: Quantization, tp: int, pp: int) -> float:
+    """Bytes one GPU holds that a decode step does not read whole: tables it looks rows up in — the token
+    embeddings when the LM head is a matrix of its own (tied, the head reads them all each step), the
+    per-layer embeddings — and the vision tower, which runs on images in prefill only. vLLM splits the
+    embeddings across TP ranks (VocabParallelEmbedding); with pipeline stages the heaviest stage may be
+    the one with the LM head, so nothing is taken off."""
+    if pp > 1:
+        return 0.0
+    p = count_params(a)
+
+    def nbytes(part: str) -> float:
+        kept = q.is_gguf and part in ("per_layer_embeddings", "vision")  # 16 bit in Ollama's GGUFs (weight_bytes)
+        return p.part(part) * (2.0 if kept or part in q.unquantized else q.bits_per_weight / 8)
+
+    parts = ["per_layer_embeddings", "vision"] + (["embeddings"] if p.lm_head else [])
+    return sum(nbytes(part) for part in parts) / tp
+
+
 def weight_bytes_per_gpu(a: ModelArch, total_bytes: float, tp: int, pp: int) -> float:
     """The largest share one GPU holds. vLLM splits every linear layer, the embeddings and the LM head
     across TP ranks; k/v projections are replicated when there are fewer KV heads than ranks. Pipeline

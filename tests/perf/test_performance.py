@@ -119,6 +119,22 @@ def test_tensor_parallel_costs_more_over_pcie_than_nvlink():
     assert perf.decode_step_ms(pcie, 32, 1000) > perf.decode_step_ms(nv, 32, 1000)
 
 
+def test_a_vllm_decode_step_reads_no_embedding_table_it_only_looks_rows_up_in():
+    """Qwen2.5-7B has an LM head of its own: the token embeddings (152,064 × 3,584 at 16 bit) are looked up,
+    not read whole, each step; vLLM splits them across TP ranks. A tied model's head reads them all."""
+    from llmctl.estimate.weights import lookup_bytes_per_gpu
+
+    bf16 = CAT.quantization("BF16")
+    qwen, tied = CAT.model_by_id("qwen2.5-7b"), CAT.model_by_id("llama-3.2-1b")
+    assert lookup_bytes_per_gpu(qwen, bf16, 1, 1) == 152064 * 3584 * 2
+    assert lookup_bytes_per_gpu(qwen, bf16, 2, 1) == 152064 * 3584
+    assert lookup_bytes_per_gpu(tied, bf16, 1, 1) == 0
+    dep = deployment("qwen2.5-7b", "A100-80GB-PCIe", "vllm")
+    looked_up = replace(dep, lookup_bytes_per_gpu=lookup_bytes_per_gpu(qwen, bf16, 1, 1))
+    assert perf.decode_step_ms(looked_up, 1, 512) < perf.decode_step_ms(dep, 1, 512)
+    assert perf.weights_read_per_step(looked_up, 1) == dep.weight_bytes_per_gpu - 152064 * 3584 * 2
+
+
 def test_chunking_a_long_prompt_does_not_shrink_its_attention():
     """A chunk late in a prompt attends to every chunk before it: a 32k prompt costs prompt²/2 in
     attention however vLLM splits it. Splitting it into 2048-token chunks adds only per-step costs;

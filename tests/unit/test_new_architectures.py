@@ -202,7 +202,7 @@ def test_the_state_counts_against_the_kv_cache_when_vllm_admits_requests(cat: Ca
     run together than the KV alone would allow."""
     from llmctl.estimate.burst import simulate_burst
 
-    def step(batch: float, context: float, extra: float) -> float:
+    def step(batch: float, context: float, extra: float, extra_ctx: float) -> float:
         return 10.0 + batch * 0.1 + extra * 0.01
 
     args = dict(requests=40, prompt_tokens=1000, output_tokens=100, budget=2048, max_seqs=64, kv_tokens=20000)
