@@ -11,6 +11,7 @@ from llmctl.errors import CheckFailed
 
 if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
+    from llmctl.traffic.proxy import Proxy
 
 
 @dataclass
@@ -79,6 +80,12 @@ class Driver:
     def leftovers(self, ctx: Context) -> list[dict[str, Any]]:
         """Records of instances this deployment made that the state no longer names (for `down`)."""
         return []
+
+    def proxy(self, ctx: Context) -> "Proxy":
+        """The deployment's HAProxy (proxied targets): run by llmctl itself unless the target supervises it."""
+        from llmctl.traffic.proxy import Proxy
+
+        return Proxy(ctx.dir / "proxy")
 
     def url(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> str:
         from llmctl.engines.base import probe_address
