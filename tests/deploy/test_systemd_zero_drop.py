@@ -58,6 +58,8 @@ def test_systemd_update_broken_update_and_rollback_drop_nothing(systemd_box):
         r, figures["first_up_s"] = _llmctl(box, "up")
         assert r.returncode == 0, r.stdout + r.stderr
         figures["proxy_rss_mib"] = _proxy_rss_kib(box, "zd-proxy.service") / 1024
+        cgroup = box.exec("systemctl", "show", "zd-proxy.service", "--property", "MemoryCurrent", "--value").stdout.strip()
+        figures["proxy_cgroup_mib"] = int(cgroup) / 2**20 if cgroup.isdigit() else -1  # -1: no memory accounting
         load = StreamLoad(f"http://127.0.0.1:{port}", model, workers=2, max_tokens=16).start()
         load.wait_for(4, timeout_s=120)
 
@@ -102,6 +104,7 @@ def test_systemd_update_broken_update_and_rollback_drop_nothing(systemd_box):
     print(f"\nsystemd zero-drop: {report.ok} streams finished, {len(report.failed)} failed; "
           f"first up {figures.get('first_up_s', 0):.1f}s, update {figures.get('update_s', 0):.1f}s, "
           f"failed update {figures.get('broken_s', 0):.1f}s, rollback {figures.get('rollback_s', 0):.1f}s, "
-          f"proxy unit {figures.get('proxy_rss_mib', 0):.1f} MiB RSS")
+          f"proxy unit {figures.get('proxy_rss_mib', 0):.1f} MiB RSS, "
+          f"{figures.get('proxy_cgroup_mib', -1):.1f} MiB cgroup (MemoryCurrent)")
     assert report.failed == [], report.failed[:5]
     assert report.ok >= 16

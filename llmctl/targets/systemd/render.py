@@ -76,6 +76,20 @@ class SystemdTarget(Target):
 PRIVATE_BIND = "127.0.0.1"  # the engine colours listen here only; the proxy holds the public address
 
 
+# ExecStartPost=: poll the readiness URL ($1) once a second, at most $2 times (models load for minutes;
+# start-up completes only when it answers). It gives up as soon as the main process has exited
+# (systemd passes $MAINPID to control processes, systemd.exec(5) "Environment Variables in Spawned
+# Processes"), so a version that cannot start fails its start job at once instead of after the whole
+# start-up timeout. Values reach the script as arguments, never inside it.
+WAIT_SCRIPT = (
+    'i=0; until ' + _BINARIES["curl"] + ' --silent --fail --output /dev/null --max-time 5 "$1"; do '
+    'if [ -n "${MAINPID:-}" ] && ! kill -0 "$MAINPID" 2>/dev/null; then '
+    'echo "llmctl: the engine exited before $1 answered" >&2; exit 1; fi; '
+    'i=$((i + 1)); if [ "$i" -ge "$2" ]; then echo "llmctl: $1 did not answer within $2 s" >&2; exit 1; fi; '
+    'sleep 1; done'
+)
+
+
 def default_private_port(public: int) -> int:
     """The rendered engine's private port: the next one after the public port (the one before it when
     the public port is the last one). `llmctl up` picks free ports at run time instead."""
@@ -111,10 +125,7 @@ def engine_files(service: "ServiceSpec", options: RenderOptions, colour: str) ->
     from llmctl.engines.base import probe_address
 
     health_url = f"http://{probe_address(port.bind)}:{port.host}{s.health.path}"
-    tries = max(1, s.health.startup_timeout_s // 5)
-    # poll until the engine answers (models load for minutes); start-up completes only then
-    wait = [_BINARIES["curl"], health_url, "--silent", "--fail", "--output", "/dev/null", "--max-time", "5",
-            "--retry", str(tries), "--retry-delay", "5", "--retry-all-errors", "--retry-connrefused"]
+    wait = ["/bin/sh", "-c", WAIT_SCRIPT, "llmctl-wait", health_url, str(max(1, s.health.startup_timeout_s))]
     extra_comments: list[str] = []
     if s.replicas > 1:
         extra_comments.append(
