@@ -1,6 +1,6 @@
 """`up`, `down`, `status` and `rollback` across targets: preflight, first start, updates, idempotence.
 
-Targets with a traffic layer (`proxied`: local, compose) run each colour on private ports behind
+Targets with a traffic layer (`proxied`: local, compose, systemd) run each colour on private ports behind
 HAProxy on the spec's port; updates switch colours there without dropping a request
 (llmctl/deploy/proxied.py). Other blue/green targets: the new colour starts beside the running one on
 a free staging port and must pass the smoke test there; only then is the old one stopped, the new

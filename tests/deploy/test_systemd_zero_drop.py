@@ -65,7 +65,9 @@ def test_systemd_update_broken_update_and_rollback_drop_nothing(systemd_box):
 
         # an update: green starts as its own unit beside blue, takes the traffic; blue drains and goes
         write(3)
+        before = load.report.total
         r, figures["update_s"] = _llmctl(box, "up")
+        figures["streams_during_update"] = load.report.total - before
         assert r.returncode == 0, r.stdout + r.stderr
         servers = _servers(box)
         assert "green-1" in servers and "blue-1" not in servers, servers
@@ -88,7 +90,9 @@ def test_systemd_update_broken_update_and_rollback_drop_nothing(systemd_box):
         assert "green-1" in _servers(box)
 
         # rollback: back to the first version (blue), through the proxy
+        before = load.report.total
         r, figures["rollback_s"] = _llmctl(box, "rollback")
+        figures["streams_during_rollback"] = load.report.total - before
         assert r.returncode == 0, r.stdout + r.stderr
         assert "blue-1" in _servers(box)
         load.wait_for(load.report.total + 4, timeout_s=120)
@@ -102,8 +106,10 @@ def test_systemd_update_broken_update_and_rollback_drop_nothing(systemd_box):
     assert r.returncode == 0, r.stdout + r.stderr
     assert report is not None
     print(f"\nsystemd zero-drop: {report.ok} streams finished, {len(report.failed)} failed; "
-          f"first up {figures.get('first_up_s', 0):.1f}s, update {figures.get('update_s', 0):.1f}s, "
-          f"failed update {figures.get('broken_s', 0):.1f}s, rollback {figures.get('rollback_s', 0):.1f}s, "
+          f"first up {figures.get('first_up_s', 0):.1f}s, update {figures.get('update_s', 0):.1f}s "
+          f"({figures.get('streams_during_update', 0):.0f} streams finished meanwhile), "
+          f"failed update {figures.get('broken_s', 0):.1f}s, rollback {figures.get('rollback_s', 0):.1f}s "
+          f"({figures.get('streams_during_rollback', 0):.0f} streams), "
           f"proxy unit {figures.get('proxy_rss_mib', 0):.1f} MiB RSS, "
           f"{figures.get('proxy_cgroup_mib', -1):.1f} MiB cgroup (MemoryCurrent)")
     assert report.failed == [], report.failed[:5]
