@@ -30,6 +30,9 @@ class Driver:
     name = ""
     blue_green = True  # False: updates are applied in place (the target rolls out by itself)
     proxied = False  # True: colours on private ports behind the traffic layer (llmctl/deploy/proxied.py)
+    # proxied targets: a deployment from before the traffic layer (the engine on the public port) is
+    # updated with the staging-port blue/green; False: `up` asks for `down` + `up` instead
+    pre_proxy_updates = True
 
     def files(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, str]:
         """The files this instance is made from (hashed to tell whether anything changed)."""

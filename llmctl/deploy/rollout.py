@@ -163,6 +163,11 @@ def _rollout_proxied(driver: Driver, ctx: Context, service, state: State | None,
             driver.remove(ctx, state.active)
         return px.first_start(driver, ctx, service, spec, smoke, smoke_timeout_s, echo)
     if not state.active.get("private"):  # deployed before the traffic layer: the engine holds the port itself
+        if not driver.pre_proxy_updates:
+            raise CheckFailed(f"{spec.name} was deployed before the {driver.name} target had a proxy in front (one "
+                              f"unit on the public port, {state.active.get('unit', '?')}); nothing was changed\n"
+                              f"  fix: `llmctl down {ctx.spec_path}` then `llmctl up` (the service is down while "
+                              "the model loads once)")
         return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
     room = px.room_for_both(service)
     if not room:

@@ -41,6 +41,9 @@ def journalctl_argv(user: bool, unit: str, n: int) -> list[str]:
 class SystemdDriver(Driver):
     name = "systemd"
     proxied = True  # colour units on private ports behind the proxy unit (llmctl/traffic)
+    # a unit from before the proxy (`<slug>.service` on the public port) is not updated: `up` asks for
+    # `down` + `up`, which moves the deployment behind the proxy
+    pre_proxy_updates = False
 
     def _user(self, ctx: Context) -> bool:
         return bool(ctx.options.get("user"))
