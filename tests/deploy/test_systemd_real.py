@@ -8,7 +8,7 @@ network)."""
 from __future__ import annotations
 
 import pytest
-from support.net import free_port, http_ok
+from support.net import free_port, http_ok, wait_until
 
 from deploy.conftest import write_spec
 
@@ -49,3 +49,59 @@ def test_up_status_down_with_a_real_systemd(systemd_box):
         assert box.exec("systemctl", "cat", unit).returncode != 0, unit  # the units are gone
     assert box.exec("ls", "/etc/llmctl").stdout.strip() == ""  # and the proxy's configuration
     assert not http_ok(f"http://127.0.0.1:{port}/health")
+
+
+USER_PROXY_CHECK = r"""
+import json, sys
+from pathlib import Path
+from llmctl.targets.systemd.proxy_unit import systemd_proxy
+
+port = int(sys.argv[1])
+proxy = systemd_proxy(Path.home() / "run", slug="ut", user=True, source="llmctl.yaml")
+config = f'''global
+    stats socket {proxy.socket_path} mode 600 level admin expose-fd listeners
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type text/plain string ok
+'''
+proxy.start(config)
+out = {"socket": str(proxy.socket_path), "config": str(proxy.config), "running": proxy.running()}
+first = proxy.admin.info()["Pid"]
+proxy.reload(config)
+out["reloaded"] = proxy.admin.info()["Pid"] != first
+out["unit_file"] = (Path.home() / ".config/systemd/user/ut-proxy.service").exists()
+proxy.stop()
+out["after_stop"] = {"running": proxy.running(), "unit_file": (Path.home() / ".config/systemd/user/ut-proxy.service").exists(),
+                     "config": proxy.config.exists()}
+print(json.dumps(out))
+"""
+
+
+def test_the_proxy_unit_under_a_users_manager(systemd_box):
+    """`--user`: the proxy unit runs in the user's own manager (user@UID.service, kept running by
+    `loginctl enable-linger`), its admin socket in $XDG_RUNTIME_DIR, started, reloaded and stopped by
+    the same code `up` uses."""
+    import json
+
+    box, spec_dir, _model = systemd_box
+    assert box.exec("useradd", "--create-home", "tester").returncode == 0
+    assert box.exec("loginctl", "enable-linger", "tester").returncode == 0
+    uid = box.exec("id", "-u", "tester").stdout.strip()
+    wait_until(lambda: box.exec("systemctl", "is-active", f"user@{uid}.service").stdout.strip() == "active",
+               timeout=60, what=f"user@{uid}.service", interval=0.2)
+    (spec_dir / "user_proxy.py").write_text(USER_PROXY_CHECK)
+    port = free_port()
+    env = ("env", f"XDG_RUNTIME_DIR=/run/user/{uid}", f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus",
+           "PYTHONPATH=/llmctl:/sp", "HOME=/home/tester")
+    r = box.exec("runuser", "-u", "tester", "--", *env, "python3", "/spec/user_proxy.py", str(port), timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert out["socket"] == f"/run/user/{uid}/llmctl/ut-proxy/admin.sock"
+    assert out["config"] == "/home/tester/.config/llmctl/ut-proxy.cfg"
+    assert out["running"] and out["reloaded"] and out["unit_file"]
+    assert out["after_stop"] == {"running": False, "unit_file": False, "config": False}

@@ -52,7 +52,7 @@ class SystemdDriver(Driver):
         from llmctl.targets import RenderOptions
 
         return RenderOptions(source=ctx.spec_path.name, runtime=ctx.options.get("runtime", "docker"),
-                             env_dir=str(layout.config_dir(self._user(ctx))))
+                             env_dir=str(layout.config_dir(self._user(ctx))), user=self._user(ctx))
 
     def files(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, str]:
         from llmctl.render import leak_check

@@ -50,6 +50,13 @@ def runtime_root(user: bool) -> Path:
     return Path(os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}")
 
 
+def state_root(user: bool) -> str:
+    """What StateDirectory= is relative to: /var/lib, or $XDG_STATE_HOME (~/.local/state) for --user."""
+    if not user:
+        return "/var/lib"
+    return os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+
+
 def engine_unit(slug: str, colour: str) -> str:
     return f"{slug}-{colour}.service"
 

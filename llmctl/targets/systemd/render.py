@@ -140,7 +140,7 @@ def engine_files(service: "ServiceSpec", options: RenderOptions, colour: str) ->
         proxy_unit=layout.proxy_unit(s.slug),
     )
     if runtime == "native":
-        ctx.update(_native(s, wait))
+        ctx.update(_native(s, wait, options.user))
     else:
         ctx.update(_container(s, runtime, wait, colour))
     files = {unit: render_template("systemd/service.j2", **ctx)}
@@ -198,25 +198,30 @@ def _container(s: "ServiceSpec", runtime: str, wait: list[str], colour: str) -> 
 
 
 # ---------------------------------------------------------------------- native binary
-def _native(s: "ServiceSpec", wait: list[str]) -> dict:
+def _native(s: "ServiceSpec", wait: list[str], user: bool = False) -> dict:
     from llmctl.engines.base import native_env
 
     if not s.native_argv:
         raise InputError(f"--runtime native: {s.engine} has no host binary form")
-    state = f"/var/lib/llmctl/{s.slug}"
+    from llmctl.targets.systemd import layout
+
+    # StateDirectory= is relative to /var/lib, or to $XDG_STATE_HOME for the user's manager (systemd.exec(5))
+    state = f"{layout.state_root(user)}/llmctl/{s.slug}"
     env = native_env(s, state)
     env.setdefault("HOME", state)
     if env.get("HOME") == "/tmp":
         env["HOME"] = state
     gpu = s.gpu.count > 0 or bool(s.gpu.device_ids)
     hardening = [
-        ("DynamicUser", "yes"),
         # both colours share the user (systemd allocates one dynamic UID per name, shared by the units
-        # naming it), so the StateDirectory they share keeps one owner during an update
-        ("User", s.slug),
+        # naming it), so the StateDirectory they share keeps one owner during an update; the user's
+        # manager runs everything as that user already and cannot allocate one
+        *([] if user else [("DynamicUser", "yes"), ("User", s.slug)]),
         ("StateDirectory", f"llmctl/{s.slug}"),
         ("WorkingDirectory", state),
-        ("CapabilityBoundingSet", ""),
+        # an unprivileged manager cannot shrink the bounding set; a user's process holds no capability
+        # anyway, and NoNewPrivileges= keeps it from gaining one
+        *([] if user else [("CapabilityBoundingSet", "")]),
         ("RestrictNamespaces", "yes"),
         ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"),
         ("PrivateDevices", "no" if gpu else "yes"),  # a GPU is a device node
