@@ -219,9 +219,7 @@ def _native(s: "ServiceSpec", wait: list[str], user: bool = False) -> dict:
         *([] if user else [("DynamicUser", "yes"), ("User", s.slug)]),
         ("StateDirectory", f"llmctl/{s.slug}"),
         ("WorkingDirectory", state),
-        # an unprivileged manager cannot shrink the bounding set; a user's process holds no capability
-        # anyway, and NoNewPrivileges= keeps it from gaining one
-        *([] if user else [("CapabilityBoundingSet", "")]),
+        ("CapabilityBoundingSet", ""),
         ("RestrictNamespaces", "yes"),
         ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6 AF_NETLINK"),
         ("PrivateDevices", "no" if gpu else "yes"),  # a GPU is a device node
