@@ -23,6 +23,8 @@ from llmctl.traffic.supervisor import children as _children
 
 __all__ = ["MAX_SOCKET_PATH", "START_TIMEOUT_S", "Proxy", "haproxy_binary"]
 
+RELOAD_RETRY_S = 5.0  # no new worker after this long: the reload signal is sent again (see Proxy.reload)
+
 
 class Proxy:
     """`run_dir` keeps the proxy's records (servers.json, routes.json); the configuration and the admin
@@ -82,8 +84,18 @@ class Proxy:
         if pid is None:
             raise CheckFailed(f"HAProxy is not running ({self.supervisor.label})")
         before = self._worker_pid()
-        self.supervisor.reload(self.config, pid)
-        self._wait(lambda: (w := self._worker_pid()) is not None and w != before, "the reloaded HAProxy worker")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        # a SIGUSR2 that reaches the master while it is still settling after the previous reload can be
+        # lost (seen with HAProxy 2.6: two reloads a moment apart, no new worker after the second): ask
+        # again if no new worker has answered after a while; one reload too many only costs a worker
+        while True:
+            self.supervisor.reload(self.config, pid)
+            wait = min(RELOAD_RETRY_S, max(0.0, deadline - time.monotonic()))
+            if self._poll(lambda: (w := self._worker_pid()) is not None and w != before, wait):
+                return
+            if time.monotonic() >= deadline:
+                raise CheckFailed(f"timed out after {START_TIMEOUT_S:.0f}s waiting for the reloaded HAProxy worker:\n"
+                                  f"{self.log_tail()}")
 
     def stop(self, timeout_s: float = 60.0) -> None:
         self.supervisor.stop(self.config, timeout_s)
@@ -125,12 +137,18 @@ class Proxy:
             return None
 
     def _wait(self, ready, what: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        if not self._poll(ready, START_TIMEOUT_S):
+            raise CheckFailed(f"timed out after {START_TIMEOUT_S:.0f}s waiting for {what}:\n{self.log_tail()}")
+
+    @staticmethod
+    def _poll(ready, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while True:
             if ready():
-                return
+                return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-        raise CheckFailed(f"timed out after {START_TIMEOUT_S:.0f}s waiting for {what}:\n{self.log_tail()}")
 
 
 MAX_SOCKET_PATH = 97  # HAProxy refuses a longer `stats socket` path (sun_path, less its own suffix)
