@@ -43,6 +43,13 @@ def test_up_status_down_with_a_real_systemd(systemd_box):
     assert "sd-tiny-blue.service" in r.stdout and "sd-tiny-proxy.service" in r.stdout, r.stdout
     r = box.exec(*LLMCTL, "traffic", "/spec/llmctl.yaml", extra_env=ENV)
     assert r.returncode == 0 and "blue-1" in r.stdout and "UP" in r.stdout, r.stdout + r.stderr
+    # a weight change goes over the unit's admin socket and into the configuration the unit reads
+    r = box.exec(*LLMCTL, "traffic", "/spec/llmctl.yaml", "--to", "blue=100%", extra_env=ENV)
+    assert r.returncode == 0 and "weight 200" in r.stdout, r.stdout + r.stderr
+    assert "weight 200 check" in box.exec("cat", "/etc/llmctl/sd-tiny-proxy.cfg").stdout
+    assert box.exec("systemctl", "reload", "sd-tiny-proxy.service").returncode == 0  # ExecReload: check + SIGUSR2
+    assert _props(box, "sd-tiny-proxy.service", "ActiveState")["ActiveState"] == "active"
+    assert http_ok(f"http://127.0.0.1:{port}/health")
     r = box.exec(*LLMCTL, "down", "/spec/llmctl.yaml", extra_env=ENV)
     assert r.returncode == 0, r.stdout + r.stderr
     for unit in ("sd-tiny-blue.service", "sd-tiny-proxy.service"):
