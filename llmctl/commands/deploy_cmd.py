@@ -135,11 +135,11 @@ def logs_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, follo
     """Show the log of what `llmctl up` deployed for SPEC: `docker compose logs`, `journalctl -u`,
     `kubectl logs`, or the local engine's log file."""
     from llmctl.deploy.logs import show_logs
-    from llmctl.deploy.rollout import _ctx_for
+    from llmctl.deploy.rollout import deployment_context
     from llmctl.errors import CheckFailed
 
     opts = _options(user=user_mode, context=context, namespace=namespace, kubeconfig=kubeconfig)
-    ctx, state, driver, target = _ctx_for(spec_path, target, opts)
+    ctx, state, driver, target = deployment_context(spec_path, target, opts)
     if state is None:
         raise CheckFailed(f"{ctx.slug} is not deployed ({target}): no deployment recorded in {ctx.dir}\n"
                           f"  fix: `llmctl up {spec_path}`")

@@ -49,7 +49,8 @@ class _Format(click.Choice):
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
               help="Use a plan saved with `llmctl plan -o json` instead of planning again (it must be SPEC's).")
 @click.option("--colour", "colour", default=None, metavar="NAME",
-              help="kubernetes: name the objects <name>-<colour> (blue/green side by side).")
+              help="kubernetes: name the objects <name>-<colour> (blue/green side by side); "
+                   "systemd: the engine unit's colour, blue or green (default blue).")
 @click.option("--shift", default=None, metavar="C=PCT,...",
               help="kubernetes: also write a Gateway API HTTPRoute splitting requests, e.g. blue=90%,green=10%.")
 @click.option("--gateway", default=None, metavar="[NS/]NAME", help="kubernetes: the Gateway the HTTPRoute attaches to.")

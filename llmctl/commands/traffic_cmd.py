@@ -12,20 +12,18 @@ import click
 def traffic_cmd(spec_path, to) -> int:
     """Show the proxy's routes for SPEC, or shift new requests between colours (requests in flight finish
     where they are)."""
-    from llmctl.deploy.state import deployment_dir
+    from llmctl.deploy.proxied import proxy_of
+    from llmctl.deploy.rollout import deployment_context
     from llmctl.errors import CheckFailed
-    from llmctl.slug import slugify
-    from llmctl.spec import load_spec
-    from llmctl.traffic.proxy import Proxy
     from llmctl.traffic.shift import apply_shares, parse_shares
     from llmctl.traffic.state import load_routes
 
-    spec = load_spec(spec_path)
-    proxy = Proxy(deployment_dir(spec_path, slugify(spec.name)) / "proxy")
+    ctx, _state, driver, _target = deployment_context(spec_path, None, {})
+    proxy = proxy_of(ctx, driver)  # run by llmctl, or by the deployment's systemd unit
     routes = load_routes(proxy.dir)
     if routes is None or not proxy.running():
-        raise CheckFailed(f"{spec.name}: no proxy is running for this deployment\n"
-                          "  fix: `llmctl up` it first (the local and compose targets put a proxy in front)")
+        raise CheckFailed(f"{ctx.slug}: no proxy is running for this deployment\n"
+                          "  fix: `llmctl up` it first (the local, compose and systemd targets put a proxy in front)")
     if to:
         shares = parse_shares(to, sorted(routes.colours()))
         apply_shares(proxy, routes, shares)

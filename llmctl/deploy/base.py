@@ -11,6 +11,7 @@ from llmctl.errors import CheckFailed
 
 if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
+    from llmctl.traffic.proxy import Proxy
 
 
 @dataclass
@@ -29,6 +30,9 @@ class Driver:
     name = ""
     blue_green = True  # False: updates are applied in place (the target rolls out by itself)
     proxied = False  # True: colours on private ports behind the traffic layer (llmctl/deploy/proxied.py)
+    # proxied targets: a deployment from before the traffic layer (the engine on the public port) is
+    # updated with the staging-port blue/green; False: `up` asks for `down` + `up` instead
+    pre_proxy_updates = True
 
     def files(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, str]:
         """The files this instance is made from (hashed to tell whether anything changed)."""
@@ -79,6 +83,12 @@ class Driver:
     def leftovers(self, ctx: Context) -> list[dict[str, Any]]:
         """Records of instances this deployment made that the state no longer names (for `down`)."""
         return []
+
+    def proxy(self, ctx: Context) -> "Proxy":
+        """The deployment's HAProxy (proxied targets): run by llmctl itself unless the target supervises it."""
+        from llmctl.traffic.proxy import Proxy
+
+        return Proxy(ctx.dir / "proxy")
 
     def url(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> str:
         from llmctl.engines.base import probe_address

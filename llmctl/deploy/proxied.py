@@ -29,8 +29,8 @@ DRAIN_TIMEOUT_S = 900.0  # the longest stream the proxy lets run (traffic.config
 UP_TIMEOUT_S = 60.0  # HAProxy's health check sees a ready instance within a few intervals
 
 
-def proxy_of(ctx: Context) -> Proxy:
-    return Proxy(ctx.dir / "proxy")
+def proxy_of(ctx: Context, driver: Driver) -> Proxy:
+    return driver.proxy(ctx)
 
 
 def private(service: "ServiceSpec", port: int) -> "ServiceSpec":
@@ -49,7 +49,10 @@ def public_url(service: "ServiceSpec") -> str:
 
 
 def _servers(colour: str, record: dict[str, Any], replicas: int) -> list[Server]:
-    return [Server(f"{colour}-{i + 1}", PRIVATE_BIND, int(record["port"]) + i, 0) for i in range(replicas)]
+    """One server per instance the colour runs (consecutive ports); a target that runs one instance
+    whatever the replica count (a systemd unit) says so in its record (`instances`)."""
+    n = int(record.get("instances", replicas))
+    return [Server(f"{colour}-{i + 1}", PRIVATE_BIND, int(record["port"]) + i, 0) for i in range(n)]
 
 
 def _free_ports(n: int) -> int:
@@ -87,7 +90,7 @@ def start_new(driver: Driver, ctx: Context, service: "ServiceSpec", colour: str,
 def first_start(driver: Driver, ctx: Context, service: "ServiceSpec", spec, smoke: bool, smoke_timeout_s: float,
                 echo, colour: str = "blue") -> dict[str, Any]:
     record, _ = start_new(driver, ctx, service, colour, spec, smoke, smoke_timeout_s, echo)
-    proxy = proxy_of(ctx)
+    proxy = proxy_of(ctx, driver)
     routes = Routes(backend=backend_name(service), servers=[
         Server(s.name, s.host, s.port, 100) for s in _servers(colour, record, service.replicas)])
     try:
@@ -102,9 +105,9 @@ def first_start(driver: Driver, ctx: Context, service: "ServiceSpec", spec, smok
     return record
 
 
-def _running_routes(ctx: Context, old: dict[str, Any]) -> tuple[Proxy, Routes, str, str]:
+def _running_routes(ctx: Context, driver: Driver, old: dict[str, Any]) -> tuple[Proxy, Routes, str, str]:
     """The running proxy and its routes, the old colour and the next one; an update needs all four."""
-    proxy = proxy_of(ctx)
+    proxy = proxy_of(ctx, driver)
     routes = load_routes(proxy.dir)
     if routes is None or not proxy.running():
         raise CheckFailed("the deployment's proxy is not running\n  fix: `llmctl down` then `llmctl up` again")
@@ -116,7 +119,7 @@ def switch(driver: Driver, ctx: Context, service: "ServiceSpec", old: dict[str, 
            smoke_timeout_s: float, echo) -> dict[str, Any]:
     """Blue/green through the proxy; returns the new colour's record. The old one is stopped, not deleted
     from the state's memory: `rollback` brings its ServiceSpec back."""
-    proxy, routes, old_colour, colour = _running_routes(ctx, old)
+    proxy, routes, old_colour, colour = _running_routes(ctx, driver, old)
     try:
         record, _ = start_new(driver, ctx, service, colour, spec, smoke, smoke_timeout_s, echo)
     except CheckFailed as exc:
@@ -156,17 +159,17 @@ def switch(driver: Driver, ctx: Context, service: "ServiceSpec", old: dict[str, 
     return record
 
 
-def stop_proxy(ctx: Context) -> list[str]:
-    proxy = proxy_of(ctx)
+def stop_proxy(ctx: Context, driver: Driver) -> list[str]:
+    proxy = proxy_of(ctx, driver)
     was = proxy.running()
     proxy.stop()
     (proxy.dir / "servers.json").unlink(missing_ok=True)
-    return ["proxy (haproxy)"] if was else []
+    return [f"proxy ({proxy.label})"] if was else []
 
 
-def ensure_proxy(ctx: Context, service: "ServiceSpec") -> None:
+def ensure_proxy(ctx: Context, driver: Driver, service: "ServiceSpec") -> None:
     """Start the proxy again from its recorded routes if it is not running (e.g. after a reboot)."""
-    proxy = proxy_of(ctx)
+    proxy = proxy_of(ctx, driver)
     routes = load_routes(proxy.dir)
     if routes is not None and not proxy.running():
         say("  the proxy was not running: starting it from its recorded routes")
@@ -187,7 +190,7 @@ def replace_in_place(driver: Driver, ctx: Context, service: "ServiceSpec", old: 
                      smoke_timeout_s: float, echo) -> dict[str, Any]:
     """One replica, no spare GPU (--allow-downtime): drain and stop the old colour, start the new one; if the
     new one fails, the old one starts again and takes the traffic back."""
-    proxy, routes, old_colour, colour = _running_routes(ctx, old)
+    proxy, routes, old_colour, colour = _running_routes(ctx, driver, old)
     for s in routes.servers:
         proxy.admin.drain(routes.backend, s.name)
         proxy.admin.wait_idle(routes.backend, s.name, DRAIN_TIMEOUT_S)

@@ -1,6 +1,6 @@
 """`up`, `down`, `status` and `rollback` across targets: preflight, first start, updates, idempotence.
 
-Targets with a traffic layer (`proxied`: local, compose) run each colour on private ports behind
+Targets with a traffic layer (`proxied`: local, compose, systemd) run each colour on private ports behind
 HAProxy on the spec's port; updates switch colours there without dropping a request
 (llmctl/deploy/proxied.py). Other blue/green targets: the new colour starts beside the running one on
 a free staging port and must pass the smoke test there; only then is the old one stopped, the new
@@ -80,7 +80,7 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
         if proxied:
             from llmctl.deploy.proxied import ensure_proxy
 
-            ensure_proxy(ctx, service)
+            ensure_proxy(ctx, driver, service)
         echo(f"nothing changed: {spec.name} is running ({target}, {state.active.get('color')}) at {state.url}")
         if state.smoke == checks or not smoke:
             return 0
@@ -108,7 +108,7 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
     if proxied:  # the port belongs to this deployment's proxy, which stays
         from llmctl.deploy.proxied import proxy_of
 
-        held = alive or proxy_of(ctx).running()
+        held = alive or proxy_of(ctx, driver).running()
     preflight(spec, plan, target, service, driver, ctx, ports_held=held)
 
     try:
@@ -163,6 +163,11 @@ def _rollout_proxied(driver: Driver, ctx: Context, service, state: State | None,
             driver.remove(ctx, state.active)
         return px.first_start(driver, ctx, service, spec, smoke, smoke_timeout_s, echo)
     if not state.active.get("private"):  # deployed before the traffic layer: the engine holds the port itself
+        if not driver.pre_proxy_updates:
+            raise CheckFailed(f"{spec.name} was deployed before the {driver.name} target had a proxy in front (one "
+                              f"unit on the public port, {state.active.get('unit', '?')}); nothing was changed\n"
+                              f"  fix: `llmctl down {ctx.spec_path}` then `llmctl up` (the service is down while "
+                              "the model loads once)")
         return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
     room = px.room_for_both(service)
     if not room:
@@ -186,7 +191,7 @@ def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_time
     from llmctl.deploy.secrets import env_values
     from llmctl.service import ServiceSpec
 
-    ctx, state, driver, target = _ctx_for(spec_path, None, {})
+    ctx, state, driver, target = deployment_context(spec_path, None, {})
     if state is None:
         raise CheckFailed(f"{ctx.slug}: not deployed; nothing to roll back")
     if not getattr(driver, "proxied", False):
@@ -313,7 +318,10 @@ def _smoke(driver: Driver, ctx: Context, service, record, spec, timeout_s: float
 # --------------------------------------------------------------------------- down / status
 
 
-def _ctx_for(spec_path: str, target: str | None, options: dict[str, Any]) -> tuple[Context, State | None, Driver, str]:
+def deployment_context(spec_path: str, target: str | None,
+                       options: dict[str, Any]) -> tuple[Context, State | None, Driver, str]:
+    """What a later command (`down`, `status`, `traffic`, `rollback`) needs: the context with the options
+    `up` recorded, the state, and the driver of the target the deployment runs on."""
     from llmctl.slug import slugify
     from llmctl.spec import load_spec
 
@@ -336,7 +344,7 @@ def _remove_all(ctx: Context, state: State | None, driver: Driver, volumes: bool
     if getattr(driver, "proxied", False):
         from llmctl.deploy.proxied import stop_proxy
 
-        proxy_removed = stop_proxy(ctx)
+        proxy_removed = stop_proxy(ctx, driver)
         removed += proxy_removed
         if proxy_removed and not records:
             records = [{}]
@@ -347,7 +355,7 @@ def _remove_all(ctx: Context, state: State | None, driver: Driver, volumes: bool
 def down(spec_path: str, *, target: str | None, volumes: bool, options: dict[str, Any], echo) -> int:
     from llmctl.deploy.state import renamed_deployments
 
-    ctx, state, driver, target = _ctx_for(spec_path, target, options)
+    ctx, state, driver, target = deployment_context(spec_path, target, options)
     records, removed = _remove_all(ctx, state, driver, volumes)
     for folder, old in renamed_deployments(spec_path, ctx.slug):
         old_ctx = Context(spec_path=ctx.spec_path, slug=old.slug, dir=folder, options=dict(old.options))
@@ -367,7 +375,7 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
 
     from llmctl.deploy.progress import http_status
 
-    ctx, state, driver, target = _ctx_for(spec_path, target, options)
+    ctx, state, driver, target = deployment_context(spec_path, target, options)
     if state is None:
         from llmctl.deploy.state import renamed_deployments
 
@@ -393,8 +401,8 @@ def status(spec_path: str, *, target: str | None, options: dict[str, Any], outpu
     if getattr(driver, "proxied", False):
         from llmctl.deploy.proxied import proxy_of
 
-        proxy = proxy_of(ctx)
-        rows.append({"kind": "proxy", "name": "haproxy", "id": str(proxy.master_pid() or "-"),
+        proxy = proxy_of(ctx, driver)
+        rows.append({"kind": "proxy", "name": proxy.label, "id": str(proxy.master_pid() or "-"),
                      "state": "running" if proxy.running() else "not running", "health": "-"})
     running = driver.running(ctx, state.active)
     health = None

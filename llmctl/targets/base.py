@@ -28,6 +28,8 @@ class RenderOptions:
     shift: dict[str, float] | None = None
     gateway: str | None = None
     namespace: str | None = None  # kubernetes: metadata.namespace of every object (else the context's)
+    private_port: int | None = None  # systemd: the engine colour's port on 127.0.0.1 behind the proxy
+    user: bool = False  # systemd: units for the user's manager (`--user`) rather than the system's
 
 
 NAMESPACE_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"  # RFC 1123 label, at most 63 characters

@@ -1,4 +1,4 @@
-"""The doctor check of the traffic layer in front of local and compose deployments."""
+"""The doctor check of the traffic layer in front of local, compose and systemd deployments."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from llmctl.doctor import FAIL, PASS, CheckResult
 
 
 def check_haproxy() -> CheckResult:
-    """The traffic layer in front of local and compose deployments needs the haproxy binary."""
+    """The traffic layer in front of local, compose and systemd deployments needs the haproxy binary."""
     import subprocess
 
     from llmctl.errors import CheckFailed

@@ -1,53 +1,57 @@
-"""The HAProxy process: master-worker mode (-W), daemonized (-D), pid file, admin socket.
+"""One HAProxy in master-worker mode: its configuration file (checked with `haproxy -c` before it
+replaces the running one), its admin socket, and the waits an update needs (a new worker after a
+reload, the old workers gone). Who runs the master — llmctl itself or a systemd unit — is the
+supervisor's business (llmctl/traffic/supervisor.py).
 
 A reload (SIGUSR2 to the master, HAProxy management guide "Stopping and restarting HAProxy") starts a
 new worker with the new configuration and lets the old worker finish its connections: nothing in
-flight is cut. A soft stop (SIGUSR1) stops listening and waits for connections to finish.
+flight is cut.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
-from llmctl import procstat
 from llmctl.errors import CheckFailed
 from llmctl.traffic.runtime import AdminSocket
+from llmctl.traffic.supervisor import START_TIMEOUT_S, LocalSupervisor, Supervisor, haproxy_binary
+from llmctl.traffic.supervisor import alive as _alive
+from llmctl.traffic.supervisor import children as _children
 
-START_TIMEOUT_S = 30.0
+__all__ = ["MAX_SOCKET_PATH", "START_TIMEOUT_S", "Proxy", "haproxy_binary"]
 
-
-def haproxy_binary() -> str:
-    exe = shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
-                                            if os.access(p, os.X_OK)), None)
-    if exe is None:
-        raise CheckFailed("haproxy is not installed; the traffic layer needs it\n"
-                          "  fix: `apt-get install haproxy` (Debian/Ubuntu) or `dnf install haproxy`")
-    return exe
+RELOAD_RETRY_S = 5.0  # no new worker after this long: the reload signal is sent again (see Proxy.reload)
 
 
 class Proxy:
-    def __init__(self, run_dir: str | Path) -> None:
+    """`run_dir` keeps the proxy's records (servers.json, routes.json); the configuration and the admin
+    socket sit there too unless the supervisor wants them elsewhere (a systemd unit: /etc, /run)."""
+
+    def __init__(self, run_dir: str | Path, *, config: str | Path | None = None, socket: str | Path | None = None,
+                 supervisor: Supervisor | None = None) -> None:
         self.dir = Path(run_dir)
-        self.config = self.dir / "haproxy.cfg"
-        self.pidfile = self.dir / "haproxy.pid"
-        self.socket_path = _socket_path(self.dir)
-        self.log = self.dir / "haproxy.log"
+        self.config = Path(config) if config else self.dir / "haproxy.cfg"
+        self.socket_path = Path(socket) if socket else _socket_path(self.dir)
+        self.supervisor = supervisor or LocalSupervisor(self.dir)
 
     @property
     def admin(self) -> AdminSocket:
         return AdminSocket(self.socket_path)
+
+    @property
+    def label(self) -> str:
+        return self.supervisor.label
 
     # ------------------------------------------------------------------ config
     def write_config(self, text: str) -> None:
         from llmctl.fileio import write_atomic
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        candidate = self.dir / "haproxy.cfg.new"
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        candidate = self.config.with_name(self.config.name + ".new")
         write_atomic(candidate, text, mode=0o600)
         check = subprocess.run([haproxy_binary(), "-c", "-f", str(candidate)], capture_output=True, text=True,
                                timeout=30, stdin=subprocess.DEVNULL)
@@ -58,15 +62,7 @@ class Proxy:
 
     # ------------------------------------------------------------------ process
     def master_pid(self) -> int | None:
-        try:
-            pid = int(self.pidfile.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return None
-        return pid if cmdline and cmdline[0].endswith(b"haproxy") and str(self.config).encode() in cmdline else None
+        return self.supervisor.master_pid(self.config)
 
     def running(self) -> bool:
         return self.master_pid() is not None
@@ -77,11 +73,7 @@ class Proxy:
             self.reload()
             return
         self.socket_path.unlink(missing_ok=True)
-        with open(self.log, "ab") as log:
-            proc = subprocess.run([haproxy_binary(), "-W", "-D", "-p", str(self.pidfile), "-f", str(self.config)],
-                                  stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=START_TIMEOUT_S)
-        if proc.returncode != 0:
-            raise CheckFailed(f"HAProxy did not start (exit {proc.returncode}):\n{self.log_tail()}")
+        self.supervisor.launch(self.config)
         self._wait(lambda: self._worker_pid() is not None, "HAProxy's admin socket to answer")
 
     def reload(self, config_text: str | None = None) -> None:
@@ -90,25 +82,23 @@ class Proxy:
             self.write_config(config_text)
         pid = self.master_pid()
         if pid is None:
-            raise CheckFailed(f"HAProxy is not running ({self.pidfile})")
+            raise CheckFailed(f"HAProxy is not running ({self.supervisor.label})")
         before = self._worker_pid()
-        os.kill(pid, signal.SIGUSR2)
-        self._wait(lambda: (w := self._worker_pid()) is not None and w != before, "the reloaded HAProxy worker")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        # a SIGUSR2 that reaches the master while it is still settling after the previous reload can be
+        # lost (seen with HAProxy 2.6: two reloads a moment apart, no new worker after the second): ask
+        # again if no new worker has answered after a while; one reload too many only costs a worker
+        while True:
+            self.supervisor.reload(self.config, pid)
+            wait = min(RELOAD_RETRY_S, max(0.0, deadline - time.monotonic()))
+            if self._poll(lambda: (w := self._worker_pid()) is not None and w != before, wait):
+                return
+            if time.monotonic() >= deadline:
+                raise CheckFailed(f"timed out after {START_TIMEOUT_S:.0f}s waiting for the reloaded HAProxy worker:\n"
+                                  f"{self.log_tail()}")
 
     def stop(self, timeout_s: float = 60.0) -> None:
-        pid = self.master_pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGUSR1)  # soft stop: finish the connections in flight
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.1)
-        self.pidfile.unlink(missing_ok=True)
+        self.supervisor.stop(self.config, timeout_s)
 
     def wait_old_workers(self, timeout_s: float) -> None:
         """Until the workers of earlier configurations have finished their connections and exited."""
@@ -137,10 +127,7 @@ class Proxy:
         return total
 
     def log_tail(self, n: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+        return self.supervisor.log_tail(n)
 
     # ------------------------------------------------------------------ helpers
     def _worker_pid(self) -> str | None:
@@ -150,12 +137,18 @@ class Proxy:
             return None
 
     def _wait(self, ready, what: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        if not self._poll(ready, START_TIMEOUT_S):
+            raise CheckFailed(f"timed out after {START_TIMEOUT_S:.0f}s waiting for {what}:\n{self.log_tail()}")
+
+    @staticmethod
+    def _poll(ready, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while True:
             if ready():
-                return
+                return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-        raise CheckFailed(f"timed out after {START_TIMEOUT_S:.0f}s waiting for {what}:\n{self.log_tail()}")
 
 
 MAX_SOCKET_PATH = 97  # HAProxy refuses a longer `stats socket` path (sun_path, less its own suffix)
@@ -176,17 +169,3 @@ def _socket_path(run_dir: Path) -> Path:
         raise CheckFailed(f"{base} must be a folder only you can use (it holds HAProxy's admin socket)")
     digest = hashlib.sha256(str(run_dir.absolute()).encode()).hexdigest()[:16]
     return base / f"{digest}.sock"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return procstat.state(pid) not in ("Z", None)  # a zombie is gone for our purposes
-
-
-def _children(pid: int) -> list[int]:
-    return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and procstat.parent(int(e.name)) == pid]

@@ -94,3 +94,41 @@ def deployments(docker_engine):
 
 def llmctl_containers(engine) -> list:
     return engine.client().containers.list(all=True, filters={"label": ["dev.llmctl.deployment"]})
+
+
+BROKEN_FLAG = "llmctl-test-broken"  # in /spec of the systemd box: the llama-server wrapper then fails at once
+
+
+@pytest.fixture
+def systemd_box(docker_engine, tiny_gguf, tmp_path):
+    """A real systemd as PID 1 (tests/support/systemd_box.py) with llmctl (this checkout and the test
+    environment's site-packages, read-only), the real llama-server, the tiny GGUF and a writable /spec.
+    /usr/local/bin/llama-server wraps the real one and exits at once with an error while
+    /spec/llmctl-test-broken exists: a version that cannot start."""
+    import sysconfig
+
+    from support import llama_server, systemd_box
+    from support.net import free_port
+    from support.servers import llama_cpp_available
+
+    require(llama_cpp_available() is None, llama_cpp_available() or "")
+    require(systemd_box.missing_reason() is None, systemd_box.missing_reason() or "")
+    root = Path(__file__).resolve().parents[2]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "llama-server"
+    wrapper.write_text(f'#!/bin/sh\nif [ -e /spec/{BROKEN_FLAG} ]; then echo "error: llmctl-test-broken-build" >&2; '
+                       'exit 3; fi\nexec /opt/llama/llama-server "$@"\n')
+    wrapper.chmod(0o755)
+    spec_dir = tmp_path / "spec"
+    spec_dir.mkdir()
+    spec_dir.chmod(0o755)  # the unit's DynamicUser reads the flag file through it
+    # the model file itself: its cache folder is private (0700), which the unit's DynamicUser could not enter
+    mounts = [(str(root), "/llmctl", "ro"), (sysconfig.get_paths()["purelib"], "/sp", "ro"),
+              (str(bin_dir), "/usr/local/bin", "ro"), (str(llama_server.binary().parent), "/opt/llama", "ro"),
+              (str(tiny_gguf), f"/models/{tiny_gguf.name}", "ro"), (str(spec_dir), "/spec", "rw")]
+    box = systemd_box.start_box(docker_engine, f"llmctl-sd-{free_port()}", mounts)
+    try:
+        yield box, spec_dir, tiny_gguf.name
+    finally:
+        box.remove()

@@ -24,6 +24,6 @@ def test_local_checks_haproxy():
     assert "systemd" not in names
 
 
-def test_systemd_checks_its_init_system():
+def test_systemd_checks_its_init_system_and_its_proxy():
     names = _names("systemd")
-    assert "systemd" in names and "haproxy (traffic layer)" not in names
+    assert "systemd" in names and "haproxy (traffic layer)" in names  # the proxy unit runs HAProxy

@@ -125,7 +125,8 @@ def _pod_templates(doc: dict, path: Path) -> list[Path]:
 
 # ----------------------------------------------------------------------------- systemd
 
-STUBS = ("/usr/bin/docker", "/usr/bin/podman", "/usr/bin/curl", "/bin/sh", "/usr/local/bin/ollama",
+STUBS = ("/usr/bin/docker", "/usr/bin/podman", "/usr/bin/curl", "/bin/sh", "/bin/kill", "/usr/sbin/haproxy",
+         "/usr/local/bin/ollama",
          "/usr/local/bin/llama-server", "/usr/local/bin/vllm", "/usr/bin/vllm", "/usr/bin/llama-server")
 
 
@@ -159,6 +160,20 @@ def systemd_verify(root: Path, unit_text: str, unit_name: str) -> None:
         target.unlink()
     out = (res.stdout + res.stderr).strip()
     assert res.returncode == 0 and not out, f"systemd-analyze verify {unit_name}: rc={res.returncode}\n{out}"
+
+
+def haproxy_check(config: str) -> None:
+    """`haproxy -c` on a rendered configuration: rc 0 (the real HAProxy parses it)."""
+    import tempfile
+
+    exe = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+    if not exe:
+        missing("haproxy", "apt-get install haproxy")
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg") as fh:
+        fh.write(config)
+        fh.flush()
+        res = run([str(exe), "-c", "-f", fh.name])
+    assert res.returncode == 0, f"haproxy -c: rc={res.returncode}\n{res.stdout}{res.stderr}"
 
 
 def write_all(folder: Path, files: dict[str, str]) -> list[Path]:

@@ -165,8 +165,8 @@ def test_kubernetes_autoscaler_and_monitor_when_replicas():
 @pytest.mark.parametrize("runtime", ["docker", "native"])
 def test_systemd_unit_settings(runtime):
     s = build_service(*case("vllm-1gpu"))
-    unit = render_service(s, "systemd", RenderOptions(runtime=runtime)).files["chat.service"]
-    for line in ("Restart=on-failure", "NoNewPrivileges=yes", "PrivateTmp=yes", "EnvironmentFile=/etc/llmctl/chat.env",
+    unit = render_service(s, "systemd", RenderOptions(runtime=runtime)).files["chat-blue.service"]
+    for line in ("Restart=on-failure", "NoNewPrivileges=yes", "PrivateTmp=yes", "EnvironmentFile=/etc/llmctl/chat-blue.env",
                  f"TimeoutStartSec={s.health.startup_timeout_s}"):
         assert line + "\n" in unit
     assert ("ProtectSystem=strict" if runtime == "native" else "ProtectSystem=full") in unit

@@ -76,8 +76,8 @@ def test_systemd_round_trip(sdroot, name, model, image, value):
     service = build(name, model, image, value)
     for runtime in ("docker", "native"):
         files = render_service(service, "systemd", RenderOptions(runtime=runtime)).files
-        unit = files[f"{service.slug}.service"]
-        systemd_verify(sdroot, unit, f"{service.slug}.service")
+        unit = files[f"{service.slug}-blue.service"]
+        systemd_verify(sdroot, unit, f"{service.slug}-blue.service")
         keys = systemd_unit(unit)
         # no value added a directive: the keys are exactly those the template writes
         assert set(keys) <= ALLOWED_KEYS, set(keys) - ALLOWED_KEYS
@@ -95,12 +95,16 @@ def test_systemd_round_trip(sdroot, name, model, image, value):
             assert f"dev.llmctl.name={name}" in argv
             assert env == service.env
         else:
-            assert argv == service.native_argv
+            from llmctl.targets.systemd.render import default_private_port, private_service
+
+            # the colour unit listens on its private port behind the proxy unit
+            inner = private_service(service, default_private_port(service.ports[0].host))
+            assert argv == inner.native_argv
             assert env["LLMCTL_TEST_VALUE"] == value
 
 
 ALLOWED_KEYS = {
-    "Description", "After", "Wants", "Requires", "StartLimitIntervalSec", "StartLimitBurst", "Type",
+    "Description", "User", "After", "Wants", "Requires", "StartLimitIntervalSec", "StartLimitBurst", "Type",
     "EnvironmentFile", "Environment", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecStop", "Restart",
     "RestartSec", "TimeoutStartSec", "TimeoutStopSec", "NoNewPrivileges", "PrivateTmp", "ProtectSystem",
     "ProtectHome", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",

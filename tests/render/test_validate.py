@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from render_plans import CASES, case
-from render_tools import compose_config, kube_validate, systemd_verify, write_all as _write
+from render_tools import compose_config, haproxy_check, kube_validate, systemd_verify, write_all as _write
 
 from llmctl.errors import InputError
 from llmctl.render import build_service, render_service
@@ -35,7 +35,9 @@ def check_kubernetes(service, tmp_path: Path) -> dict[str, str]:
 
 def check_systemd(service, sdroot: Path, runtime: str) -> dict[str, str]:
     files = render_service(service, "systemd", RenderOptions(runtime=runtime)).files
-    systemd_verify(sdroot, files[f"{service.slug}.service"], f"{service.slug}.service")
+    for unit in (f"{service.slug}-blue.service", f"{service.slug}-proxy.service"):
+        systemd_verify(sdroot, files[unit], unit)
+    haproxy_check(files[f"{service.slug}-proxy.cfg"])
     return files
 
 

@@ -1,6 +1,6 @@
 """Real systemd as PID 1 in a container of the private dockerd, for `llmctl up --target systemd`.
 
-The root file system is Debian minbase with systemd, built once with mmdebstrap from the host's own
+The root file system is Debian minbase with systemd (and HAProxy, for the traffic layer's unit), built once with mmdebstrap from the host's own
 Debian sources and cached (~240 MiB) under $LLMCTL_CACHE_DIR/images/. The container runs
 /lib/systemd/systemd with the capabilities and cgroup mount systemd needs (`--privileged` is not
 required; SIGRTMIN+3 is systemd's orderly shutdown signal, systemd(1) "Signals").
@@ -17,8 +17,8 @@ from pathlib import Path
 
 SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "procps", "iproute2", "curl", "ca-certificates",
-            "libpam-systemd", "dbus-user-session", "libgomp1", "libstdc++6")
-IMAGE = "llmctl-test/systemd:1"
+            "libpam-systemd", "dbus-user-session", "libgomp1", "libstdc++6", "haproxy")
+IMAGE = "llmctl-test/systemd:2"  # the tag follows the root file system's version
 
 
 def missing_reason() -> str | None:
@@ -31,7 +31,7 @@ def missing_reason() -> str | None:
 
 def rootfs_path() -> Path:
     base = os.environ.get("LLMCTL_CACHE_DIR") or str(Path.home() / ".cache" / "llmctl")
-    return Path(base) / "images" / "systemd-rootfs-v1.tar"
+    return Path(base) / "images" / "systemd-rootfs-v2.tar"
 
 
 def ensure_rootfs(timeout: float = 900) -> Path:

@@ -1,4 +1,4 @@
-"""Doctor checks of the systemd target: systemd is the init system."""
+"""Doctor checks of the systemd target: systemd is the init system, and HAProxy (its proxy unit) is installed."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
 
 
 def checks(req: Requirements, env: dict[str, str], kubectl: str | Sequence[str]) -> tuple[list[CheckResult], None]:
-    return [check_systemd()], None
+    from llmctl.targets.proxy_check import check_haproxy
+
+    return [check_systemd(), check_haproxy()], None
 
 
 def check_systemd(runtime_dir: str = SYSTEMD_RUNTIME_DIR) -> CheckResult:
