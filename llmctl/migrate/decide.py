@@ -155,18 +155,11 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
             items.append(item("PARAMETER num_ctx", value, {"max_model_len": value}, "carried",
                               "vllm.yaml overrides.max_model_len → --max-model-len",
                               "the context each request may use; vLLM rejects longer prompts instead of truncating"))
-        elif key == "stop":
+        elif key in R.per_request_parameters:
             front_options[key] = value
-            items.append(item("PARAMETER stop", value, None, "carried",
-                              "front.json models[].options.stop",
-                              "the front adds it to every request; vLLM has no server-wide stop list, so clients "
-                              "calling /v1 directly must send `stop`"))
-        elif key == "seed":
-            front_options[key] = value
-            items.append(item("PARAMETER seed", value, None, "carried",
-                              "front.json models[].options.seed",
-                              "the front adds it to every request; vLLM takes a seed per request only, so clients "
-                              "calling /v1 directly must send `seed`"))
+            items.append(item(f"PARAMETER {key}", value, None, "carried", f"front.json models[].options.{key}",
+                              f"the front adds it to every request; {R.per_request_parameters[key]}, so clients "
+                              f"calling /v1 directly must send `{key}`"))
         elif key in R.dropped_parameters:
             items.append(item(f"PARAMETER {key}", value, None, "dropped", "-", R.dropped_parameters[key]))
         else:

@@ -25,6 +25,7 @@ class MigrateRules(BaseModel):
     ollama_defaults: dict[str, str]
     generation: dict[str, Literal["temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty"]]
     kv_cache_types: dict[str, KvRule]
+    per_request_parameters: dict[str, str]  # PARAMETER → why only per request
     dropped_parameters: dict[str, str]
     dropped_env: dict[str, str]
 
