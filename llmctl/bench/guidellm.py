@@ -27,9 +27,10 @@ github.com/vllm-project/guidellm; read 2026-11-30):
   TTFT, so it is not used. GuideLLM weights a request's ITL by its output tokens − 1 in the
   distribution (metrics.py), so the median is over tokens — over requests when outputs are alike.
 
-GuideLLM 0.4.0 – 0.6.1 (`metadata.version` 1, the run's arguments under `args`) have the same
-`benchmarks[].config.strategy` and `metrics` fields (checked at v0.4.0 and v0.6.1); 0.3 reports
-(the strategy under `benchmarks[].args`) are refused by name.
+GuideLLM 0.4.0 – 0.6.1 (the run's arguments under `args`, `metadata.version` 1 from 0.5, no metadata
+in 0.4) have the same `benchmarks[].config.strategy` / `.backend` and the same metrics used here
+(src/guidellm/benchmark/schemas/base.py and schemas/generative/metrics.py, checked at v0.4.0, v0.5.4
+and v0.6.1); 0.3 reports (the strategy under `benchmarks[].args`) are refused by name.
 
 Each benchmark becomes one step: users for synchronous (1), concurrent (`streams`) and throughput
 (the most requests in flight GuideLLM observed, `request_concurrency.total.max`); a request rate for
