@@ -2,8 +2,8 @@
 report.json` / `report.yaml`), and bad reports (exit 2 naming the file, the line in YAML, and the
 field path; never a traceback).
 
-GuideLLM itself is not run here (it pulls in PyTorch and the Hugging Face stack; no server it could
-benchmark is needed for reading a report). The report below is recorded in the shape of GuideLLM's
+GuideLLM itself is not run here: it is not in the test lock (guidellm 0.7.3 from PyPI pulls in
+PyTorch and the Hugging Face stack, ~6 GB). The report below is recorded in the shape of GuideLLM's
 own models at tag v0.7.3 (github.com/vllm-project/guidellm, commit 3938355):
 `GenerativeBenchmarksReport` (src/guidellm/benchmark/schemas/report.py), `GenerativeBenchmark`
 (schemas/benchmark.py), `BenchmarkConfig` (schemas/base.py), `SchedulerMetrics` and
@@ -11,8 +11,12 @@ own models at tag v0.7.3 (github.com/vllm-project/guidellm, commit 3938355):
 `Percentiles` (src/guidellm/schemas/statistics.py), the strategies of
 src/guidellm/scheduler/strategies.py, and `SchedulerState` (src/guidellm/scheduler/schemas.py) —
 the keys and nesting of `model_dump(mode="json")`, which is what `save_file` writes (json.dumps, or
-yaml.dump with its sorted keys). The numbers are made up; the sweep's shape (synchronous,
-throughput, then rates) is GuideLLM's sweep profile (benchmark/profiles/sweep.py).
+yaml.dump with its sorted keys); the top-level `config` is GuideLLM's own dump of its scenario. The
+fixture was checked once, outside the tests, against GuideLLM 0.7.3 installed from PyPI:
+`GenerativeBenchmarksReport.model_validate` accepts it and its `model_dump(mode="json")` has exactly
+the fixture's keys. The numbers are made up, and the five benchmarks cover every strategy the reader
+maps; a real run has one profile (a sweep: synchronous, throughput, then constant rates,
+benchmark/profiles/sweep.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,91 @@ import yaml
 from support.cli import run_llmctl
 
 START = 1796054400.0  # 2026-11-30T16:00:00Z
+# BenchmarkScenario as GuideLLM 0.7.3 dumps it for `--target http://127.0.0.1:8000 --model tiny
+# --data prompt_tokens=64,output_tokens=128 --output-path report.json` (the report's top-level `config`).
+SCENARIO = {
+    "metadata": {"labels": {}},
+    "spec": {
+        "backend": {
+            "kind": "openai_http",
+            "target": "http://127.0.0.1:8000",
+            "model": "tiny",
+            "request_format": "/v1/chat/completions",
+            "api_key": None,
+            "api_routes": {
+                "/health": "health",
+                "/v1/models": "v1/models",
+                "/v1/completions": "v1/completions",
+                "/v1/chat/completions": "v1/chat/completions",
+                "/v1/embeddings": "v1/embeddings",
+                "/v1/responses": "v1/responses",
+                "/v1/audio/transcriptions": "v1/audio/transcriptions",
+                "/v1/audio/translations": "v1/audio/translations",
+                "/pooling": "pooling",
+            },
+            "timeout": None,
+            "timeout_connect": 5.0,
+            "http2": True,
+            "follow_redirects": True,
+            "verify": False,
+            "validate_backend": True,
+            "stream": True,
+            "extras": None,
+            "max_tokens": None,
+            "server_history": False,
+            "tool_call_missing_behavior": "error_stop",
+            "multiturn_reasoning": False,
+        },
+        "profile": {
+            "kind": "sweep",
+            "rampup_duration": 0.0,
+            "warmup": {"percent": None, "value": None, "mode": "prefer_duration"},
+            "cooldown": {"percent": None, "value": None, "mode": "prefer_duration"},
+            "sweep_size": 10,
+            "strategy_type": "constant",
+            "max_concurrency": 512,
+        },
+        "constraints": [],
+        "tokenizer": {"kind": "huggingface_auto", "model": None, "load_kwargs": {}},
+        "data": [
+            {
+                "kind": "synthetic_text",
+                "load_kwargs": {},
+                "prompt_tokens": 64,
+                "prompt_tokens_stdev": None,
+                "prompt_tokens_min": None,
+                "prompt_tokens_max": None,
+                "output_tokens": 128,
+                "output_tokens_stdev": None,
+                "output_tokens_min": None,
+                "output_tokens_max": None,
+                "delay": None,
+                "delay_stdev": None,
+                "delay_min": None,
+                "delay_max": None,
+                "turns": 1,
+                "tool_call_turns": [],
+                "tools": None,
+                "tool_response_tokens": None,
+                "tool_response_tokens_stdev": None,
+                "tool_response_tokens_min": None,
+                "tool_response_tokens_max": None,
+                "server_tool_call_turns": [],
+                "prefix_buckets": None,
+            },
+        ],
+        "data_column_mapper": {"kind": "generative_column_mapper", "column_mappings": None},
+        "data_preprocessors": [
+            {"kind": "encode_media", "audio_kwargs": {}, "image_kwargs": {}, "video_kwargs": {}},
+        ],
+        "data_finalizer": {"kind": "generative", "tool_call_mode": "client"},
+        "data_loader": {"kind": "pytorch", "samples": -1, "shuffle": False, "num_workers": 1},
+        "seed": {"kind": "static", "value": 42},
+        "outputs": [{"kind": "json", "path": "report.json"}],
+        "metrics": {"kind": "generative", "sample_size": None, "prefer_response_metrics": True},
+    },
+    "benchmarks": [None],
+}
 PERCENTILES = ("p001", "p01", "p05", "p10", "p25", "p50", "p75", "p90", "p95", "p99", "p999")
 
 
@@ -92,8 +181,7 @@ def _benchmark(i: int, strategy: dict, **metrics) -> dict:
             "prefer_response_metrics": True,
             "profile": {"type_": "sweep", "sweep_size": 5, "strategy_types": ["synchronous", "throughput", "constant"]},
             "requests": {"data": ["prompt_tokens=64,output_tokens=128"]},
-            "backend": {"kind": "openai_http", "target": "http://127.0.0.1:8000", "model": "tiny",
-                        "request_format": "/v1/chat/completions"},
+            "backend": copy.deepcopy(SCENARIO["spec"]["backend"]),  # Backend.info: its arguments' model_dump
             "environment": {"type_": "non_distributed"},
         },
         "scheduler_state": {
@@ -127,10 +215,7 @@ def _report() -> dict:
     return {
         "metadata": {"version": 2, "guidellm_version": "0.7.3", "python_version": "3.12.3",
                      "platform": "Linux-6.1.0-x86_64-with-glibc2.36"},
-        "config": {"metadata": {"labels": {}},
-                   "spec": {"backend": {"kind": "openai_http", "target": "http://127.0.0.1:8000", "model": "tiny"},
-                            "profile": {"kind": "sweep", "sweep_size": 5}},
-                   "benchmarks": [None]},
+        "config": copy.deepcopy(SCENARIO),
         "benchmarks": [
             _benchmark(0, {"type_": "synchronous"}, ttft=38.0, itl=3.9, concurrency_max=1.0),
             _benchmark(1, {"type_": "throughput", "rampup_duration": 0.0}, ttft=95.0, itl=6.1, concurrency_max=8.0),
