@@ -1,4 +1,6 @@
-"""GuideLLM benchmark reports (`guidellm benchmark … --output-path report.json` or `.yaml`) as `Measured` steps.
+"""GuideLLM benchmark reports as `Measured` steps: the JSON or YAML that `guidellm run … --output
+kind=json,path=report.json` (GuideLLM 0.7: `kind=yaml` for YAML; by default it writes benchmarks.json
+and a CSV) or `guidellm benchmark … --output-path report.json` (GuideLLM 0.4 – 0.6) writes.
 
 The shape, from GuideLLM's source at tag v0.7.3 (commit 39383552962841086d05e25c37b58a83ef06c758,
 github.com/vllm-project/guidellm; read 2026-11-30):
@@ -69,7 +71,7 @@ class _Doc:
     def get(self, d: dict, at: tuple, key: str, kind: type | tuple, what: str) -> Any:
         if key not in d or d[key] is None:
             raise InputError(f"missing {key!r} ({what})", where=self.where(at + (key,)),
-                             hint="is this the report `guidellm benchmark --output-path` wrote?")
+                             hint="is this the JSON or YAML report GuideLLM wrote?")
         v = d[key]
         if isinstance(v, bool) or not isinstance(v, kind):
             want = {dict: "an object", list: "a list", str: "a string"}.get(kind, "a number")  # type: ignore[arg-type]

@@ -8,8 +8,9 @@ Three formats are read:
   "total_input_tokens", "total_output_tokens", "output_throughput", "median_ttft_ms", "median_tpot_ms",
   "mean_tpot_ms", "median_itl_ms", "p99_itl_ms", "model_id", "date"). vLLM adds keys between releases,
   so unknown keys there are ignored; the ones used must have the right type.
-* a GuideLLM benchmark report (`guidellm benchmark --output-path report.json` or `.yaml`), told apart
-  by its top-level "benchmarks" list; its fields and their sources are in llmctl/bench/guidellm.py.
+* a GuideLLM benchmark report (JSON or YAML: `guidellm run … --output kind=json,path=report.json` in
+  GuideLLM 0.7, `guidellm benchmark … --output-path report.json` before), told apart by its top-level
+  "benchmarks" list; its fields and their sources are in llmctl/bench/guidellm.py.
 
 All become `Measured` steps: one load level with its median TTFT, ITL and TPOT.
 """
@@ -65,7 +66,7 @@ def read(path: str) -> BenchFile:
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
         raise InputError("a CSV bench result is not read", where=path,
-                         hint="write the report as JSON or YAML: guidellm benchmark … --output-path report.json")
+                         hint="write the report as JSON or YAML: guidellm run … --output kind=json,path=report.json")
     text = read_text_input(path, what="bench result", max_bytes=256 * 1024 * 1024)
     if suffix in (".yaml", ".yml"):
         from llmctl.yaml_lines import load_yaml

