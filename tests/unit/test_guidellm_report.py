@@ -403,3 +403,6 @@ def test_a_report_written_by_guidellm_itself(cpu_spec, tmp_path):
     steps = read(str(report)).steps
     assert steps[2].concurrency is None and steps[2].rate == rate["config"]["strategy"]["rate"]
     assert [s.output_tokens for s in steps] == [32.0, 32.0, 32.0]
+    as_yaml = tmp_path / "gl-sweep.yaml"  # what `--output kind=yaml` writes: yaml.dump of the same dump
+    as_yaml.write_text(yaml.dump(doc))
+    assert read(str(as_yaml)).steps == steps
