@@ -74,7 +74,8 @@ class _Doc:
                              hint="is this the JSON or YAML report GuideLLM wrote?")
         v = d[key]
         if isinstance(v, bool) or not isinstance(v, kind):
-            want = {dict: "an object", list: "a list", str: "a string"}.get(kind, "a number")  # type: ignore[arg-type]
+            want = {dict: "an object", list: "a list", str: "a string", int: "a whole number"}.get(
+                kind, "a number")  # type: ignore[call-overload]
             raise InputError(f"{key} must be {want}, got {v!r}"[:200], where=self.where(at + (key,)))
         return v
 
@@ -99,7 +100,7 @@ def read_report(doc: dict, path: str, lines: dict | None = None) -> tuple[list, 
         if not isinstance(meta, dict):
             raise InputError(f"metadata must be an object, got {meta!r}"[:200], where=r.where(("metadata",)))
         version = meta.get("version")
-        if version is not None and version not in KNOWN_VERSIONS:
+        if version is not None and (isinstance(version, bool) or version not in KNOWN_VERSIONS):
             raise InputError(f"GuideLLM report schema version {version!r}; this reader knows versions "
                              f"{', '.join(map(str, KNOWN_VERSIONS))} (GuideLLM 0.4.0 – 0.7.3)",
                              where=r.where(("metadata", "version")))

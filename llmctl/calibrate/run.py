@@ -125,7 +125,8 @@ def calibrate(spec_path: str, sources: list[str], *, metrics_url: str | None = N
     if result is None and not memory:
         raise InputError("nothing to fit: the measurements have no closed-loop step (a concurrency) and no "
                          "start-up memory figures", where="--from",
-                         hint="bench with --concurrency, or add the server's start-up log")
+                         hint="bench with --concurrency (GuideLLM: a synchronous, concurrent or throughput profile), "
+                              "or add the server's start-up log")
     planned_kv = {"kv_cache_tokens": plan.memory.kv_cache_tokens, "kv_cache_gib": plan.memory.per_gpu_gib.kv_cache}
 
     from llmctl.engines import get_engine

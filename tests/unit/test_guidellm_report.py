@@ -334,7 +334,7 @@ def test_wrong_types_in_a_yaml_report_name_line_and_field(cpu_spec, tmp_path):
     report.write_text(text)
     line = text.splitlines().index("      streams: four") + 1
     _bad(_calibrate(cpu_spec, report), f"report.yaml:{line}: benchmarks[2].config.strategy.streams",
-         "streams must be a number, got 'four'")
+         "streams must be a whole number, got 'four'")
     doc = copy.deepcopy(_report())
     doc["benchmarks"][3]["metrics"]["time_to_first_token_ms"]["successful"]["median"] = "fast"
     report.write_text(yaml.dump(doc))
@@ -359,6 +359,10 @@ def test_not_a_report_other_versions_and_csv_are_refused_by_name(cpu_spec, tmp_p
     doc["benchmarks"] = []
     report.write_text(json.dumps(doc))
     _bad(_calibrate(cpu_spec, report), "report.json: benchmarks", "no benchmarks")
+    doc = _report()
+    doc["benchmarks"] = doc["benchmarks"][3:]  # rates only: open loop, nothing the closed-loop model fits
+    report.write_text(json.dumps(doc))
+    _bad(_calibrate(cpu_spec, report), "nothing to fit", "GuideLLM: a synchronous, concurrent or throughput profile")
     csv = tmp_path / "report.csv"
     csv.write_text("Benchmark,Strategy\n0,synchronous\n")
     _bad(_calibrate(cpu_spec, csv), "report.csv", "CSV")
