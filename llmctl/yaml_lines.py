@@ -30,15 +30,16 @@ _BRACKET_RUN = re.compile(r"[\[{](?:[ \t]*[\[{]){%d,}" % MAX_DEPTH)
 
 
 class _Budget:
-    def __init__(self, filename: str):
+    def __init__(self, filename: str, max_nodes: int = MAX_NODES):
         self.filename = filename
         self.nodes = 0
+        self.max_nodes = max_nodes
 
     def spend(self, node: Any) -> None:
         self.nodes += 1
-        if self.nodes > MAX_NODES:
+        if self.nodes > self.max_nodes:
             raise InputError(
-                f"the document expands to more than {MAX_NODES:,} values (aliases repeating aliases, "
+                f"the document expands to more than {self.max_nodes:,} values (aliases repeating aliases, "
                 "a \"billion laughs\" document?)", where=_where(self.filename, node),
                 hint="write the values out; a spec needs far fewer")
 
@@ -48,8 +49,9 @@ def _where(filename: str, node: Any) -> str:
     return f"{filename}:{mark.line + 1}" if mark is not None else filename
 
 
-def load_yaml(text: str, filename: str) -> tuple[Any, Lines]:
-    """Parse one YAML document; returns (data, lines). Errors are InputError naming file:line."""
+def load_yaml(text: str, filename: str, *, max_nodes: int = MAX_NODES) -> tuple[Any, Lines]:
+    """Parse one YAML document; returns (data, lines). Errors are InputError naming file:line.
+    `max_nodes`: a larger budget for documents that are not specs (a benchmark report)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
@@ -70,7 +72,7 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Lines]:
     if node is None:
         return None, {}
     lines: Lines = {}
-    builder = _Builder(yaml.constructor, _Budget(filename), lines)
+    builder = _Builder(yaml.constructor, _Budget(filename, max_nodes), lines)
     try:
         data = builder.build(node, (), 0)
     except RecursionError:

@@ -65,7 +65,7 @@ def _models():
         weights_gib: Optional[float] = Field(default=None, ge=0)
 
     class Provenance(_Strict):
-        kind: Literal["llmctl-bench", "vllm-bench-serve", "vllm-startup-log", "metrics"]
+        kind: Literal["llmctl-bench", "vllm-bench-serve", "guidellm-report", "vllm-startup-log", "metrics"]
         source: str = Field(min_length=1)
         source_sha256: Optional[str] = None
         measured_at: Optional[str] = None

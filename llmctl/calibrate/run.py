@@ -12,8 +12,11 @@ from llmctl.errors import InputError
 SCHEMA = "llmctl.calibrate/v1"
 
 
+BENCH_SUFFIXES = (".json", ".yaml", ".yml", ".csv")  # .csv: refused by name in bench.results
+
+
 def _kind_of(path: str) -> str:
-    """bench (JSON) or log, from the first non-blank character."""
+    """bench (JSON, or a GuideLLM YAML report) or log: from the name's suffix, else the first non-blank character."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096).lstrip()
@@ -23,7 +26,7 @@ def _kind_of(path: str) -> str:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}", where="--from") from None
     if Path(path).is_dir():
         raise InputError(f"{path} is a folder", where="--from")
-    return "bench" if head[:1] in (b"{", b"[") else "log"
+    return "bench" if Path(path).suffix.lower() in BENCH_SUFFIXES or head[:1] in (b"{", b"[") else "log"
 
 
 def _sha(path: str) -> str:
@@ -39,12 +42,13 @@ def calibrate(spec_path: str, sources: list[str], *, metrics_url: str | None = N
     from llmctl.spec import load_spec
 
     spec = load_spec(spec_path)
-    benches, logs, provenance = [], [], []
+    benches, logs, provenance, warnings = [], [], [], []
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for path in sources:
         if _kind_of(path) == "bench":
             b = results.read(path)
             benches.append(b)
+            warnings += b.warnings
             provenance.append({"kind": b.kind, "source": str(Path(path).resolve()), "source_sha256": _sha(path),
                                "measured_at": b.measured_at})
         else:
@@ -121,7 +125,8 @@ def calibrate(spec_path: str, sources: list[str], *, metrics_url: str | None = N
     if result is None and not memory:
         raise InputError("nothing to fit: the measurements have no closed-loop step (a concurrency) and no "
                          "start-up memory figures", where="--from",
-                         hint="bench with --concurrency, or add the server's start-up log")
+                         hint="bench with --concurrency (GuideLLM: a synchronous, concurrent or throughput profile), "
+                              "or add the server's start-up log")
     planned_kv = {"kv_cache_tokens": plan.memory.kv_cache_tokens, "kv_cache_gib": plan.memory.per_gpu_gib.kv_cache}
 
     from llmctl.engines import get_engine
@@ -150,7 +155,8 @@ def calibrate(spec_path: str, sources: list[str], *, metrics_url: str | None = N
             "constants": [{"name": n, "default": (result.defaults.get(n) if result else None), "fitted": v}
                           for n, v in entry["performance"].items()],
             "memory": memory, "planned_memory": planned_kv,
-            "steps": result.rows if result else [], "sources": [p["source"] for p in provenance]}
+            "steps": result.rows if result else [], "sources": [p["source"] for p in provenance],
+            "warnings": warnings}
 
 
 def _bench_version(b) -> tuple[str, str] | None:
@@ -184,6 +190,7 @@ def table(result: dict) -> str:
         pm = result["planned_memory"]
         out.append("measured memory: " + ", ".join(f"{n} {_num(v)}" for n, v in result["memory"].items())
                    + f" (the profiles' estimate: KV cache {pm['kv_cache_gib']:g} GiB, {pm['kv_cache_tokens']:,} tokens)")
+    out += [f"warning: {w}" for w in result.get("warnings", [])]
     out.append(f"{result['action']}: {result['overlay']}")
     return "\n\n".join(out)
 

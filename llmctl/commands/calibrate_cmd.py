@@ -12,6 +12,7 @@ Examples:
   llmctl calibrate llmctl.yaml --from bench.json            # writes llmctl.calibration.yaml
   llmctl calibrate llmctl.yaml --from vllm-startup.log --from bench.json
   llmctl calibrate llmctl.yaml --from vllm-bench-serve.json --scope user
+  llmctl calibrate llmctl.yaml --from guidellm-report.json --engine-version 0.10.1
   llmctl calibrate llmctl.yaml --metrics http://127.0.0.1:8000 --concurrency 8
   llmctl plan llmctl.yaml --explain                         # "calibrated from …", fitted vs default
 
@@ -23,7 +24,8 @@ Exit codes: 0 stored; 1 a live source cannot be read; 2 bad input (file:line and
 @click.command("calibrate", epilog=CALIBRATE_EXAMPLES)
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--from", "sources", multiple=True, type=click.Path(dir_okay=False),
-              help="A measurement: `llmctl bench` JSON, `vllm bench serve` JSON, or a vLLM start-up log (repeatable).")
+              help="A measurement: `llmctl bench` JSON, `vllm bench serve` JSON, a GuideLLM report (.json or .yaml), "
+                   "or a vLLM start-up log (repeatable).")
 @click.option("--metrics", "metrics_url", metavar="URL", help="Scrape a live vLLM server's /metrics instead.")
 @click.option("--concurrency", type=click.IntRange(1, 100_000), default=None,
               help="With --metrics: the concurrency the server ran at (default: requests running now, at least 1).")
@@ -43,8 +45,8 @@ def calibrate_cmd(spec_path, sources, metrics_url, concurrency, scope, engine_ve
     from llmctl.errors import InputError
 
     if not sources and not metrics_url:
-        raise InputError("nothing to calibrate from: give --from FILE (bench JSON, vllm bench JSON, start-up log) "
-                         "or --metrics URL")
+        raise InputError("nothing to calibrate from: give --from FILE (bench JSON, vllm bench JSON, GuideLLM report, "
+                         "start-up log) or --metrics URL")
     if concurrency and not metrics_url:
         raise InputError("--concurrency goes with --metrics (bench results say their own)", where="--concurrency")
     result = calibrate(spec_path, list(sources), metrics_url=metrics_url, concurrency=concurrency, scope=scope,

@@ -5,7 +5,6 @@ server is needed (calibrate fits with the performance model, bench fails before 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -43,22 +42,6 @@ VLLM_BENCH = {
     "p99_ttft_ms": 90.3, "mean_tpot_ms": 4.9, "median_tpot_ms": 4.8, "std_tpot_ms": 0.4, "p99_tpot_ms": 6.0,
     "mean_itl_ms": 4.9, "median_itl_ms": 4.7, "std_itl_ms": 1.0, "p99_itl_ms": 9.0,
 }
-
-
-@pytest.fixture
-def cpu_spec(tmp_path, tiny_hf_model) -> Path:
-    p = tmp_path / "cpu.yaml"
-    p.write_text(f"""name: tiny-cpu
-model: {tiny_hf_model}
-workload: {{concurrency: 4, prompt_tokens: 64, output_tokens: 128, context_length: 256}}
-hardware:
-  - {{name: node-1, cpu_cores: 2, memory_gb: 24}}
-target: local
-overrides:
-  backend: vllm
-  image: vllm/vllm-openai-cpu:v0.32.0
-""")
-    return p
 
 
 def _bad(r, *needles: str) -> None:
