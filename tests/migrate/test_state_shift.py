@@ -41,17 +41,25 @@ def proxy_cleanup():
         Proxy(d).stop(timeout_s=10)
 
 
-def _served(load: StreamLoad) -> dict:
-    return dict(load.report.served_by)
-
-
-def test_apply_shifts_to_100_without_a_failed_request_and_rolls_back(start_llama_server, tmp_path, proxy_cleanup):
+@pytest.fixture
+def sides(start_llama_server, tmp_path, proxy_cleanup):
+    """(old, new, out): two real llama-servers on the tiny GGUF — the old plays Ollama — and a migration
+    folder whose inventory names the old one; its proxy is stopped after the test."""
     require_haproxy()
     old, new = start_llama_server(), start_llama_server()
     out = tmp_path / "migration-tiny"
     write_inventory(out, old.base_url, [model_entry("tiny")])
-    port = free_port()
     proxy_cleanup.append(out / "proxy")
+    return old, new, out
+
+
+def _served(load: StreamLoad) -> dict:
+    return dict(load.report.served_by)
+
+
+def test_apply_shifts_to_100_without_a_failed_request_and_rolls_back(sides):
+    old, new, out = sides
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
 
     # the proxy first, at 0% (stop_at=0 runs parity only), so the load runs from the start
@@ -83,12 +91,8 @@ def test_apply_shifts_to_100_without_a_failed_request_and_rolls_back(start_llama
     assert old.alive() is None  # the old server was never touched
 
 
-def test_a_proxy_crash_resumes_with_the_recorded_shares(start_llama_server, tmp_path, proxy_cleanup):
-    require_haproxy()
-    old, new = start_llama_server(), start_llama_server()
-    out = tmp_path / "migration-tiny"
-    write_inventory(out, old.base_url, [model_entry("tiny")])
-    proxy_cleanup.append(out / "proxy")
+def test_a_proxy_crash_resumes_with_the_recorded_shares(sides):
+    old, new, out = sides
     assert run(out, new_url=new.base_url, parity_api="openai", port=free_port(), stop_at=10, observe_s=0.5, say=lambda _s: None) == 0
     proxy = Proxy(out / "proxy")
     workers = _haproxy_workers(out)
@@ -107,12 +111,8 @@ def test_a_proxy_crash_resumes_with_the_recorded_shares(start_llama_server, tmp_
         finalize(m, say=lambda _s: None)
 
 
-def test_a_new_side_that_dies_during_a_step_is_rolled_back(start_llama_server, tmp_path, proxy_cleanup):
-    require_haproxy()
-    old, new = start_llama_server(), start_llama_server()
-    out = tmp_path / "migration-tiny"
-    write_inventory(out, old.base_url, [model_entry("tiny")])
-    proxy_cleanup.append(out / "proxy")
+def test_a_new_side_that_dies_during_a_step_is_rolled_back(sides):
+    old, new, out = sides
     assert run(out, new_url=new.base_url, parity_api="openai", port=free_port(), stop_at=0, say=lambda _s: None) == 0
     m = Migration.load(out)
 
@@ -129,12 +129,8 @@ def test_a_new_side_that_dies_during_a_step_is_rolled_back(start_llama_server, t
     assert r.code == 0 and "ollama 100%" in r.stdout
 
 
-def test_finalize_stops_routing_to_the_old_side_and_keeps_it_running(start_llama_server, tmp_path, proxy_cleanup):
-    require_haproxy()
-    old, new = start_llama_server(), start_llama_server()
-    out = tmp_path / "migration-tiny"
-    write_inventory(out, old.base_url, [model_entry("tiny")])
-    proxy_cleanup.append(out / "proxy")
+def test_finalize_stops_routing_to_the_old_side_and_keeps_it_running(sides):
+    old, new, out = sides
     assert run(out, new_url=new.base_url, parity_api="openai", port=free_port(), observe_s=0, say=lambda _s: None) == 0
     r = run_llmctl("migrate", "finalize", "--out", str(out))
     assert r.code == 0 and "stopping it is your choice" in r.stderr
@@ -160,14 +156,10 @@ def _haproxy_workers(out) -> list[int]:
     return _children(pid) if pid else []
 
 
-def test_a_run_killed_during_a_step_redoes_that_step_only(start_llama_server, tmp_path, proxy_cleanup):
+def test_a_run_killed_during_a_step_redoes_that_step_only(sides):
     """The llmctl process dies while it watches the 10% step (the step stays `running` in the file):
     a re-run keeps the new side and the parity result, and watches the 10% step again."""
-    require_haproxy()
-    old, new = start_llama_server(), start_llama_server()
-    out = tmp_path / "migration-tiny"
-    write_inventory(out, old.base_url, [model_entry("tiny")])
-    proxy_cleanup.append(out / "proxy")
+    old, new, out = sides
     assert run(out, new_url=new.base_url, parity_api="openai", port=free_port(), stop_at=0, say=lambda _s: None) == 0
     m = Migration.load(out)
     m.begin("shift-10")  # what a process killed mid-step leaves behind
