@@ -130,6 +130,11 @@ class Deployment:
     def __post_init__(self) -> None:
         self.params = count_params(self.arch)
 
+    @property
+    def weight_bytes_read(self) -> float:
+        """What a decode step reads of the device's weights before MoE routing: all but the lookups."""
+        return max(self.weight_bytes_per_gpu - self.lookup_bytes_per_gpu, 0.0)
+
 
 @dataclass
 class PerfEstimate:
@@ -336,7 +341,7 @@ def _coef(dep: Deployment) -> _Coef:
         offload = dep.offloaded_bytes / (dep.cpu.bandwidth_gbs * 1e9 * _eff(cpu_c["memory_efficiency"], dep.cpu)) * 1000
     coef = _Coef(
         consts=id(consts),
-        weights_ms=max(dep.weight_bytes_per_gpu - dep.lookup_bytes_per_gpu, 0.0) * sh.pop("weights_ms_per_byte"),
+        weights_ms=dep.weight_bytes_read * sh.pop("weights_ms_per_byte"),
         kv_ms=dep.kv_bytes_per_token * sh.pop("kv_ms_per_byte"),
         offload_ms=offload, **sh,
     )
@@ -346,12 +351,15 @@ def _coef(dep: Deployment) -> _Coef:
 
 def weights_read_per_step(dep: Deployment, batch: float) -> float:
     """Bytes of weights one device reads per decode step. MoE: only the experts the batch routes to."""
-    k = _coef(dep)
-    read = max(dep.weight_bytes_per_gpu - dep.lookup_bytes_per_gpu, 0.0)
+    return dep.weight_bytes_read * _routed_share(_coef(dep), batch)
+
+
+def _routed_share(k: _Coef, tokens: float) -> float:
+    """Share of the weights a step of `tokens` tokens reads: all of a dense model; of a MoE, the
+    shared part and the experts at least one token routes to."""
     if not k.moe_share:
-        return read
-    touched = 1 - k.moe_keep ** max(batch, 1)
-    return read * ((1 - k.moe_share) + k.moe_share * touched)
+        return 1.0
+    return (1 - k.moe_share) + k.moe_share * (1 - k.moe_keep ** max(tokens, 1))
 
 
 def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0, extra_ctx: float | None = None) -> float:
@@ -362,9 +370,7 @@ def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0, extra_
     whole prompt costs prompt²/2 in attention however it is chunked. Default: the step holds whole
     prompts of `extra` tokens from position 0 (extra / 2)."""
     tokens = batch + extra
-    weights = k.weights_ms
-    if k.moe_share:
-        weights *= (1 - k.moe_share) + k.moe_share * (1 - k.moe_keep ** max(tokens, 1))
+    weights = k.weights_ms * _routed_share(k, tokens) if k.moe_share else k.weights_ms
     # Attention reads each sequence's KV once per step. A unified KV range (Ollama's own engine) makes
     # every sequence's query attend over all sequences' cells, masked: the bytes read stay the same
     # (the batch's queries share each K/V tile), the attention arithmetic grows with the batch.
