@@ -161,23 +161,25 @@ def _linear_attention_layer(a: ModelArch) -> int:
             + vh * vd * h)
 
 
-def weight_bytes(a: ModelArch, q: Quantization) -> float:
-    """Bytes of the whole checkpoint in quantization `q`.
+def sixteen_bit_parts(q: Quantization) -> tuple[str, ...]:
+    """The parts (ParamCount.part names) quantization `q` keeps at 16 bit.
 
-    GGUF bits-per-weight figures are averages over a whole model (embeddings and output included),
-    so they apply to the total. AWQ/GPTQ/FP8/MXFP4 quantize some parts only: those the profile lists
-    in `unquantized` (embeddings, LM head, attention, router …) stay 16 bit, as do norms.
-    """
+    GGUF bits-per-weight figures are averages over a whole model (embeddings and output included), but
+    Ollama restores vision/audio/projector tensors ("v.", "a.", "mm.") after llama-quantize and keeps
+    per_layer_token_embd at F16 on K-quants (ollama server/create.go isEmbeddedCompatibilityTensor,
+    server/quantization.go llamaQuantizeArgs, at fb307609). AWQ/GPTQ/FP8/MXFP4 quantize some parts only:
+    those the profile lists in `unquantized` (embeddings, LM head, attention, router …), and norms, stay
+    16 bit; a list there wins over the format (MXFP4 GGUFs have one)."""
+    if q.unquantized:
+        return ("norms", *q.unquantized)
+    return ("per_layer_embeddings", "vision") if q.is_gguf else ()
+
+
+def weight_bytes(a: ModelArch, q: Quantization) -> float:
+    """Bytes of the whole checkpoint in quantization `q`: its bits per weight, the parts it keeps at 16 bit
+    at 2 bytes."""
     p = count_params(a)
-    if not q.unquantized:
-        if q.is_gguf:
-            # Ollama restores vision/audio/projector tensors ("v.", "a.", "mm.") after llama-quantize and keeps
-            # per_layer_token_embd at F16 on K-quants (ollama server/create.go isEmbeddedCompatibilityTensor,
-            # server/quantization.go llamaQuantizeArgs, at fb307609): both stay 16 bit
-            kept = p.per_layer_embeddings + p.vision
-            return (p.total - kept) * q.bits_per_weight / 8 + kept * 2
-        return p.total * q.bits_per_weight / 8
-    kept = p.norms + sum(p.part(name) for name in q.unquantized)
+    kept = sum(p.part(name) for name in sixteen_bit_parts(q))
     return (p.total - kept) * q.bits_per_weight / 8 + kept * 2
 
 
@@ -190,13 +192,9 @@ def lookup_bytes_per_gpu(a: ModelArch, q: Quantization, tp: int, pp: int) -> flo
     if pp > 1:
         return 0.0
     p = count_params(a)
-
-    def nbytes(part: str) -> float:
-        kept = q.is_gguf and part in ("per_layer_embeddings", "vision")  # 16 bit in Ollama's GGUFs (weight_bytes)
-        return p.part(part) * (2.0 if kept or part in q.unquantized else q.bits_per_weight / 8)
-
+    kept = sixteen_bit_parts(q)
     parts = ["per_layer_embeddings", "vision"] + (["embeddings"] if p.lm_head else [])
-    return sum(nbytes(part) for part in parts) / tp
+    return sum(p.part(part) * (2.0 if part in kept else q.bits_per_weight / 8) for part in parts) / tp
 
 
 def weight_bytes_per_gpu(a: ModelArch, total_bytes: float, tp: int, pp: int) -> float:
