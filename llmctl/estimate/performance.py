@@ -398,8 +398,7 @@ def _step_k(pp: int, k: _Coef, batch: float, context: float, extra_tokens: float
     # vLLM splits the running batch into `pp` micro-batches; fewer sequences than stages leave
     # stages idle (the pipeline bubble), so one token still waits for every stage in turn.
     micro = max(1.0, min(float(pp), batch))
-    return _stage_ms(k, batch / micro, context, extra_tokens / micro,
-                     extra_tokens / micro / 2 if extra_ctx is None else extra_ctx) * pp + cpu + k.offload_ms
+    return _stage_ms(k, batch / micro, context, extra_tokens / micro, extra_ctx) * pp + cpu + k.offload_ms
 
 
 def decode_step_ms(dep: Deployment, batch: float, context: float) -> float:
