@@ -48,7 +48,10 @@ def test_up_status_down_with_a_real_systemd(systemd_box):
     assert r.returncode == 0 and "weight 200" in r.stdout, r.stdout + r.stderr
     assert "weight 200 check" in box.exec("cat", "/etc/llmctl/sd-tiny-proxy.cfg").stdout
     assert box.exec("systemctl", "reload", "sd-tiny-proxy.service").returncode == 0  # ExecReload: check + SIGUSR2
-    assert _props(box, "sd-tiny-proxy.service", "ActiveState")["ActiveState"] == "active"
+    # SIGUSR2 returns at once; the master re-executes and notifies READY=1 when its new workers run, so
+    # the unit passes through `reloading` before it is `active` again
+    wait_until(lambda: _props(box, "sd-tiny-proxy.service", "ActiveState")["ActiveState"] == "active", timeout=30,
+               what="the proxy unit active again after its reload")
     assert http_ok(f"http://127.0.0.1:{port}/health")
     r = box.exec(*LLMCTL, "down", "/spec/llmctl.yaml", extra_env=ENV)
     assert r.returncode == 0, r.stdout + r.stderr
