@@ -31,7 +31,7 @@ YAML_MAX_NODES = 5_000_000
 STEP_KEYS = {"load", "value", "requests", "completed", "errors", "error_samples", "duration_s", "request_rate",
              "output_tokens", "output_tokens_per_s", "output_tokens_per_s_per_user", "prompt_tokens_mean",
              "output_tokens_mean", "usage_reported", "tokens_per_chunk", "ttft_ms", "itl_ms", "tpot_ms", "e2e_ms",
-             "not_sent"}
+             "not_sent", "server_tpot"}
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Measured:
     itl_p50_ms: float | None
     tpot_p50_ms: float | None
     output_tokens_per_s: float | None
+    server_tpot_ms: float | None = None  # the engine's own mean time per output token over the step
 
 
 @dataclass
@@ -151,10 +152,20 @@ def _llmctl(doc: dict, path: str) -> BenchFile:
             prompt_tokens=float(s.get("prompt_tokens_mean") or workload.get("prompt_tokens") or 0),
             output_tokens=float(s.get("output_tokens_mean") or workload.get("output_tokens") or 0),
             ttft_p50_ms=p50("ttft_ms"), itl_p50_ms=p50("itl_ms"), tpot_p50_ms=p50("tpot_ms"),
-            output_tokens_per_s=_num(s, "output_tokens_per_s", where, required=False)))
+            output_tokens_per_s=_num(s, "output_tokens_per_s", where, required=False),
+            server_tpot_ms=_server_tpot(s, where)))
     sv = doc.get("server_version") if isinstance(doc.get("server_version"), dict) else {}
     return BenchFile("llmctl-bench", path, doc.get("model"), sv.get("version"), doc.get("started_at"), steps,
                      engine=sv.get("engine"))
+
+
+def _server_tpot(s: dict, where: str) -> float | None:
+    block = s.get("server_tpot")
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        raise InputError("server_tpot must be an object with tpot_ms_mean", where=f"{where}.server_tpot")
+    return _num(block, "tpot_ms_mean", f"{where}.server_tpot")
 
 
 def _vllm(docs: list[dict], path: str) -> BenchFile:
@@ -231,6 +242,23 @@ def _ms(block: dict | None, q: str) -> str:
     return "-" if v is None else (f"{v:.0f}" if v >= 100 else f"{v:.3g}")
 
 
+def _engine_tpot_lines(steps: list[dict], load: str) -> str:
+    """The engine's own time per output token beside the client's, and a warning where they part."""
+    own = [(s, s["server_tpot"]) for s in steps if s.get("server_tpot")]
+    if not own:
+        return ""
+    series = own[0][1]["series"]
+    out = [f"  the engine's own TPOT ({series}): "
+           + ", ".join(f"{s['value']:g} {load}: {b['tpot_ms_mean']:.3g} ms" for s, b in own)]
+    for s, b in own:
+        client = (s.get("tpot_ms") or {}).get("p50")
+        if client is not None and client < b["tpot_ms_mean"] / 2:
+            out.append(f"  warning at {s['value']:g}: the stream carried {s.get('tokens_per_chunk') or 0:g} tokens per "
+                       f"chunk and the client saw {client:.3g} ms per token against the engine's "
+                       f"{b['tpot_ms_mean']:.3g}: the server's front fell behind and sent tokens in batches")
+    return "\n".join(out)
+
+
 def table(doc: dict, *, wide: bool = False) -> str:
     from llmctl.term import table as grid
 
@@ -266,6 +294,9 @@ def table(doc: dict, *, wide: bool = False) -> str:
         body = grid(rows, [load, "ok", "TTFT ms p50/p95/p99", "ITL ms p50/p95/p99", "TPOT ms p50", "E2E ms p50/p95/p99",
                            "out tok/s", "tok/s per user", "req/s", "errors"], wide=wide)
         parts.append(f"{head}\n{body}")
+        own = _engine_tpot_lines(run["steps"], load)
+        if own:
+            parts.append(own)
         for s in run["steps"]:
             if s["error_samples"]:
                 parts.append(f"  errors at {s['value']:g}: " + "; ".join(s["error_samples"]))

@@ -192,6 +192,9 @@ async def _run(cfg: BenchConfig, on_step: Callable[[str, int, int], None]) -> di
                 raise CheckFailed(f"{cfg.base_url} serves no model; give one with --model")
             api.model = names[0]
         version = await _server_version(client, cfg.base_url)
+        from llmctl.bench import server_time
+
+        own_metric = server_time.metric_for(version.get("engine"))
         total = sum(requests_for(cfg, load) for load in cfg.loads)
         prompts = await _prompts(api, cfg, total)
         if cfg.warmup:
@@ -211,10 +214,14 @@ async def _run(cfg: BenchConfig, on_step: Callable[[str, int, int], None]) -> di
             texts = prompts.texts[offset:offset + n]
             offset += n
             on_step(load.label, 0, n)
+            before = await server_time.read(client, cfg.base_url, *own_metric) if own_metric else None
             records, wall, skipped = await _step(api, cfg, load, texts, end,
                                                  lambda done, label=load.label, n=n: on_step(label, done, n))
             stats = step_stats(records, wall_s=wall)
             stats = {"load": load.kind, "value": load.value, **stats, "not_sent": skipped}
+            if before is not None:
+                after = await server_time.read(client, cfg.base_url, *own_metric)
+                stats["server_tpot"] = server_time.over_step(before, after, own_metric[1], own_metric[0])
             steps.append(stats)
             if records and all(not r.ok for r in records) and any(r.error and "connect" in r.error for r in records):
                 break  # the server went away: no point loading it further

@@ -11,9 +11,11 @@ on one setup pins down best:
 * ``request_overhead_ms`` — the fixed per-request part of TTFT (HTTP, tokenising, admission, the first
   detokenise): the median over steps of measured TTFT minus the model's TTFT without it.
 
-Measured ITL is the time per output token after the first, the median over requests of
-(E2E − TTFT) / (tokens − 1): chunk arrival gaps mislead when a server flushes several tokens in one
-network write. Only closed-loop steps (a concurrency) are used.
+Measured ITL is the engine's own time per output token over the step where `llmctl bench` read it
+from the server's /metrics (llmctl/bench/server_time.py), else the time per output token after the
+first as the client saw it, the median over requests of (E2E − TTFT) / (tokens − 1): chunk arrival
+gaps mislead when a server flushes several tokens in one network write, and when its front falls far
+enough behind, so does the client's whole figure. Only closed-loop steps (a concurrency) are used.
 """
 
 from __future__ import annotations

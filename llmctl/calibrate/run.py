@@ -106,7 +106,7 @@ def calibrate(spec_path: str, sources: list[str], *, metrics_url: str | None = N
             if s.concurrency is None:
                 continue  # open-loop steps: the model's closed loop is what is fitted
             points.append(Point(int(s.concurrency), max(1, round(s.prompt_tokens)), max(1, round(s.output_tokens)),
-                                s.tpot_p50_ms or s.itl_p50_ms, s.ttft_p50_ms))
+                                s.server_tpot_ms or s.tpot_p50_ms or s.itl_p50_ms, s.ttft_p50_ms))
     if scrape:
         users = concurrency or max(1, round(scrape.running or 1))
         w = spec.workload

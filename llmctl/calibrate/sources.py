@@ -103,20 +103,9 @@ def scrape_metrics(url: str, timeout_s: float = 10.0) -> MetricsScrape:
         r.raise_for_status()
     except Exception as exc:  # noqa: BLE001
         raise CheckFailed(f"cannot read {target}: {_short(exc)}") from None
-    sums: dict[str, float] = {}
-    labels_of: dict[str, str] = {}
-    for line in r.text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, rest = line.partition("{") if "{" in line.split(" ", 1)[0] else (line.split(" ", 1)[0], "", line)
-        value = line.rsplit(" ", 1)[-1]
-        try:
-            v = float(value)
-        except ValueError:
-            continue
-        sums[name] = sums.get(name, 0.0) + v
-        if name == "vllm:cache_config_info":
-            labels_of[name] = rest
+    from llmctl.prometheus import series
+
+    sums, labels_of = series(r.text)
 
     def mean_ms(base: str) -> float | None:
         n = sums.get(base + "_count")

@@ -117,6 +117,80 @@ def test_malformed_and_unknown_bench_json(cpu_spec, tmp_path):
     _bad(run_llmctl("calibrate", str(cpu_spec), "--from", str(tmp_path / "missing.json")), "file not found")
 
 
+# A bench step as `llmctl bench` wrote it in CI against the vLLM CPU server: the API process fell
+# behind its engine and sent nearly whole answers in single chunks, so the client saw 0.15 ms per
+# token; the engine's own histogram (read around the step) says 6 ms.
+COALESCED_STEP = {
+    "load": "concurrency", "value": 4, "requests": 24, "completed": 24, "errors": 0, "error_samples": [],
+    "duration_s": 9.1, "request_rate": 2.6, "output_tokens": 3072, "output_tokens_per_s": 337.0,
+    "output_tokens_per_s_per_user": {"mean": 6600.0, "p50": 6600.0, "p95": 7000.0, "p99": 7100.0},
+    "prompt_tokens_mean": 65.0, "output_tokens_mean": 128.0, "usage_reported": True, "tokens_per_chunk": 42.7,
+    "ttft_ms": {"mean": 1400.0, "p50": 1380.0, "p95": 1700.0, "p99": 1750.0},
+    "itl_ms": {"mean": 0.4, "p50": 0.1, "p95": 1.0, "p99": 2.0},
+    "tpot_ms": {"mean": 0.15, "p50": 0.15, "p95": 0.3, "p99": 0.3},
+    "e2e_ms": {"mean": 1420.0, "p50": 1400.0, "p95": 1720.0, "p99": 1760.0}, "not_sent": 0,
+    "server_tpot": {"tpot_ms_mean": 6.0, "observations": 24,
+                    "series": "/metrics vllm:request_time_per_output_token_seconds_sum / "
+                              "vllm:request_time_per_output_token_seconds_count"},
+}
+
+
+def _bench_doc(step: dict) -> dict:
+    return {"schema": "llmctl.bench/v1", "base_url": "http://127.0.0.1:8000", "api": "openai", "model": "tiny",
+            "server_version": {"engine": "vllm", "version": "0.32.0"}, "started_at": "2026-11-30T22:00:00Z",
+            "duration_s": 10.0, "workload": {"prompt_tokens": 64, "output_tokens": 128, "seed": 0, "warmup_requests": 1},
+            "prompts": {"method": "tokenize", "target_tokens": 64, "first_prompt_tokens": 64, "note": None},
+            "steps": [step]}
+
+
+def test_calibrate_fits_the_engines_own_time_per_token_when_the_stream_coalesced(cpu_spec, tmp_path):
+    from llmctl.bench.results import table
+
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps(_bench_doc(COALESCED_STEP)))
+    r = run_llmctl("calibrate", str(cpu_spec), "--from", str(bench), "--dry-run", "-o", "json", timeout=120)
+    assert r.code == 0, r.output
+    (row,) = json.loads(r.stdout)["steps"]
+    assert row["itl_measured_ms"] == 6.0 and abs(row["itl_after_ms"] - 6.0) / 6.0 < 0.02
+    text = table(_bench_doc(COALESCED_STEP))
+    assert "the engine's own TPOT (/metrics vllm:request_time_per_output_token_seconds_sum" in text
+    assert "warning at 4: the stream carried 42.7 tokens per chunk" in text and "sent tokens in batches" in text
+
+    without = {k: v for k, v in COALESCED_STEP.items() if k != "server_tpot"}  # an older bench file
+    bench.write_text(json.dumps(_bench_doc(without)))
+    r = run_llmctl("calibrate", str(cpu_spec), "--from", str(bench), "--dry-run", "-o", "json", timeout=120)
+    assert r.code == 0, r.output
+    assert json.loads(r.stdout)["steps"][0]["itl_measured_ms"] == 0.15  # the client's figure, all there is
+    assert "engine's own" not in table(_bench_doc(without))
+
+    bench.write_text(json.dumps(_bench_doc({**COALESCED_STEP, "server_tpot": {"tpot_ms_mean": "6"}})))
+    _bad(run_llmctl("calibrate", str(cpu_spec), "--from", str(bench)), "steps[0].server_tpot.tpot_ms_mean",
+         "must be a number")
+
+
+def test_prometheus_text_summed_per_series():
+    """Lines in the shapes vLLM 0.32.0 and llama-server b11549 write on /metrics (read from both
+    running servers): label sets summed per name, comments and timestamps skipped."""
+    from llmctl.prometheus import series
+
+    text = """\
+# HELP vllm:request_time_per_output_token_seconds Histogram of time_per_output_token_seconds per request.
+# TYPE vllm:request_time_per_output_token_seconds histogram
+vllm:request_time_per_output_token_seconds_sum{engine="0",model_name="tiny"} 0.125
+vllm:request_time_per_output_token_seconds_count{engine="0",model_name="tiny"} 24.0
+vllm:request_time_per_output_token_seconds_count{engine="1",model_name="tiny"} 8.0
+vllm:cache_config_info{block_size="16",cache_dtype="auto",num_gpu_blocks="65536"} 1.0
+llamacpp:tokens_predicted_total 20
+llamacpp:tokens_predicted_seconds_total 0.00237 1764540000000
+"""
+    sums, labels = series(text)
+    assert sums["vllm:request_time_per_output_token_seconds_count"] == 32.0
+    assert sums["vllm:request_time_per_output_token_seconds_sum"] == 0.125
+    assert sums["llamacpp:tokens_predicted_seconds_total"] == 0.00237 and sums["llamacpp:tokens_predicted_total"] == 20
+    assert 'num_gpu_blocks="65536"' in labels["vllm:cache_config_info"]
+    assert not any(k.startswith("#") for k in sums)
+
+
 def test_bad_overlay_is_exit_2_with_line_and_field(cpu_spec):
     overlay = cpu_spec.with_name("cpu.calibration.yaml")
     entry = """schema: llmctl.calibration/v1
