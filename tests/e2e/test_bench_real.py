@@ -124,7 +124,7 @@ def test_bench_vllm_with_chart(vllm_server, tiny_hf_model, tmp_path):
 
 def test_calibrate_closes_the_loop_on_vllm_cpu(vllm_server, tiny_hf_model, tmp_path):
     """bench → calibrate → plan: the plan's ITL for the real vLLM CPU server is within 10 % of the
-    engine's own measured time per output token, and no further off than with the profiles' constants.
+    engine's own measured time per output token, and was further off with the profiles' constants.
 
     The profiles describe vLLM on GPUs (and refuse it on a CPU); the calibration overlay is what makes
     the planner model this server: it records that vLLM was measured serving on this CPU, the fitted
@@ -178,9 +178,7 @@ def test_calibrate_closes_the_loop_on_vllm_cpu(vllm_server, tiny_hf_model, tmp_p
               f"({err_before:.0%} off), after {itl_after:.2f} ms ({err_after:.0%} off)")
     print(report)
     assert err_after <= 0.10, report
-    # the profiles' constants (GPU serving) land anywhere from 5 % to 70 % off on this shared CPU,
-    # depending on its load; calibrating must never leave the plan further off than they did
-    assert err_after <= err_before + 0.01, report
+    assert err_before > err_after, report  # the profiles' constants describe GPU serving: further off here
     assert any(x["rule"] == "calibration" and "calibrated from" in x["detail"] for x in plan["rationale"])
 
     explain = run_llmctl("plan", str(spec), "--explain", timeout=60)
