@@ -5,14 +5,14 @@ decode time only while the server streams each token as it is made. When the ser
 behind (a CPU shared with the engine, a slow API process), it sends many tokens in one chunk and the
 client's figure shrinks towards zero however long the engine took. The engine's own counters do not:
 `llmctl bench` reads them just before and just after each step, and the step records
-Δsum / Δcount of the series the engine's profile names (`tpot_metric` in profiles/engines.yaml).
+Δseconds / Δcount of the two series the engine's profile names (`tpot_metric` in profiles/engines.yaml).
 """
 
 from __future__ import annotations
 
 
 def metric_for(engine: str | None):
-    """(metrics path, RatioMetric) of the engine the server says it is, or None."""
+    """(metrics path, (seconds series, count series)) of the engine the server says it is, or None."""
     from llmctl.engines import engine_names, get_engine
 
     if not engine or engine not in engine_names():
@@ -34,9 +34,10 @@ async def read(client, base: str, path: str, metric) -> tuple[float, float] | No
     if r.status_code != 200:
         return None
     sums, _ = series(r.text)
-    if metric.sum not in sums or metric.count not in sums:
+    seconds, count = metric
+    if seconds not in sums or count not in sums:
         return None
-    return sums[metric.sum], sums[metric.count]
+    return sums[seconds], sums[count]
 
 
 def over_step(before: tuple[float, float] | None, after: tuple[float, float] | None, metric, path: str) -> dict | None:
@@ -47,4 +48,4 @@ def over_step(before: tuple[float, float] | None, after: tuple[float, float] | N
     if d_count <= 0 or d_sum < 0:
         return None
     return {"tpot_ms_mean": round(d_sum / d_count * 1000, 3), "observations": int(d_count),
-            "series": f"{path} {metric.sum} / {metric.count}"}
+            "series": f"{path} {metric[0]} / {metric[1]}"}

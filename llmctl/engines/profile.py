@@ -25,13 +25,6 @@ class Runs(_Block):
     refusals: dict[str, str] = Field(default_factory=dict)  # kind or vendor -> sentence
 
 
-class RatioMetric(_Block):
-    """Two Prometheus series whose growth over an interval divides into a mean (seconds per token)."""
-
-    sum: str
-    count: str
-
-
 class EngineProfile(_Block):
     title: str                                  # how people write it in prose: "vLLM"
     aliases: tuple[str, ...] = ()               # other spellings a spec may use
@@ -52,7 +45,9 @@ class EngineProfile(_Block):
     preference: dict[str, float] = Field(default_factory=dict)   # rule id -> points (llmctl/rules.py)
     multinode: bool = False
     autoscale_metric: str | None = None
-    tpot_metric: RatioMetric | None = None      # the engine's own time per output token (llmctl bench)
+    # the engine's own time per output token (llmctl bench): two Prometheus series, [seconds, tokens or
+    # requests], whose growth over a step divides into the mean
+    tpot_metric: tuple[str, str] | None = None
     kv_cache_types: tuple[str, ...] = ()
     # vLLM
     shutdown_timeout_s: int | None = None

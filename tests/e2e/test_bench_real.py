@@ -73,8 +73,10 @@ def test_bench_reads_the_engines_own_time_per_token_from_llama_server_metrics(st
         own = s["server_tpot"]
         assert own["observations"] == 6 * 16, own  # tokens generated in this step, warm-up and other steps excluded
         assert "llamacpp:tokens_predicted_seconds_total" in own["series"]
-        # the engine's decode time per token is part of what the client waits per token
-        assert 0 < own["tpot_ms_mean"] <= s["tpot_ms"]["p95"], (own, s["tpot_ms"])
+        # the engine's time per token is part of what the client waits per token (llama.cpp times a
+        # slot's generation from its first sampled token, so the two do not nest exactly): the same
+        # order, in milliseconds — a unit slip (seconds, microseconds) would be 1000× off
+        assert 0 < own["tpot_ms_mean"] <= 3 * s["tpot_ms"]["p99"], (own, s["tpot_ms"])
     table = run_llmctl("bench", "--url", server.base_url, "--concurrency", "1", "--requests", "2",
                        "--prompt-tokens", "24", "--output-tokens", "8", timeout=120)
     assert table.code == 0 and "the engine's own TPOT (/metrics llamacpp:tokens_predicted_seconds_total" in table.stdout
