@@ -103,3 +103,38 @@ def test_local_engine_missing_is_a_clear_message(tiny_gguf, tmp_path):
     assert r.code == 1, r.output
     assert "'llama-server' is not on PATH" in r.stderr and "fix:" in r.stderr
     assert not list(tmp_path.glob(".llmctl/*/*/engine.pid"))
+
+
+def test_two_replicas_run_as_two_processes_behind_the_proxy(tiny_gguf, tmp_path, llama_server_on_path):
+    """A plan with two replicas on the local target: two llama-server processes on consecutive private
+    ports, both in HAProxy's backend and both serving; `down` ends both. (The planner gives a CPU host
+    one replica, so the spec forces two with overrides.replicas and `up --force` deploys it anyway.)"""
+    from llmctl.deploy.state import deployment_dir
+    from llmctl.traffic.proxy import Proxy
+
+    env = llama_server_on_path
+    port = free_port()
+    path = tmp_path / "llmctl.yaml"
+    spec = write_spec(path, model=str(tiny_gguf), port=port, target="local", name="two local")
+    path.write_text(path.read_text() + "  replicas: 2\n")
+    pids: list[int] = []
+    try:
+        r = run_llmctl("up", spec, "--force", "--timeout", "120", env=env)
+        assert r.code == 0, r.output
+        st = _status(spec, env)
+        procs = [o for o in st["objects"] if o["kind"] == "process"]
+        assert len(procs) == 2 and all(o["state"] == "running" for o in procs), st["objects"]
+        pids = [int(o["id"]) for o in procs]
+        assert all(_alive(p) for p in pids) and pids[0] != pids[1]
+        ports = sorted(int(o["name"].rsplit(":", 1)[1]) for o in procs)
+        assert ports[1] == ports[0] + 1 and port not in ports  # private, consecutive; the proxy has the public one
+
+        proxy = Proxy(deployment_dir(spec, st["slug"]) / "proxy")
+        for _ in range(8):
+            assert http_ok(f"http://127.0.0.1:{port}/health")
+        served = {name: int(row["stot"]) for name, row in proxy.admin.stats(f"be_{st['slug']}").items()}
+        assert set(served) == {"blue-1", "blue-2"} and all(n > 0 for n in served.values()), served
+    finally:
+        r = run_llmctl("down", spec, env=env)
+    assert r.code == 0, r.output
+    assert pids and not any(_alive(p) for p in pids)

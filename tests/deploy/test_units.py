@@ -103,3 +103,26 @@ def test_compose_override_merges_with_the_rendered_file(tmp_path, tiny_gguf, net
     else:
         assert s["ports"][0]["published"] == "18123" and s["ports"][0]["host_ip"] == "127.0.0.1"
         assert s["entrypoint"] == svc.argv
+
+
+@pytest.mark.parametrize("vendor, var", [("nvidia", "CUDA_VISIBLE_DEVICES"), ("amd", "HIP_VISIBLE_DEVICES")])
+def test_local_replicas_get_their_own_port_and_gpus(tmp_path, vendor, var):
+    """Host processes of a 2-replica plan with 2 GPUs each: replica i listens on the first port + i and
+    sees only GPUs 2i, 2i+1 (the vendor's visibility variable); replica 2 keeps its files apart."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))  # the render tests' hand-made plans
+    from render_plans import make_plan, make_spec
+
+    from llmctl.render import build_service
+    from llmctl.targets.local.apply import instance_records
+
+    svc = build_service(make_plan(replicas=2, tp=2), make_spec(hardware=[{"gpu": "A100-80GB", "gpus": 4}]))
+    svc = svc.model_copy(update={"gpu": svc.gpu.model_copy(update={"vendor": vendor})})
+    argv = ["llama-server", "--host", "127.0.0.1", "--port", "9000", "-m", "x.gguf"]
+    recs = instance_records(svc, "blue", tmp_path / "blue", argv, str(tmp_path / "data"), [])
+    assert [r["port"] for r in recs] == [svc.ports[0].host, svc.ports[0].host + 1]
+    assert [r["argv"][r["argv"].index("--port") + 1] for r in recs] == [str(r["port"]) for r in recs]
+    assert [r["env"][var] for r in recs] == ["0,1", "2,3"]
+    assert recs[0]["dir"] == str(tmp_path / "blue") and recs[1]["dir"] == str(tmp_path / "blue" / "replica-2")

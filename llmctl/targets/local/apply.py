@@ -6,8 +6,14 @@ kernel's start time of that pid, so a reused pid is never mistaken for ours) let
 
 .llmctl/<slug>/<colour>/engine.pid   {"pid": …, "start_ticks": …, "argv": […]}
 .llmctl/<slug>/<colour>/engine.log   the engine's stdout and stderr
+.llmctl/<slug>/<colour>/replica-N/   the same for replica N ≥ 2 of a plan with several replicas
 .llmctl/<slug>/data/                 model caches (the container volumes' stand-in; kept by `down`
                                       unless --volumes)
+
+A plan with several replicas runs one process per replica, each on its own port (the colour's
+first port + i, consecutive, as the traffic layer expects) and limited to its own GPUs by the
+vendor's visibility variable (llmctl/targets/placement.py). A colour's record is replica 1's, with
+the others' records under "more_replicas"; every operation applies to each (`_instances`).
 """
 
 from __future__ import annotations
@@ -51,9 +57,11 @@ class LocalDriver(Driver):
 
     def files(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, str]:
         from llmctl.engines.base import native_env
+        from llmctl.targets.placement import replica_devices
 
         body = {"argv": self.command(ctx, service), "env": native_env(service, str(ctx.dir / "data")),
-                "secrets": sorted(s.key for s in service.secrets)}
+                "secrets": sorted(s.key for s in service.secrets), "replicas": service.replicas,
+                "devices": replica_devices(service)}
         return {"command.json": json.dumps(body, indent=2, sort_keys=True) + "\n"}
 
     def preflight(self, ctx: Context, service: "ServiceSpec") -> None:
@@ -66,20 +74,24 @@ class LocalDriver(Driver):
                               f"nothing was started\n  fix: {hint}")
 
     def apply(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, Any]:
-        from llmctl.engines.base import native_env
         from llmctl.fileio import write_atomic
 
         folder = ctx.dir / color
-        folder.mkdir(parents=True, exist_ok=True)
         (ctx.dir / "data").mkdir(parents=True, exist_ok=True)
-        argv = self.command(ctx, service)
-        env_extra = native_env(service, str(ctx.dir / "data"))
-        log_path = folder / "engine.log"
-        record = {"color": color, "dir": str(folder), "port": service.ports[0].host, "bind": service.ports[0].bind,
-                  "argv": argv, "env": env_extra, "secret_keys": sorted(ctx.secrets), "log": str(log_path)}
-        self._spawn(ctx, record)
+        first, *more = instance_records(service, color, folder, self.command(ctx, service), str(ctx.dir / "data"),
+                                        sorted(ctx.secrets))
+        if more:
+            first["more_replicas"] = more
+        first["instances"] = 1 + len(more)
+        try:
+            for record in _instances(first):
+                Path(record["dir"]).mkdir(parents=True, exist_ok=True)
+                self._spawn(ctx, record)
+        except BaseException:
+            self.remove(ctx, first)  # the replicas already started: nothing half-made is left running
+            raise
         write_atomic(folder / "command.json", self.files(ctx, service, color)["command.json"])
-        return record
+        return first
 
     def _spawn(self, ctx: Context, record: dict[str, Any]) -> None:
         from llmctl.fileio import write_atomic
@@ -115,9 +127,13 @@ class LocalDriver(Driver):
         return f" with code {child.returncode}" if child is not None and child.returncode is not None else ""
 
     def running(self, ctx: Context, record: dict[str, Any]) -> bool:
-        return self._alive(record)
+        return all(self._alive(r) for r in _instances(record))
 
     def wait_ready(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> None:
+        for one in _instances(record):
+            self._wait_one(ctx, service, one)
+
+    def _wait_one(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> None:
         url = self.url(ctx, service, record) + service.health.path
         api_key = next((ctx.secrets[s.key] for s in service.secrets if s.env.endswith("API_KEY") and s.key in ctx.secrets), None)
 
@@ -129,10 +145,17 @@ class LocalDriver(Driver):
             return Poll(done=code == 200, status=f"pid {record['pid']} running; GET {service.health.path}: "
                                                   f"{code or 'no answer'}" + (f" | {last}" if last else ""))
 
-        wait_for(probe, what=f"{service.engine} (local, {record['color']})", timeout_s=ctx.timeout_s,
+        wait_for(probe, what=f"{service.engine} (local, {record['color']}, port {record['port']})", timeout_s=ctx.timeout_s,
                  on_fail=lambda _r: f"  last log lines ({record['log']}):\n" + tail(self.logs(ctx, record)))
 
     def logs(self, ctx: Context, record: dict[str, Any], n: int = 20) -> str:
+        """The last `n` lines of each replica's log (one replica: its lines alone)."""
+        parts = [(r, self._log_tail(r, n)) for r in _instances(record)]
+        if len(parts) == 1:
+            return parts[0][1]
+        return "\n".join(f"[replica {i} on port {r['port']}]\n{text}" for i, (r, text) in enumerate(parts, 1))
+
+    def _log_tail(self, record: dict[str, Any], n: int) -> str:
         try:
             with open(record["log"], "rb") as fh:
                 fh.seek(0, os.SEEK_END)
@@ -147,24 +170,29 @@ class LocalDriver(Driver):
         return Path(record["log"]) if record.get("log") else None
 
     def describe(self, ctx: Context, record: dict[str, Any]) -> list[dict[str, str]]:
-        return [{"kind": "process", "name": Path(record["argv"][0]).name, "id": str(record.get("pid")),
-                 "state": "running" if self._alive(record) else "not running", "health": "-",
-                 "log": record.get("log", "")}]
+        return [{"kind": "process", "name": f"{Path(r['argv'][0]).name} :{r.get('port')}", "id": str(r.get("pid")),
+                 "state": "running" if self._alive(r) else "not running", "health": "-",
+                 "log": r.get("log", "")} for r in _instances(record)]
 
     def leftovers(self, ctx: Context) -> list[dict[str, Any]]:
         found = []
-        for pidfile in ctx.dir.glob("*/engine.pid"):
+        for pidfile in [*ctx.dir.glob("*/engine.pid"), *ctx.dir.glob("*/replica-*/engine.pid")]:
             try:
                 data = json.loads(pidfile.read_text())
             except (OSError, ValueError):
                 continue
-            found.append({"color": pidfile.parent.name, "dir": str(pidfile.parent), "pid": data.get("pid"),
+            colour_dir = pidfile.parent.parent if pidfile.parent.name.startswith("replica-") else pidfile.parent
+            found.append({"color": colour_dir.name, "dir": str(pidfile.parent), "pid": data.get("pid"),
                           "start_ticks": data.get("start_ticks"), "argv": data.get("argv", ["?"]),
                           "log": str(pidfile.parent / "engine.log"), "env": {}, "secret_keys": []})
         return found
 
     # ------------------------------------------------------------------ lifecycle
     def stop(self, ctx: Context, record: dict[str, Any]) -> None:
+        for one in _instances(record):
+            self._stop_one(one)
+
+    def _stop_one(self, record: dict[str, Any]) -> None:
         if not self._alive(record):
             return
         pid = record["pid"]
@@ -185,14 +213,44 @@ class LocalDriver(Driver):
                 child.wait(timeout=10)
 
     def start(self, ctx: Context, record: dict[str, Any]) -> None:
-        self._spawn(ctx, record)
+        for one in _instances(record):
+            self._spawn(ctx, one)
 
     def remove(self, ctx: Context, record: dict[str, Any], *, volumes: bool = False) -> list[str]:
-        was = self._alive(record)
-        self.stop(ctx, record)
-        Path(record["dir"], "engine.pid").unlink(missing_ok=True)
-        removed = [f"process {record.get('pid')}"] if was else []
+        removed = []
+        for one in _instances(record):
+            was = self._alive(one)
+            self._stop_one(one)
+            Path(one["dir"], "engine.pid").unlink(missing_ok=True)
+            removed += [f"process {one.get('pid')}"] if was else []
         if volumes and (ctx.dir / "data").exists():
             shutil.rmtree(ctx.dir / "data")
             removed.append(str(ctx.dir / "data"))
         return removed
+
+
+def _instances(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of every replica of a colour: the colour's own (replica 1), then the others."""
+    return [record, *record.get("more_replicas", [])]
+
+
+def instance_records(service: "ServiceSpec", color: str, folder: Path, argv: list[str], data_dir: str,
+                     secret_keys: list[str]) -> list[dict[str, Any]]:
+    """One record per replica, not yet started: replica i listens on the service's port + i and sees only
+    its own GPUs; its files live in the colour's folder (replica 1) or a replica-N folder beside them."""
+    from llmctl.deploy.base import listen_args
+    from llmctl.engines.base import host_address, native_env
+    from llmctl.targets.placement import replica_devices, visible_devices_env
+
+    port = service.ports[0]
+    base_env = native_env(service, data_dir)
+    out = []
+    for i, devices in enumerate(replica_devices(service)):
+        where = folder if i == 0 else folder / f"replica-{i + 1}"
+        env = {**base_env, **visible_devices_env(service.gpu.vendor, devices)}
+        if "OLLAMA_HOST" in env:  # Ollama takes its listen address from the environment, not argv
+            env["OLLAMA_HOST"] = f"{host_address(port.bind)}:{port.host + i}"
+        out.append({"color": color, "dir": str(where), "port": port.host + i, "bind": port.bind,
+                    "argv": listen_args(argv, port.bind, port.host + i), "env": env, "secret_keys": secret_keys,
+                    "log": str(where / "engine.log")})
+    return out
