@@ -152,8 +152,12 @@ def logs_cmd(spec_path, target, user_mode, context, namespace, kubeconfig, follo
               help="Seconds to wait for readiness (default: the plan's start-up allowance).")
 @click.option("--smoke/--no-smoke", default=True, show_default=True, help="Smoke-test the earlier version first.")
 @click.option("--smoke-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True)
-def rollback_cmd(spec_path, timeout_s, smoke, smoke_timeout) -> int:
-    """Bring back the version of SPEC that ran before the last update, through the proxy (blue/green)."""
+@click.option("--allow-downtime", is_flag=True,
+              help="One replica and no spare GPU: stop the running version before the earlier one starts.")
+def rollback_cmd(spec_path, timeout_s, smoke, smoke_timeout, allow_downtime) -> int:
+    """Bring back the version of SPEC that ran before the last update, through the proxy: blue/green, or
+    replica by replica when no spare GPUs hold a second copy."""
     from llmctl.deploy.rollout import rollback
 
-    return rollback(spec_path, timeout_s=timeout_s, smoke=smoke, smoke_timeout_s=smoke_timeout, echo=click.echo)
+    return rollback(spec_path, timeout_s=timeout_s, smoke=smoke, smoke_timeout_s=smoke_timeout, echo=click.echo,
+                    allow_downtime=allow_downtime)

@@ -80,6 +80,33 @@ class Driver:
     def close(self) -> None:
         """Release what `up` held only while it ran (e.g. a port-forward for the smoke test)."""
 
+    # Replica by replica: an update with several replicas and no spare GPUs replaces one replica at a
+    # time (llmctl/deploy/proxied.py). A driver that can start, stop and check a single replica of a
+    # colour sets `replica_by_replica` and implements the four methods below; `up` refuses such an
+    # update on the others and says how to make room.
+    replica_by_replica = False
+
+    def start_replica(self, ctx: Context, service: "ServiceSpec", color: str, index: int,
+                      record: dict[str, Any] | None) -> dict[str, Any]:
+        """Start replica `index` (0-based) of `color`; the first call (record None) makes the colour's
+        record, later calls start further replicas of it. Returns the colour's record."""
+        raise NotImplementedError
+
+    def replica(self, record: dict[str, Any], index: int) -> dict[str, Any]:
+        """What `url`, `logs` and the smoke test need to reach replica `index` of a colour alone."""
+        raise NotImplementedError
+
+    def stop_replica(self, ctx: Context, record: dict[str, Any], index: int) -> None:
+        raise NotImplementedError
+
+    def restart_replica(self, ctx: Context, record: dict[str, Any], index: int) -> None:
+        """Start a stopped replica of a colour again, as it was (the old version, after a failed update);
+        nothing when it still runs."""
+        raise NotImplementedError
+
+    def wait_replica(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any], index: int) -> None:
+        raise NotImplementedError
+
     def leftovers(self, ctx: Context) -> list[dict[str, Any]]:
         """Records of instances this deployment made that the state no longer names (for `down`)."""
         return []

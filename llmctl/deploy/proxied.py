@@ -8,6 +8,12 @@ joins the proxy with weight 0, takes all new requests at once (runtime API), the
 drained, and once it has no request in flight — in the current HAProxy worker and in any worker
 still finishing before a reload — it is stopped and leaves the proxy. Rollback is the same update
 towards the previous ServiceSpec, which the state keeps.
+
+Without spare GPUs for a second colour, several replicas are replaced one at a time
+(`replica_by_replica`): replica i of the old colour is drained out of the proxy and stopped, the new
+version's replica i starts on the GPUs it freed, is checked, and joins the proxy; the other replicas
+serve meanwhile. If any new replica fails, every replica already moved goes back the same way and
+the old version serves on all of them again.
 """
 
 from __future__ import annotations
@@ -207,3 +213,102 @@ def replace_in_place(driver: Driver, ctx: Context, service: "ServiceSpec", old: 
     apply_routes(service, proxy, routes)
     driver.remove(ctx, old)
     return record
+
+
+def replica_by_replica(driver: Driver, ctx: Context, service: "ServiceSpec", old: dict[str, Any],
+                       old_service: "ServiceSpec", spec, smoke: bool, smoke_timeout_s: float, echo) -> dict[str, Any]:
+    """Several replicas, no spare GPUs: replace them one at a time (see the module's docstring)."""
+    proxy, routes, old_colour, colour = _running_routes(ctx, driver, old)
+    n = service.replicas
+    # server <colour>-k is replica k-1 (port first + k-1): pair them by that number, not by list order
+    olds = sorted((s for s in routes.servers if s.name.startswith(old_colour + "-")),
+                  key=lambda s: int(s.name.rsplit("-", 1)[1]))
+    if len(olds) != n:
+        raise CheckFailed(f"the running version has {len(olds)} replicas and the new one {n}: a replica-by-replica "
+                          "update pairs them one to one; nothing was changed\n  fix: list spare GPUs under "
+                          "hardware:, or change the replica count in its own update")
+    inner = private(service, _free_ports(n))
+    news = _servers(colour, {"port": inner.ports[0].host}, n)
+    say(f"  no spare GPUs: replacing the {n} replicas one at a time ({n - 1} of {n} serve throughout)")
+    record: dict[str, Any] | None = None
+    moved: list[int] = []
+    i = 0
+    try:
+        for i in range(n):
+            say(f"  replica {i + 1} of {n}: draining {olds[i].name}")
+            _take_out(proxy, routes, olds[i].name)
+            driver.stop_replica(ctx, old, i)
+            record = driver.start_replica(ctx, inner, colour, i, record)
+            driver.wait_replica(ctx, inner, record, i)
+            if smoke:
+                from llmctl.deploy.rollout import _smoke
+
+                _smoke(driver, ctx, inner, driver.replica(record, i), spec, smoke_timeout_s, echo)
+            _swap(service, proxy, routes, out=olds[i].name, into=news[i])
+            moved.append(i)
+    except BaseException as exc:
+        say(f"  {colour} replica {i + 1} failed: every replica goes back to {old_colour}")
+        logs = driver.logs(ctx, driver.replica(record, i)) if record is not None else ""
+        try:
+            _restore(driver, ctx, old_service, proxy, routes, old, olds, record, news, moved, failed=i)
+        except CheckFailed as again:
+            raise CheckFailed(f"{exc}\n  going back to {old_colour} failed too: {again}\n  fix: `llmctl status` shows "
+                              "what runs; `llmctl rollback` or `llmctl up` again") from None
+        if isinstance(exc, CheckFailed):
+            from llmctl.deploy.progress import tail
+
+            last = f"\n  last log lines:\n{tail(logs)}" if logs.strip() and "last log lines" not in str(exc) else ""
+            raise CheckFailed(f"{exc}{last}\n  {old_colour} serves on all {n} replicas again at "
+                              f"{public_url(service)}") from None
+        raise
+    record["private"] = True
+    driver.remove(ctx, old)  # every old replica is stopped; its ServiceSpec stays in the state for `rollback`
+    say(f"  removed {old_colour}")
+    return record
+
+
+def _take_out(proxy: Proxy, routes: Routes, name: str) -> None:
+    """No new request to `name`, and none of its own still running (in this HAProxy worker or an older one)."""
+    for s in routes.servers:
+        if s.name == name:
+            s.weight = 0
+    proxy.admin.drain(routes.backend, name)
+    record_routes(proxy, routes)
+    proxy.admin.wait_idle(routes.backend, name, DRAIN_TIMEOUT_S)
+    proxy.wait_old_workers(DRAIN_TIMEOUT_S)
+
+
+def _swap(service: "ServiceSpec", proxy: Proxy, routes: Routes, *, out: str, into: Server) -> None:
+    """Replace server `out` (drained) with `into` at full weight, once HAProxy sees it UP."""
+    into = Server(into.name, into.host, into.port, 100)
+    routes.servers = [s for s in routes.servers if s.name != out] + [into]
+    apply_routes(service, proxy, routes)
+    proxy.admin.wait_status(routes.backend, into.name, "UP", UP_TIMEOUT_S)
+
+
+def _restore(driver: Driver, ctx: Context, old_service: "ServiceSpec", proxy: Proxy, routes: Routes,
+             old: dict[str, Any], olds: list[Server], record: dict[str, Any] | None, news: list[Server],
+             moved: list[int], failed: int) -> None:
+    """Back to the old version on every replica: the failed one first (it never took traffic), then
+    the moved ones, newest first, each drained before its old replica returns."""
+    if record is not None:
+        driver.stop_replica(ctx, record, failed)
+    driver.restart_replica(ctx, old, failed)
+    driver.wait_replica(ctx, old_service, old, failed)
+    if any(s.name == olds[failed].name for s in routes.servers):
+        for s in routes.servers:
+            if s.name == olds[failed].name:
+                s.weight = 100
+        proxy.admin.set_weight(routes.backend, olds[failed].name, 100)
+        proxy.admin.enable(routes.backend, olds[failed].name)
+        record_routes(proxy, routes)
+    else:  # the new replica had already taken its place in the configuration
+        _swap(old_service, proxy, routes, out=news[failed].name, into=olds[failed])
+    for j in reversed(moved):
+        _take_out(proxy, routes, news[j].name)
+        driver.stop_replica(ctx, record, j)
+        driver.restart_replica(ctx, old, j)
+        driver.wait_replica(ctx, old_service, old, j)
+        _swap(old_service, proxy, routes, out=news[j].name, into=olds[j])
+    if record is not None:
+        driver.remove(ctx, record)

@@ -1,8 +1,8 @@
 """`up`, `down`, `status` and `rollback` across targets: preflight, first start, updates, idempotence.
 
 Targets with a traffic layer (`proxied`: local, compose, systemd) run each colour on private ports behind
-HAProxy on the spec's port; updates switch colours there without dropping a request
-(llmctl/deploy/proxied.py). Other blue/green targets: the new colour starts beside the running one on
+HAProxy on the spec's port; updates switch colours there without dropping a request, or replace the
+replicas one at a time when no spare GPUs hold a second copy (llmctl/deploy/proxied.py). Other blue/green targets: the new colour starts beside the running one on
 a free staging port and must pass the smoke test there; only then is the old one stopped, the new
 one moved to the real port and checked again, and the old one removed. If the new one fails at any
 step the old one keeps (or goes back to) serving and `up` exits 1 with the new one's last log lines.
@@ -113,7 +113,13 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
 
     try:
         if proxied:
-            record = _rollout_proxied(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, options)
+            try:
+                record = _rollout_proxied(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo,
+                                          options)
+            except BaseException:
+                if state is not None and alive:
+                    state.save(ctx.dir)  # a failed replica-by-replica update restarted old replicas (new pids)
+                raise
         else:
             record = _rollout(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, target)
     finally:
@@ -169,23 +175,42 @@ def _rollout_proxied(driver: Driver, ctx: Context, service, state: State | None,
                               f"  fix: `llmctl down {ctx.spec_path}` then `llmctl up` (the service is down while "
                               "the model loads once)")
         return _blue_green(driver, ctx, service, state, spec, smoke, smoke_timeout_s, echo)
-    room = px.room_for_both(service)
-    if not room:
-        if service.replicas > 1:
-            raise CheckFailed(f"the new version needs {px.gpus(service) * service.replicas} GPUs beside the running one "
-                              f"and the hardware lists {service.spare_gpus} spare; a replica-by-replica update is not "
-                              "available on this target\n  fix: list spare GPUs under hardware:, or `llmctl down` and "
-                              "`llmctl up` (downtime)")
-        if not options.get("allow_downtime"):
-            raise CheckFailed("one replica and no spare GPU: the new version can only start after the running one "
-                              "stops, so the service is down while the model loads\n"
-                              "  fix: `llmctl up --allow-downtime`, or list a spare GPU under hardware:")
-        say("  warning: one replica and no spare GPU: the service is down until the new version is ready")
-        return px.replace_in_place(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
-    return px.switch(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
+    return _update_through_proxy(driver, ctx, service, state.active, _service_of(state, service), spec, smoke,
+                                 smoke_timeout_s, echo, options)
 
 
-def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_timeout_s: float, echo) -> int:
+def _service_of(state: State, fallback):
+    """The ServiceSpec the running version was started from (kept in the state of proxied targets)."""
+    from llmctl.service import ServiceSpec
+
+    return ServiceSpec.model_validate(state.service) if state.service else fallback
+
+
+def _update_through_proxy(driver: Driver, ctx: Context, service, old: dict[str, Any], old_service, spec, smoke: bool,
+                          smoke_timeout_s: float, echo, options: dict[str, Any]) -> dict[str, Any]:
+    """From the running version `old` to `service`: blue/green when the spare GPUs hold a second copy,
+    else replica by replica, else (one replica) in place with --allow-downtime."""
+    from llmctl.deploy import proxied as px
+
+    if px.room_for_both(service):
+        return px.switch(driver, ctx, service, old, spec, smoke, smoke_timeout_s, echo)
+    if service.replicas > 1:
+        if not driver.replica_by_replica:
+            raise CheckFailed(f"the new version needs {px.gpus(service) * service.replicas} GPUs beside the running "
+                              f"one and the hardware lists {service.spare_gpus} spare; the {driver.name} target cannot "
+                              "replace replicas one at a time\n  fix: list spare GPUs under hardware:, or `llmctl "
+                              "down` and `llmctl up` (downtime)")
+        return px.replica_by_replica(driver, ctx, service, old, old_service, spec, smoke, smoke_timeout_s, echo)
+    if not options.get("allow_downtime"):
+        raise CheckFailed("one replica and no spare GPU: the new version can only start after the running one "
+                          "stops, so the service is down while the model loads\n"
+                          "  fix: `llmctl up --allow-downtime`, or list a spare GPU under hardware:")
+    say("  warning: one replica and no spare GPU: the service is down until the new version is ready")
+    return px.replace_in_place(driver, ctx, service, old, spec, smoke, smoke_timeout_s, echo)
+
+
+def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_timeout_s: float, echo,
+             allow_downtime: bool = False) -> int:
     """Bring back the version that ran before the last update, through the proxy (no request dropped)."""
     from llmctl.deploy import proxied as px
     from llmctl.deploy.secrets import env_values
@@ -206,7 +231,11 @@ def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_time
     ctx.timeout_s = timeout_s or float(service.health.startup_timeout_s)
     say(f"rollback: {state.name} back to the version before the last update ({target})")
     try:
-        record = px.switch(driver, ctx, service, state.active, spec, smoke, smoke_timeout_s, echo)
+        record = _update_through_proxy(driver, ctx, service, state.active, _service_of(state, service), spec, smoke,
+                                       smoke_timeout_s, echo, {**state.options, "allow_downtime": allow_downtime})
+    except BaseException:
+        state.save(ctx.dir)  # as in `up`: replicas restarted on the way back have new pids
+        raise
     finally:
         driver.close()
     State(name=state.name, slug=state.slug, target=state.target, spec=state.spec, hash=state.previous_hash,

@@ -51,3 +51,26 @@ def test_more_gpus_than_the_host_has_is_refused():
 def test_cpu_replicas_stay_one_scaled_service():
     c = _compose(dict(replicas=2, gpu_kind="cpu", gpu_type="cpu-ddr5-2ch"), {})
     assert list(c["services"]) == ["chat"] and c["services"]["chat"]["deploy"]["replicas"] == 2
+
+
+def test_compose_driver_addresses_each_replica_as_docker_compose_sees_it(tmp_path):
+    """A replica-by-replica update starts, stops and checks one replica of a colour at a time: the
+    compose driver's replica i must be the compose service that reserves replica i's GPUs and
+    publishes its port (docker compose's own model of the rendered file). Containers cannot start
+    here (no GPU to reserve), so the driver's commands are checked against that model."""
+    from llmctl.targets.compose.apply import ComposeDriver
+    from llmctl.targets.compose.render import replica_services
+
+    service = build_service(make_plan(replicas=2, tp=2), make_spec(hardware=HOST_4_GPUS))
+    for name, text in render_service(service, "compose").files.items():
+        (tmp_path / name).write_text(text)
+    svcs = compose_config(tmp_path)["services"]
+    record = {"color": "blue", "project": "llmctl-chat-blue", "dir": str(tmp_path), "port": service.ports[0].host,
+              "services": [m["name"] for m in replica_services(service)]}
+    driver = ComposeDriver()
+    assert driver.replica_by_replica
+    for i, ids in enumerate((["0", "1"], ["2", "3"])):
+        one = driver.replica(record, i)
+        svc = svcs[one["service"]]
+        assert svc["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] == ids
+        assert int(svc["ports"][0]["published"]) == one["port"]

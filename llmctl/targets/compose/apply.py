@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 LABEL = "dev.llmctl.deployment"  # value: the service slug
 COLOR_LABEL = "dev.llmctl.color"
 PROJECT_LABEL = "com.docker.compose.project"  # set by docker compose on everything it creates
+SERVICE_LABEL = "com.docker.compose.service"  # the compose service a container belongs to
 OVERRIDE = "compose.llmctl.yaml"
 # healthcheck.start_interval needs Docker Engine 25 (API 1.44); older engines refuse the container
 # (docs.docker.com/reference/compose-file/services/#healthcheck, "start_interval … Docker Engine 25.0")
@@ -72,8 +73,19 @@ class ComposeDriver(Driver):
 
     # ------------------------------------------------------------------ apply
     def apply(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, Any]:
+        record = self._prepare(ctx, service, color)
+        folder, project = Path(record["dir"]), record["project"]
+        out = compose(folder, project, "up", "--detach", "--remove-orphans", "--pull", "never")
+        if out.returncode != 0:
+            compose(folder, project, "down", "--remove-orphans")  # what it created before failing
+            raise CheckFailed(f"docker compose up ({project}) failed:\n{tail(out.stdout + out.stderr)}")
+        return record
+
+    def _prepare(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, Any]:
+        """The colour's files written and its image present; its record (nothing started yet)."""
         from llmctl.deploy.secrets import env_file_text
         from llmctl.fileio import write_atomic
+        from llmctl.targets.compose.render import replica_services
 
         folder = ctx.dir / color
         for name, text in self.files(ctx, service, color).items():
@@ -83,13 +95,47 @@ class ComposeDriver(Driver):
         project = project_name(service.slug, color)
         port = service.ports[0]
         record = {"color": color, "project": project, "dir": str(folder), "port": port.host, "bind": port.bind,
-                  "network": ctx.options.get("network", "bridge")}
+                  "network": ctx.options.get("network", "bridge"),
+                  "services": [m["name"] for m in replica_services(service)]}
         self._pull(folder, project, service.image)
-        out = compose(folder, project, "up", "--detach", "--remove-orphans", "--pull", "never")
-        if out.returncode != 0:
-            compose(folder, project, "down", "--remove-orphans")  # what it created before failing
-            raise CheckFailed(f"docker compose up ({project}) failed:\n{tail(out.stdout + out.stderr)}")
         return record
+
+    # ------------------------------------------------------------------ one replica at a time
+    # Replicas that need GPUs are one compose service each (<slug>, <slug>-2, …; compose/render.py),
+    # each publishing its own port (the colour's first port + i): each can be started, stopped and
+    # checked alone. Replicas without GPUs are one scaled service, but they never need this (an
+    # update without GPUs always has room for a second colour).
+    replica_by_replica = True
+
+    def start_replica(self, ctx: Context, service: "ServiceSpec", color: str, index: int,
+                      record: dict[str, Any] | None) -> dict[str, Any]:
+        record = record or self._prepare(ctx, service, color)
+        name = self._service_name(record, index)
+        out = compose(Path(record["dir"]), record["project"], "up", "--detach", "--no-deps", "--pull", "never", name)
+        if out.returncode != 0:
+            raise CheckFailed(f"docker compose up {name} ({record['project']}) failed:\n{tail(out.stdout + out.stderr)}")
+        return record
+
+    def replica(self, record: dict[str, Any], index: int) -> dict[str, Any]:
+        return {**record, "port": int(record["port"]) + index, "service": self._service_name(record, index)}
+
+    def stop_replica(self, ctx: Context, record: dict[str, Any], index: int) -> None:
+        self._compose_or_sdk(self.replica(record, index), "stop")
+
+    def restart_replica(self, ctx: Context, record: dict[str, Any], index: int) -> None:
+        self._compose_or_sdk(self.replica(record, index), "start")
+
+    def wait_replica(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any], index: int) -> None:
+        self.wait_ready(ctx, service, self.replica(record, index))
+
+    def _service_name(self, record: dict[str, Any], index: int) -> str:
+        # a colour started before records named its services: <slug>, <slug>-2, … from the containers' labels
+        names = record.get("services") or sorted(
+            {c.labels.get(SERVICE_LABEL, "") for c in self.containers(record["project"])}, key=lambda n: (len(n), n))
+        if len(names) <= index:
+            raise CheckFailed(f"{record['project']} runs its replicas as one scaled compose service (no GPUs to pin), "
+                              "so they cannot be replaced one at a time")
+        return names[index]
 
     def _pull(self, folder: Path, project: str, image: str) -> None:
         """Pull the image when the engine lacks it, with docker compose's own progress display."""
@@ -129,8 +175,10 @@ class ComposeDriver(Driver):
         except (ValueError, AttributeError):
             return (0,)
 
-    def containers(self, project: str) -> list:
-        return self.client().containers.list(all=True, filters={"label": [f"{PROJECT_LABEL}={project}"]})
+    def containers(self, project: str, service: str | None = None) -> list:
+        """The project's containers (all states), or only those of one compose service."""
+        labels = [f"{PROJECT_LABEL}={project}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
+        return self.client().containers.list(all=True, filters={"label": labels})
 
     def wait_ready(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any]) -> None:
         url = self.url(ctx, service, record) + service.health.path
@@ -138,7 +186,7 @@ class ComposeDriver(Driver):
         last_log = [""]
 
         def probe() -> Poll:
-            cs = self.containers(record["project"])
+            cs = self.containers(record["project"], record.get("service"))  # "service": one replica (replica())
             if not cs:
                 return Poll(status="no container yet")
             states = []
@@ -167,7 +215,7 @@ class ComposeDriver(Driver):
 
     def logs(self, ctx: Context, record: dict[str, Any], n: int = 20) -> str:
         out = []
-        for c in self.containers(record["project"]):
+        for c in self.containers(record["project"], record.get("service")):
             try:
                 out.append(c.logs(tail=n).decode("utf-8", "replace"))
             except Exception as exc:  # noqa: BLE001
@@ -217,15 +265,17 @@ class ComposeDriver(Driver):
         return names
 
     def _compose_or_sdk(self, record: dict[str, Any], *args: str) -> None:
+        """`docker compose ARGS` on the colour (or only on record["service"], one replica's), else the SDK."""
         folder = Path(record["dir"])
+        only = [record["service"]] if record.get("service") and args[0] in ("stop", "start") else []
         if (folder / "compose.yaml").exists():
-            out = compose(folder, record["project"], *args)
+            out = compose(folder, record["project"], *args, *only)
             if out.returncode == 0:
                 return
             if args[0] != "down":
                 raise CheckFailed(f"docker compose {args[0]} ({record['project']}) failed:\n{tail(out.stdout + out.stderr)}")
         # the files are gone (or compose refused them): act on the labelled objects directly
-        for c in self.containers(record["project"]):
+        for c in self.containers(record["project"], only[0] if only else None):
             if args[0] == "stop":
                 c.stop(timeout=30)
             elif args[0] == "start":

@@ -74,6 +74,17 @@ class LocalDriver(Driver):
                               f"nothing was started\n  fix: {hint}")
 
     def apply(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, Any]:
+        first = self._colour_record(ctx, service, color)
+        try:
+            for record in _instances(first):
+                self._spawn(ctx, record)
+        except BaseException:
+            self.remove(ctx, first)  # the replicas already started: nothing half-made is left running
+            raise
+        return first
+
+    def _colour_record(self, ctx: Context, service: "ServiceSpec", color: str) -> dict[str, Any]:
+        """The colour's record with one entry per replica, folders made, nothing started yet."""
         from llmctl.fileio import write_atomic
 
         folder = ctx.dir / color
@@ -83,15 +94,33 @@ class LocalDriver(Driver):
         if more:
             first["more_replicas"] = more
         first["instances"] = 1 + len(more)
-        try:
-            for record in _instances(first):
-                Path(record["dir"]).mkdir(parents=True, exist_ok=True)
-                self._spawn(ctx, record)
-        except BaseException:
-            self.remove(ctx, first)  # the replicas already started: nothing half-made is left running
-            raise
+        for record in _instances(first):
+            Path(record["dir"]).mkdir(parents=True, exist_ok=True)
         write_atomic(folder / "command.json", self.files(ctx, service, color)["command.json"])
         return first
+
+    # ------------------------------------------------------------------ one replica at a time
+    replica_by_replica = True
+
+    def start_replica(self, ctx: Context, service: "ServiceSpec", color: str, index: int,
+                      record: dict[str, Any] | None) -> dict[str, Any]:
+        record = record or self._colour_record(ctx, service, color)
+        self._spawn(ctx, _instances(record)[index])
+        return record
+
+    def replica(self, record: dict[str, Any], index: int) -> dict[str, Any]:
+        return {k: v for k, v in _instances(record)[index].items() if k != "more_replicas"}
+
+    def stop_replica(self, ctx: Context, record: dict[str, Any], index: int) -> None:
+        self._stop_one(_instances(record)[index])
+
+    def restart_replica(self, ctx: Context, record: dict[str, Any], index: int) -> None:
+        one = _instances(record)[index]
+        if not self._alive(one):  # an update that failed before stopping it left it running
+            self._spawn(ctx, one)
+
+    def wait_replica(self, ctx: Context, service: "ServiceSpec", record: dict[str, Any], index: int) -> None:
+        self._wait_one(ctx, service, _instances(record)[index])
 
     def _spawn(self, ctx: Context, record: dict[str, Any]) -> None:
         from llmctl.fileio import write_atomic
@@ -141,12 +170,12 @@ class LocalDriver(Driver):
             if not self._alive(record):
                 return Poll(failed=f"{record['argv'][0]} (pid {record.get('pid')}) exited{self._exit_code(record)}")
             code = http_status(url, api_key=api_key)
-            last = self.logs(ctx, record, 1).strip()[:120]
+            last = self._log_tail(record, 1).strip()[:120]
             return Poll(done=code == 200, status=f"pid {record['pid']} running; GET {service.health.path}: "
                                                   f"{code or 'no answer'}" + (f" | {last}" if last else ""))
 
         wait_for(probe, what=f"{service.engine} (local, {record['color']}, port {record['port']})", timeout_s=ctx.timeout_s,
-                 on_fail=lambda _r: f"  last log lines ({record['log']}):\n" + tail(self.logs(ctx, record)))
+                 on_fail=lambda _r: f"  last log lines ({record['log']}):\n" + tail(self._log_tail(record, 20)))
 
     def logs(self, ctx: Context, record: dict[str, Any], n: int = 20) -> str:
         """The last `n` lines of each replica's log (one replica: its lines alone)."""
