@@ -56,3 +56,12 @@ class FakeDriver(Driver):
 
     def running(self, ctx: Context, record: dict[str, Any]) -> bool:
         return record.get("color") in self.instances and record.get("color") not in self.stopped
+
+
+class ProxiedFakeDriver(FakeDriver):
+    """The fake as a target behind the traffic layer that cannot update a deployment made before it had
+    a proxy (as systemd: such a deployment holds the public port in a unit of its own)."""
+
+    name = "fake-proxied"
+    proxied = True
+    pre_proxy_updates = False

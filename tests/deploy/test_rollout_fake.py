@@ -103,3 +103,18 @@ def test_down_removes_every_colour(fake):
     assert rollout.down(path, target=None, volumes=False, options={}, echo=lambda *_: None) == 0
     assert FakeDriver.instances == {}
     assert load_state(deployment_dir(path, "fake-bot")) is None
+
+
+def test_a_deployment_from_before_the_proxy_is_refused_where_the_target_cannot_update_it(fake, monkeypatch):
+    """systemd's case (pre_proxy_updates = False): the running version holds the public port itself,
+    so `up` changes nothing and says to `down` then `up`."""
+    write, port = fake
+    path = write(4096)
+    assert _up(path) == 0  # the plain fake: an engine on the public port, no "private" in its record
+    monkeypatch.setitem(registry.REGISTRY, "fake", registry.TargetEntry(
+        "fake", None, "tests.deploy.fake_target:ProxiedFakeDriver", None, on_this_host=False))
+    FakeDriver.calls.clear()
+    with pytest.raises(CheckFailed, match="deployed before the fake-proxied target had a proxy") as exc:
+        _up(write(8192))
+    assert "`llmctl down" in str(exc.value) and "nothing was changed" in str(exc.value)
+    assert FakeDriver.calls == [] and load_state(deployment_dir(path, "fake-bot")).active["color"] == "blue"
