@@ -181,3 +181,13 @@ def test_an_hf_co_reference_keeps_its_own_quantization() -> None:
 def test_llama_cpp_still_weighs_quantizations_the_ollama_library_lacks() -> None:
     _, trace = plan(spec("qwen3:8b", backend="llama.cpp"))
     assert "Q6_K" in {c.quant.id for c in trace.ranked if c.backend == "llama.cpp" and c.feasible}
+
+
+def test_vllm_to_ollama_picks_a_published_tag_or_names_the_list() -> None:
+    from llmctl.errors import InputError
+    from llmctl.migrate.reverse import ollama_tag_for
+
+    assert ollama_tag_for("Qwen/Qwen3-8B", "Q8_0")[0] == "qwen3:8b-q8_0"
+    with pytest.raises(InputError) as err:
+        ollama_tag_for("Qwen/Qwen3-8B", "Q6_K")
+    assert err.value.where == "--quant" and "only in Q4_K_M, Q8_0, F16" in str(err.value)
