@@ -151,7 +151,8 @@ def _is_quant_word(catalog: Catalog, word: str) -> bool:
 
 
 def _quant_suffix(catalog: Catalog, rest: str) -> str | None:
-    """The quantization named at the end of an Ollama tag: `instruct-q4_K_M` → Q4_K_M, `fp16` → F16, `bf16` → BF16-GGUF."""
+    """The quantization named at the end of an Ollama tag: `instruct-q4_K_M` → Q4_K_M, `fp16` → F16,
+    `bf16` → BF16-GGUF."""
     parts = rest.split("-") if rest else []
     for i in range(len(parts)):
         word = "-".join(parts[i:]).replace("fp16", "f16")

@@ -133,7 +133,8 @@ class OllamaEngine(GgufEngine, Engine):
         keep = listed.keys() if listed is not None else {_default(ctx)}
         return [q for q in options if q.id in keep]
 
-    def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization", kvs: list["KvDtype"]) -> list["Candidate"]:
+    def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization",
+                   kvs: list["KvDtype"]) -> list["Candidate"]:
         """A quantization forced by overrides.quantization that the library does not publish for the tag is
         rejected with the list it does publish: the tag a plan would render does not exist."""
         out = super().candidates(ctx, pool, quant, kvs)
@@ -155,7 +156,8 @@ class OllamaEngine(GgufEngine, Engine):
                     "For another one, set overrides.quantization to one whose tag you know exists, or import a GGUF "
                     "file with `ollama create` from a Modelfile"]
         return [f"Ollama: {library_tag(o, c.quant.id)} is rendered as overrides.quantization asks, unchecked: the "
-                f"library's list for {bare_tag(o)} is not recorded ({cited}); `ollama pull` refuses a tag that does not exist"]
+                f"library's list for {bare_tag(o)} is not recorded ({cited}); `ollama pull` refuses a tag that "
+                "does not exist"]
 
     def no_quant_reason(self, ctx: "Context") -> str:
         if ctx.model.path:

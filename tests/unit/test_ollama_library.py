@@ -107,7 +107,8 @@ def test_every_ollama_plan_pulls_a_published_tag(model) -> None:
 # --------------------------------------------------------------------------- what the planner proposes
 
 
-@pytest.mark.parametrize("model,gpu", [("qwen3:8b", "H100"), ("qwen3:14b", "RTX4060-8GB"), ("gemma3:12b", "RTX4060-8GB")])
+@pytest.mark.parametrize("model,gpu", [("qwen3:8b", "H100"), ("qwen3:14b", "RTX4060-8GB"),
+                                       ("gemma3:12b", "RTX4060-8GB")])
 def test_a_model_published_in_three_quantizations_never_gets_q6_k(model: str, gpu: str) -> None:
     """qwen3 is published in q4_K_M, q8_0 and fp16 only; before the list, an 8 GB card got qwen3:14b-instruct-q6_K
     and gemma3:12b-instruct-q6_K, tags that do not exist."""
