@@ -106,7 +106,7 @@ def _from_ollama_tag(catalog: Catalog, ref: str) -> ResolvedModel | None:
                 best = (m, "")
                 break
             continue
-        for size in o.get("size_tags", []):
+        for size in [*o.get("size_tags", []), *_spelled_prefix(o)]:
             s = str(size).lower()
             if tag == s or tag.startswith(s + "-"):
                 if best is None or len(s) > len(best[1]):
@@ -130,6 +130,16 @@ def _from_ollama_tag(catalog: Catalog, ref: str) -> ResolvedModel | None:
                          gguf_quantization=quant, weight_bytes=weight_bytes, notes=notes, source="catalog")
 
 
+def _spelled_prefix(o: dict) -> list[str]:
+    """A `quant_tag` that does not start with the size names its tags on its own (llama4:16x17b's other
+    quantizations are 17b-scout-16e-instruct-QUANT): that fixed start counts as a size tag of the entry."""
+    spelled = str(o.get("quant_tag") or "")
+    if not spelled or spelled.startswith("{size}") or "{size}" in spelled:
+        return []
+    prefix = spelled.split("{quant}")[0].strip("-")
+    return [prefix] if prefix else []
+
+
 def _variant(rest: str) -> bool:
     """True when the tag names a variant whose file differs from the default's (`text`, a fine-tune)."""
     words = [w for w in rest.split("-") if w]
@@ -141,10 +151,12 @@ def _is_quant_word(catalog: Catalog, word: str) -> bool:
 
 
 def _quant_suffix(catalog: Catalog, rest: str) -> str | None:
-    """The quantization named at the end of an Ollama tag: `instruct-q4_K_M` → Q4_K_M, `fp16` → F16."""
+    """The quantization named at the end of an Ollama tag: `instruct-q4_K_M` → Q4_K_M, `fp16` → F16,
+    `bf16` → BF16-GGUF."""
     parts = rest.split("-") if rest else []
     for i in range(len(parts)):
         word = "-".join(parts[i:]).replace("fp16", "f16")
+        word = "bf16-gguf" if word == "bf16" else word  # a library tag's bf16 is a GGUF file, not the HF format
         q = catalog.find_quantization(word)
         if q is not None and q.is_gguf:
             return q.id

@@ -25,10 +25,7 @@ def quant_options(ctx: Context, *, needs_library_entry: bool) -> list[Quantizati
     """GGUF formats: the file's own, the one a tag spells, else the common library quantizations.
     `needs_library_entry`: the engine pulls by name from a library the model must be in (Ollama)."""
     cat, model = ctx.catalog, ctx.model
-    # the file's own quantization: a local GGUF, a pulled tag read from the Ollama store, a tag naming one
-    pulled = model.source == "ollama-store"
-    own = model.kind == "gguf-file" or pulled or bool(model.gguf_source) or _tag_names_quant(model)
-    if model.gguf_quantization and own:
+    if serves_own_file(model):
         q = cat.find_quantization(model.gguf_quantization)
         if q is None and model.weight_bytes:
             q = _file_quantization(model)
@@ -41,6 +38,14 @@ def quant_options(ctx: Context, *, needs_library_entry: bool) -> list[Quantizati
     native = model.gguf_quantization or (model.arch.ollama or {}).get("default_quantization")
     names = GGUF_CHOICES + ((native,) if native and native not in GGUF_CHOICES else ())
     return [cat.quantization(n) for n in names if cat.find_quantization(n)]
+
+
+def serves_own_file(model: ResolvedModel) -> bool:
+    """The model's own file decides the quantization: a local GGUF, a pulled tag read from the Ollama store,
+    a GGUF repository reference, a tag that names one (llama3.1:8b-instruct-q8_0)."""
+    pulled = model.source == "ollama-store"
+    own = model.kind == "gguf-file" or pulled or bool(model.gguf_source) or _tag_names_quant(model)
+    return bool(model.gguf_quantization) and own
 
 
 def no_quant_reason(ctx: Context, title: str) -> str | None:

@@ -12,12 +12,13 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_word, pvc_gib
-from llmctl.engines.gguf_plan import GgufEngine, flash_attention_needed
+from llmctl.engines.gguf_plan import GgufEngine, flash_attention_needed, serves_own_file
+from llmctl.engines.ollama_library import bare_tag, library, published
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
     from llmctl.candidates import Candidate, Context
-    from llmctl.catalog import Quantization
+    from llmctl.catalog import KvDtype, Quantization
     from llmctl.plan import Plan
     from llmctl.pools import Pool
     from llmctl.service import ServiceSpec
@@ -77,6 +78,35 @@ def entry_script(ollama: str, pull_port: int) -> str:
     return pull_script(ollama, pull_port) + _SERVE.format(ollama=ollama)
 
 
+def _picks_library_tag(ctx: "Context") -> bool:
+    """The plan chooses which library tag to pull (by catalog name and size), rather than serving the tag, file
+    or GGUF repository the model was given as."""
+    from llmctl.model_refs import is_hf_gguf_ref
+
+    m = ctx.model
+    if m.path or serves_own_file(m) or is_hf_gguf_ref(m.ollama_tag or m.reference):
+        return False
+    return bool((m.arch.ollama or {}).get("names"))
+
+
+def _default(ctx: "Context") -> str:
+    """The quantization the bare tag pulls."""
+    return str((ctx.model.arch.ollama or {}).get("default_quantization") or ctx.model.gguf_quantization or "")
+
+
+def _unpublished(ctx: "Context", quant_id: str) -> str | None:
+    """Why the library has no tag for `quant_id` of the model, or None when it has one (or its list is unknown)."""
+    from llmctl.model_refs import library_tag
+
+    o = ctx.model.arch.ollama or {}
+    listed = published(o)
+    if listed is None or quant_id in listed or quant_id == _default(ctx):
+        return None
+    return (f"the Ollama library publishes {bare_tag(o)} only in {', '.join(listed)} (per {library().cited()}): "
+            f"{library_tag(o, quant_id)} does not exist and `ollama pull` would refuse it; choose one of those, "
+            f"import a {quant_id} GGUF with `ollama create` from a Modelfile, or serve the GGUF file with llama.cpp")
+
+
 class OllamaEngine(GgufEngine, Engine):
     name = "ollama"
     needs_library_entry = True
@@ -93,7 +123,41 @@ class OllamaEngine(GgufEngine, Engine):
     # ------------------------------------------------------------------ planning hooks
     def quant_options(self, ctx: "Context", pool: "Pool") -> list["Quantization"]:
         # Ollama serves library tags; a local GGUF would need `ollama create` from a Modelfile first
-        return [] if ctx.model.path else super().quant_options(ctx, pool)
+        if ctx.model.path:
+            return []
+        options = super().quant_options(ctx, pool)
+        if not _picks_library_tag(ctx):
+            return options
+        # only what the library publishes for the tag; when its list is not recorded, what the bare tag pulls
+        listed = published(ctx.model.arch.ollama or {})
+        keep = listed.keys() if listed is not None else {_default(ctx)}
+        return [q for q in options if q.id in keep]
+
+    def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization",
+                   kvs: list["KvDtype"]) -> list["Candidate"]:
+        """A quantization forced by overrides.quantization that the library does not publish for the tag is
+        rejected with the list it does publish: the tag a plan would render does not exist."""
+        out = super().candidates(ctx, pool, quant, kvs)
+        why = _unpublished(ctx, quant.id) if _picks_library_tag(ctx) else None
+        for c in out:
+            c.reject = c.reject or why
+        return out
+
+    def plan_warnings(self, ctx: "Context", c: "Candidate") -> list[str]:
+        if not _picks_library_tag(ctx) or published(ctx.model.arch.ollama or {}) is not None:
+            return []
+        o = ctx.model.arch.ollama or {}
+        from llmctl.model_refs import library_tag
+
+        cited = library().cited()
+        if c.quant.id == _default(ctx):
+            return [f"Ollama: only the quantization {bare_tag(o)} pulls ({c.quant.id}) was considered, because the "
+                    f"library's list of its other quantizations is not recorded ({bare_tag(o)} is not in {cited}). "
+                    "For another one, set overrides.quantization to one whose tag you know exists, or import a GGUF "
+                    "file with `ollama create` from a Modelfile"]
+        return [f"Ollama: {library_tag(o, c.quant.id)} is rendered as overrides.quantization asks, unchecked: the "
+                f"library's list for {bare_tag(o)} is not recorded ({cited}); `ollama pull` refuses a tag that "
+                "does not exist"]
 
     def no_quant_reason(self, ctx: "Context") -> str:
         if ctx.model.path:
