@@ -201,12 +201,23 @@ def _update_through_proxy(driver: Driver, ctx: Context, service, old: dict[str, 
                               "replace replicas one at a time\n  fix: list spare GPUs under hardware:, or `llmctl "
                               "down` and `llmctl up` (downtime)")
         return px.replica_by_replica(driver, ctx, service, old, old_service, spec, smoke, smoke_timeout_s, echo)
+    downtime = _downtime(old, old_service, service)
     if not options.get("allow_downtime"):
         raise CheckFailed("one replica and no spare GPU: the new version can only start after the running one "
-                          "stops, so the service is down while the model loads\n"
+                          f"stops, so the service is down while the model loads: {downtime}\n"
                           "  fix: `llmctl up --allow-downtime`, or list a spare GPU under hardware:")
-    say("  warning: one replica and no spare GPU: the service is down until the new version is ready")
+    say(f"  warning: one replica and no spare GPU: the service is down until the new version is ready ({downtime})")
     return px.replace_in_place(driver, ctx, service, old, spec, smoke, smoke_timeout_s, echo)
+
+
+def _downtime(old: dict[str, Any], old_service, service) -> str:
+    """How long an in-place update leaves the service down: the running version's own load time on this
+    host when it loads the same weights, else the new version's start-up budget."""
+    same = (old_service.image, old_service.served_model_name) == (service.image, service.served_model_name)
+    if old.get("ready_s") is not None and same:
+        return f"about {old['ready_s']:g} s (the running version of the same model was ready that long after it started)"
+    return (f"up to {service.health.startup_timeout_s} s (the new version's start-up allowance; no load of it was "
+            "measured here)")
 
 
 def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_timeout_s: float, echo,
@@ -271,10 +282,15 @@ def preflight(spec, plan, target: str, service, driver: Driver, ctx: Context, *,
 def _start_checked(driver: Driver, ctx: Context, service, color: str, spec, smoke: bool, smoke_timeout_s: float,
                    echo, *, keep_on_failure: bool = False) -> dict[str, Any]:
     """Start `service` as `color`, wait, smoke-test; on failure remove it (nothing left running) and raise."""
+    import time
+
     record: dict[str, Any] | None = None
     try:
+        started = time.monotonic()
         record = driver.apply(ctx, service, color)
         driver.wait_ready(ctx, service, record)
+        # how long this model took to load here: the best guess of a later in-place update's downtime
+        record["ready_s"] = round(time.monotonic() - started, 1)
         if smoke:
             _smoke(driver, ctx, service, record, spec, smoke_timeout_s, echo)
         return record

@@ -121,3 +121,40 @@ def test_update_replica_by_replica_without_spare_gpus(tiny_gguf, tmp_path, engin
           f"{timings.get('update', 0):.1f}s, broken update back on the old version {timings.get('broken', 0):.1f}s, "
           f"rollback {timings.get('rollback', 0):.1f}s")
     assert report.failed == [], report.failed[:5]
+
+
+def test_one_replica_without_a_spare_gpu_needs_allow_downtime_and_says_how_long(tiny_gguf, tmp_path, engines_on_path,  # noqa: F811
+                                                                                 monkeypatch):
+    """One replica on the host's only GPU: an update cannot start beside it. `up` refuses before touching
+    anything and says how long the service would be down (the running version's own load time here);
+    with --allow-downtime it replaces the replica in place. (The same GPU stand-in as above.)"""
+    from llmctl.deploy import rollout
+    from llmctl.errors import CheckFailed
+
+    for key, value in engines_on_path.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(rollout, "preflight", lambda *a, **k: None)
+    port = free_port()
+    path = tmp_path / "llmctl.yaml"
+    spec = write_spec(path, model=str(tiny_gguf), port=port, target="local", name="one gpu", gpu="RTX 4090")
+
+    def up(**options) -> int:
+        return rollout.up(spec, target=None, options=options, timeout_s=120, smoke=True, smoke_timeout_s=120,
+                          echo=lambda _m: None)
+
+    try:
+        assert up() == 0
+        first = _state(spec, engines_on_path)
+        write_spec(path, model=str(tiny_gguf), port=port, target="local", name="one gpu", gpu="RTX 4090",
+                   concurrency=3)
+        with pytest.raises(CheckFailed, match="--allow-downtime") as refused:
+            up()
+        ready_s = first["replicas"][0]["ready_s"]
+        assert f"down while the model loads: about {ready_s:g} s" in str(refused.value)
+        assert _state(spec, engines_on_path)["replicas"][0]["pid"] == first["replicas"][0]["pid"]  # untouched
+        assert up(allow_downtime=True) == 0
+        after = _state(spec, engines_on_path)
+        assert after["color"] == "green" and not Path(f"/proc/{first['replicas'][0]['pid']}").exists()
+    finally:
+        r = run_llmctl("down", spec, env=engines_on_path)
+    assert r.code == 0, r.output
