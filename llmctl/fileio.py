@@ -54,8 +54,9 @@ def read_text_input(path: str | Path, *, what: str, max_bytes: int, hint: str | 
     return text.removeprefix("\ufeff")  # a byte order mark some editors write
 
 
-def write_atomic(path: str | Path, text: str, *, mode: int | None = None) -> None:
-    """Write `text` to `path` all at once: a temporary file in the same folder, then rename.
+def write_atomic(path: str | Path, text: str | bytes, *, mode: int | None = None) -> None:
+    """Write `text` (UTF-8; or bytes as they are) to `path` all at once: a temporary file in the same
+    folder, then rename.
 
     A reader never sees half a file, and a crash leaves the old file intact. `mode` (e.g. 0o600 for
     secrets) is applied before the rename, so the content is never readable with wider permissions.
@@ -74,7 +75,7 @@ def write_atomic(path: str | Path, text: str, *, mode: int | None = None) -> Non
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
