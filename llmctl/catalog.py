@@ -5,7 +5,6 @@ of the names people write ("a100 80gb", "llama3.1:8b", "meta-llama/Llama-3.1-8B-
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -352,6 +351,8 @@ class Catalog:
                 return self._by_id(top[0])
             raise InputError(f"GPU name {name!r} is ambiguous: it could be {', '.join(top)}", where=where,
                              hint="write one of those names")
+        import difflib
+
         close = difflib.get_close_matches(normalize(name), list(self._gpu_index), n=8, cutoff=0.6)
         nearest: list[str] = []
         for key in close:
@@ -371,6 +372,8 @@ class Catalog:
     def quantization(self, name: str, *, where: str | None = None) -> Quantization:
         q = self._quant_index.get(name.lower())
         if q is None:
+            import difflib
+
             close = difflib.get_close_matches(name.lower(), list(self._quant_index), n=3, cutoff=0.5)
             raise InputError(
                 f"unknown quantization {name!r}" + (f"; did you mean {close[0]}?" if close else ""),

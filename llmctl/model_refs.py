@@ -8,7 +8,6 @@ This module imports the catalog's records; the catalog never imports it.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import replace
 from functools import lru_cache
@@ -222,6 +221,8 @@ def known_references(catalog: Catalog) -> list[str]:
 def unknown(catalog: Catalog, ref: str, where: str | None, tried: list[str]) -> InputError:
     refs = known_references(catalog)
     low = {r.lower(): r for r in refs}
+    import difflib  # only for a reference nothing matches
+
     close = difflib.get_close_matches(ref.lower(), list(low), n=5, cutoff=0.5)
     hint = ("near matches: " + ", ".join(low[c] for c in close)) if close else (
         "use an Ollama tag (llama3.1:8b), a Hugging Face id (Qwen/Qwen2.5-7B-Instruct), "
