@@ -79,8 +79,8 @@ class Context:
     sla: dict[str, float]
     sla_defaulted: bool
     leans: list[Lean]
-    # memory estimates an engine keeps for reuse across candidates (llmctl/engines/gguf_plan.py)
-    memo: dict[tuple, MemoryEstimate] = field(default_factory=dict, repr=False)
+    # memory figures and estimates an engine keeps for reuse across candidates (llmctl/engines/gguf_plan.py)
+    memo: dict[tuple, Any] = field(default_factory=dict, repr=False)
     # performance predictions by (deployment, users per replica), see planner.predict_at
     predictions: dict[tuple, Any] = field(default_factory=dict, repr=False)
 

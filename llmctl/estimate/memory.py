@@ -141,11 +141,13 @@ def vllm_memory(
     capacity_gib: float | None = None,
     engine_version: str | None = None,
     chunked_prefill: bool | None = None,
+    _rows: bool = False,
 ) -> MemoryEstimate:
     """vLLM's memory per GPU, following the accounting of release `engine_version` (default: the pinned
     image's). V0 engines (< 0.8) without chunked prefill — its default up to max_model_len 32768 —
     profile a whole max(max_model_len, 2048)-token batch; V1 always chunks and profiles
-    `max_num_batched_tokens`."""
+    `max_num_batched_tokens`. `_rows`: return the `--explain` rows instead (the estimate keeps its
+    inputs and runs again only when a plan is explained)."""
     c, version = vllm_version_constants(engine_version)
     util = gpu_memory_utilization or c["gpu_memory_utilization"]
     default_tokens, default_seqs = vllm_defaults(gpu, version)
@@ -186,12 +188,18 @@ def vllm_memory(
         kv_tokens = blocks * block
         concurrency = kv_tokens / max_model_len if max_model_len else 0.0
 
+    if _rows:
+        return _vllm_rows(**locals())  # type: ignore[return-value]
     est = MemoryEstimate(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
         capacity_gib=capacity, kv_cache_tokens=kv_tokens, max_concurrency=concurrency,
         kv_bytes_per_token=per_tok, gpus=tp * pp, kv_budget_gib=kv_gib, engine_version=version,
+        explain_source=partial(vllm_memory, arch, weight_bytes_total=weight_bytes_total, gpu=gpu, tp=tp, pp=pp,
+                               max_model_len=max_model_len, kv_dtype_bytes=kv_dtype_bytes,
+                               gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs,
+                               max_num_batched_tokens=max_num_batched_tokens, capacity_gib=capacity_gib,
+                               engine_version=engine_version, chunked_prefill=chunked_prefill, _rows=True),
     )
-    est.explain_source = partial(_vllm_rows, **locals())  # the numbers as they stand; text only on request
     slack = capacity * (1 - util)
     if graphs + c["cuda_context_gib"] > slack:
         est.warnings.append(
@@ -298,39 +306,37 @@ def llamacpp_memory(
     capacity_gib: float | None = None,
     system_ram_gib: float | None = None,
     flash_attention: bool | None = None,
+    _rows: bool = False,
 ) -> MemoryEstimate:
     """Memory of one llama.cpp server (Ollama runner). `capacity_gib` is the memory of ONE device
     (for Apple: the unified memory the GPU may wire; for CPU: RAM usable by the model).
     `flash_attention`: None follows Ollama's default for this model (`flash_attention_default`);
-    a quantized KV cache needs it on."""
+    a quantized KV cache needs it on. `_rows`: return the `--explain` rows instead (the estimate
+    keeps its inputs and runs again only when a plan is explained)."""
     c = constants()["llama_cpp"]
-    ctx_total = num_ctx * num_parallel
-    weights = weight_bytes_total / GiB
-    # recurrent state: F32, one slot per parallel sequence (llama.cpp src/llama-memory-recurrent.cpp)
-    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, state_dtype_bytes=4.0)
-    kv = (shape.bytes_per_token(ctx_total) * ctx_total + shape.state_bytes_per_seq * num_parallel) / GiB
-    if flash_attention is None:
-        flash_attention = kv_dtype_bytes < 2 or flash_attention_default(arch)
-    graph = graph_bytes(arch, ctx_total, flash_attention=flash_attention) / GiB
-    runtime = c["runtime_gib"]
-    need = weights + kv + graph + runtime
-
+    ctx_total, shape, flash_attention, weights, kv, graph, runtime, need = _llamacpp_need(
+        arch, weight_bytes_total, num_ctx, num_parallel, kv_dtype_bytes, flash_attention)
     devices = max(gpu_count, 1)
     layers = arch.num_hidden_layers
-    if capacity_gib is None:
-        capacity_gib = (gpu.memory_gib or 0.0) if gpu is not None else (system_ram_gib or 0.0)
-    usable = capacity_gib * devices
-    if gpu is not None and gpu.kind == "gpu":
-        usable *= c["gpu_memory_fraction"]
+    capacity_gib, usable = _llamacpp_usable(gpu, devices, capacity_gib, system_ram_gib)
+    on_gpu = gpu is not None and gpu.kind != "cpu"
+    if on_gpu and need > usable:
+        edge_share, per_layer, gpu_layers, on_gpu_weights, on_gpu_kv, offloaded = _llamacpp_offload(
+            arch, weights, kv, graph, runtime, usable, need)
+    if _rows:
+        return _llamacpp_rows(**locals())  # type: ignore[return-value]
 
     est = MemoryEstimate(
         weights_gib=weights / devices, kv_cache_gib=kv / devices, activation_gib=graph, overhead_gib=runtime,
         capacity_gib=capacity_gib, kv_cache_tokens=ctx_total, max_concurrency=float(num_parallel),
         kv_bytes_per_token=shape.bytes_per_token(ctx_total), gpus=devices if gpu is not None else 0,
         gpu_layers=layers if gpu is not None else 0, total_layers=layers, need_gib=need, usable_gib=usable,
+        explain_source=partial(llamacpp_memory, arch, weight_bytes_total=weight_bytes_total, gpu=gpu,
+                               gpu_count=gpu_count, num_ctx=num_ctx, num_parallel=num_parallel,
+                               kv_dtype_bytes=kv_dtype_bytes, capacity_gib=capacity_gib,
+                               system_ram_gib=system_ram_gib, flash_attention=flash_attention, _rows=True),
     )
-    est.explain_source = partial(_llamacpp_rows, **locals())
-    if gpu is None or gpu.kind == "cpu":
+    if not on_gpu:
         est.gpus = 0
         est.gpu_layers = 0
         if need > usable:
@@ -339,7 +345,82 @@ def llamacpp_memory(
         return est
     if need <= usable:
         return est
-    # Not everything fits: offload whole layers (weights and their KV) to the CPU.
+    # Not everything fits: whole layers (weights and their KV) run on the CPU (_llamacpp_offload)
+    est.weights_gib = on_gpu_weights / devices
+    est.kv_cache_gib = on_gpu_kv / devices
+    est.gpu_layers = gpu_layers
+    est.offloaded_to_cpu_gib = max(0.0, offloaded)
+    est.warnings.append(
+        f"only {gpu_layers} of {layers} layers fit on the GPU; {est.offloaded_to_cpu_gib:.1f} GiB run on the CPU "
+        "and decoding slows to the speed of system memory"
+    )
+    if _spills(system_ram_gib, est.offloaded_to_cpu_gib):
+        est.fits = False
+        est.problems.append(f"{est.offloaded_to_cpu_gib:.1f} GiB would spill to RAM, more than the node has free")
+    return est
+
+
+def llamacpp_fit(
+    arch: ModelArch,
+    *,
+    weight_bytes_total: float,
+    gpu: GpuProfile | None,
+    gpu_count: int,
+    num_ctx: int,
+    num_parallel: int,
+    kv_dtype_bytes: float = 2.0,
+    capacity_gib: float | None = None,
+    system_ram_gib: float | None = None,
+    flash_attention: bool | None = None,
+) -> tuple[bool, float, float, int]:
+    """(fits, need_gib, usable_gib, gpu_layers) of `llamacpp_memory` with the same arguments, from the
+    same arithmetic but without building the estimate: what a search over the slots compares (it
+    tries several slot counts for every candidate and keeps one)."""
+    _, _, _, weights, kv, graph, runtime, need = _llamacpp_need(
+        arch, weight_bytes_total, num_ctx, num_parallel, kv_dtype_bytes, flash_attention)
+    _, usable = _llamacpp_usable(gpu, max(gpu_count, 1), capacity_gib, system_ram_gib)
+    if gpu is None or gpu.kind == "cpu":
+        return need <= usable, need, usable, 0
+    if need <= usable:
+        return True, need, usable, arch.num_hidden_layers
+    *_, gpu_layers, _, _, offloaded = _llamacpp_offload(arch, weights, kv, graph, runtime, usable, need)
+    return not _spills(system_ram_gib, max(0.0, offloaded)), need, usable, gpu_layers
+
+
+def _llamacpp_need(arch: ModelArch, weight_bytes_total: float, num_ctx: int, num_parallel: int,
+                   kv_dtype_bytes: float, flash_attention: bool | None) -> tuple:
+    """(context tokens, KV shape, flash attention, weights, KV, graph, runtime, need) in GiB: what one
+    server holds wherever it ends up."""
+    ctx_total = num_ctx * num_parallel
+    weights = weight_bytes_total / GiB
+    # recurrent state: F32, one slot per parallel sequence (llama.cpp src/llama-memory-recurrent.cpp)
+    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, state_dtype_bytes=4.0)
+    kv = (shape.bytes_per_token(ctx_total) * ctx_total + shape.state_bytes_per_seq * num_parallel) / GiB
+    if flash_attention is None:
+        flash_attention = kv_dtype_bytes < 2 or flash_attention_default(arch)
+    graph = graph_bytes(arch, ctx_total, flash_attention=flash_attention) / GiB
+    runtime = constants()["llama_cpp"]["runtime_gib"]
+    need = weights + kv + graph + runtime
+    return ctx_total, shape, flash_attention, weights, kv, graph, runtime, need
+
+
+def _llamacpp_usable(gpu: GpuProfile | None, devices: int, capacity_gib: float | None,
+                     system_ram_gib: float | None) -> tuple[float, float]:
+    """(memory of one device, memory of all devices the model may fill) in GiB."""
+    if capacity_gib is None:
+        capacity_gib = (gpu.memory_gib or 0.0) if gpu is not None else (system_ram_gib or 0.0)
+    usable = capacity_gib * devices
+    if gpu is not None and gpu.kind == "gpu":
+        usable *= constants()["llama_cpp"]["gpu_memory_fraction"]
+    return capacity_gib, usable
+
+
+def _llamacpp_offload(arch: ModelArch, weights: float, kv: float, graph: float, runtime: float, usable: float,
+                      need: float) -> tuple[float, float, int, float, float, float]:
+    """Not everything fits on the GPU: offload whole layers (weights and their KV) to the CPU.
+    (share of the weights in the embeddings and LM head, GiB per layer, layers on the GPU, GiB of
+    weights and of KV on the GPU, GiB offloaded)."""
+    layers = arch.num_hidden_layers
     p = count_params(arch)
     edge_share = (p.embeddings + p.lm_head) / max(p.total, 1)
     per_layer = (weights * (1 - edge_share) + kv) / layers
@@ -348,19 +429,12 @@ def llamacpp_memory(
     on_gpu_weights = weights * edge_share + per_layer * gpu_layers - kv * gpu_layers / layers
     on_gpu_kv = kv * gpu_layers / layers
     offloaded = need - (on_gpu_weights + on_gpu_kv + graph + runtime)
-    est.weights_gib = on_gpu_weights / devices
-    est.kv_cache_gib = on_gpu_kv / devices
-    est.gpu_layers = gpu_layers
-    est.offloaded_to_cpu_gib = max(0.0, offloaded)
-    est.explain_source = partial(_llamacpp_rows, **locals())
-    est.warnings.append(
-        f"only {gpu_layers} of {layers} layers fit on the GPU; {est.offloaded_to_cpu_gib:.1f} GiB run on the CPU "
-        "and decoding slows to the speed of system memory"
-    )
-    if system_ram_gib is not None and est.offloaded_to_cpu_gib > system_ram_gib * constants()["llama_cpp"]["cpu_memory_fraction"]:
-        est.fits = False
-        est.problems.append(f"{est.offloaded_to_cpu_gib:.1f} GiB would spill to RAM, more than the node has free")
-    return est
+    return edge_share, per_layer, gpu_layers, on_gpu_weights, on_gpu_kv, offloaded
+
+
+def _spills(system_ram_gib: float | None, offloaded_gib: float) -> bool:
+    """The offloaded layers need more RAM than the node has free."""
+    return system_ram_gib is not None and offloaded_gib > system_ram_gib * constants()["llama_cpp"]["cpu_memory_fraction"]
 
 
 def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, graphs, kv_dtype_bytes, kv_gib, kv_tokens,
