@@ -176,7 +176,8 @@ def sla_ratio(ctx: Context, p: PerfEstimate) -> float:
             ratio = target / max(p.output_tokens_per_s_per_user, 1e-9)
         else:
             ratio = getattr(p, metric) / target
-        worst = max(worst, ratio)
+        if ratio > worst:  # max(worst, ratio) without the call
+            worst = ratio
     return worst
 
 

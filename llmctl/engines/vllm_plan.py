@@ -3,8 +3,10 @@ of `--gpu-memory-utilization`, and continuous batching in the performance model.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from llmctl.calibrate.active import memory as measured_memory
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization
 from llmctl.errors import InputError
@@ -204,10 +206,6 @@ def tunings(ctx: Context, c: Candidate, budgets: tuple[int, ...]) -> list[dict[s
 def _measured_kv(c: Candidate) -> None:
     """The KV cache this engine reported at start-up on this device (a calibration overlay) replaces the
     estimate: its size in tokens and GiB, and the requests of max_model_len it holds."""
-    from dataclasses import replace
-
-    from llmctl.calibrate.active import memory as measured_memory
-
     m = measured_memory(c.backend, c.pool.device.id)
     if not m or c.mem is None or not c.mem.fits or not (m.get("kv_cache_tokens") or m.get("kv_cache_gib")):
         return

@@ -126,6 +126,8 @@ class Deployment:
     lookup_bytes_per_gpu: float = 0.0
     link: str | None = None  # the link between TP ranks when it differs from the GPU profile's (e.g. "pcie")
     params: ParamCount = field(init=False, repr=False, compare=False)
+    # the step coefficients under the constants in force (_coef); None until a prediction asks
+    _coef_cache: "_Coef | None" = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.params = count_params(self.arch)
@@ -336,7 +338,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
 
 def _coef(dep: Deployment) -> _Coef:
     consts = constants()
-    cached = dep.__dict__.get("_coef_cache")
+    cached = dep._coef_cache
     if cached is not None and cached.consts == id(consts):
         return cached
     weights_ms_per_byte, kv_ms_per_byte, fields = _shared_coef(dep, consts)
@@ -346,7 +348,7 @@ def _coef(dep: Deployment) -> _Coef:
         offload = dep.offloaded_bytes / (dep.cpu.bandwidth_gbs * 1e9 * _eff(cpu_c["memory_efficiency"], dep.cpu)) * 1000
     coef = _Coef(id(consts), dep.weight_bytes_read * weights_ms_per_byte, dep.kv_bytes_per_token * kv_ms_per_byte,
                  offload, *fields)
-    dep._coef_cache = coef  # type: ignore[attr-defined]
+    dep._coef_cache = coef
     return coef
 
 
@@ -436,6 +438,25 @@ def _poisson_quantile(mean: float, q: float) -> int:
         term *= mean / k
         total += term
     return k
+
+
+def _poisson_quantiles(mean: float, low: float, high: float) -> tuple[int, int]:
+    """(_poisson_quantile(mean, low), _poisson_quantile(mean, high)) for low ≤ high, summing the terms
+    once: the second search goes on from where the first stopped."""
+    if mean <= 0 or mean > 200:
+        return _poisson_quantile(mean, low), _poisson_quantile(mean, high)
+    term = math.exp(-mean)
+    total, k = term, 0
+    while total < low and k < 10_000:
+        k += 1
+        term *= mean / k
+        total += term
+    k_low = k
+    while total < high and k < 10_000:
+        k += 1
+        term *= mean / k
+        total += term
+    return k_low, k
 
 
 def _z(q: float) -> float:
@@ -632,8 +653,8 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     else:
         others_mean = closed_others
     cap = max(0, math.ceil(batch) - 1)
-    ahead50 = min(cap, _poisson_quantile(others_mean, 0.5))
-    ahead95 = min(cap, _poisson_quantile(others_mean, 0.95))
+    k50, k95 = _poisson_quantiles(others_mean, 0.5, 0.95)
+    ahead50, ahead95 = min(cap, k50), min(cap, k95)
 
     # every request also pays a fixed cost outside the GPU: HTTP, tokenising, scheduling, detokenising
     ttft_p50 = overhead + _ttft(ahead50, 0.5, computed, chunk, step, n_chunks, mixed)
