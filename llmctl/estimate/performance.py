@@ -128,6 +128,8 @@ class Deployment:
     params: ParamCount = field(init=False, repr=False, compare=False)
     # the step coefficients under the constants in force (_coef); None until a prediction asks
     _coef_cache: "_Coef | None" = field(default=None, init=False, repr=False, compare=False)
+    # predict()'s terms for the last load it was asked about (_load_terms)
+    _load_cache: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.params = count_params(self.arch)
@@ -562,6 +564,32 @@ def admission_slots(dep: Deployment, prompt_tokens: int, output_tokens: int) -> 
     return slots
 
 
+def _load_terms(dep: Deployment, k: _Coef, prompt_tokens: int, prefix_cache_hit: float, load_prompt: int,
+                held: int) -> tuple[int, float, int, float, int, float, float]:
+    """What predict() needs of a deployment and a load whatever the users: (slots, mean context while
+    decoding, token budget, one sequence's step, prompt tokens computed, the context they attend to,
+    the prompt alone). The planner asks for the same deployment and load at several user counts, so the
+    last answer is kept on the deployment with what it was computed from (the coefficients object
+    stands for the constants)."""
+    key = (prompt_tokens, prefix_cache_hit, load_prompt, held)
+    last = dep._load_cache
+    if last is not None and last[0] is k and last[1] == key:
+        return last[2]
+    slots = admission_slots(dep, load_prompt, held)
+    hit = min(max(prefix_cache_hit, 0.0), 0.99)
+    context = load_prompt + held / 2  # average length while decoding
+    budget = max(1, dep.max_num_batched_tokens)
+    pp = dep.pp
+    single = _step_k(pp, k, 1, context)
+    computed = max(1, round(prompt_tokens * (1 - hit)))  # prompt tokens not found in the prefix cache
+    cached = max(0, prompt_tokens - computed)
+    attended = cached + computed / 2  # what a computed prompt token attends to, on average over the prompt
+    pre_alone = prefill_ms(dep, computed, cached) if computed > budget else _step_k(pp, k, 0, 0, computed, attended)
+    terms = (slots, context, budget, single, computed, attended, pre_alone)
+    dep._load_cache = (k, key, terms)
+    return terms
+
+
 def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
             requests_per_minute: float | None = None, arrival: str | None = None, prefix_cache_hit: float = 0.0,
             warm_prompts: int = 0, lengths: str = "fixed", _load: tuple[int, int] | None = None,
@@ -592,18 +620,11 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     # the lengths the other requests hold in the KV cache (lengths.py: a mix's time-weighted lengths);
     # this request's own prompt is `prompt_tokens`
     load_prompt, held = _load or (prompt_tokens, output_tokens)
-    slots = admission_slots(dep, load_prompt, held)
     users = max(1, int(concurrency))
     k, pp = _coef(dep), dep.pp
     overhead = k.request_overhead_ms
-    hit = min(max(prefix_cache_hit, 0.0), 0.99)
-    context = load_prompt + held / 2  # average length while decoding
-    budget = max(1, dep.max_num_batched_tokens)
-    single = _step_k(pp, k, 1, context)
-    computed = max(1, round(prompt_tokens * (1 - hit)))  # prompt tokens not found in the prefix cache
-    cached = max(0, prompt_tokens - computed)
-    attended = cached + computed / 2  # what a computed prompt token attends to, on average over the prompt
-    pre_alone = prefill_ms(dep, computed, cached) if computed > budget else _step_k(pp, k, 0, 0, computed, attended)
+    slots, context, budget, single, computed, attended, pre_alone = _load_terms(
+        dep, k, prompt_tokens, prefix_cache_hit, load_prompt, held)
     open_rate = requests_per_minute / 60_000 if requests_per_minute else None  # requests per ms
 
     # Fixed point: the batch sets the step time, the step time sets how long a request holds its
