@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization, ResolvedModel
-from llmctl.estimate.memory import MemoryEstimate, llamacpp_fit, llamacpp_memory
+from llmctl.estimate.memory import LlamaCppSizer, MemoryEstimate
 from llmctl.estimate.performance import Deployment
 from llmctl.pools import Pool
 from llmctl.search import largest_within
@@ -111,23 +111,23 @@ def _fit(ctx: Context, c: Candidate) -> None:
     # share these figures (ctx.memo). The first candidate to ask about n slots under a key computes
     # them for every later one, the estimate too (as when the memo held estimates only).
     key = (dev.id, c.pool.capacity_gib, c.devices, c.quant.id, c.kv.id, flash)
-    args = dict(weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices, num_ctx=num_ctx,
-                kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
-                system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
+    sizer = LlamaCppSizer(ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices,
+                          num_ctx=num_ctx, kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
+                          system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
 
-    def fit(n: int) -> tuple[tuple[bool, float, float, int], dict]:
+    def fit(n: int) -> tuple[tuple[bool, float, float, int], LlamaCppSizer]:
         # the search below tries several slot counts and keeps one: it compares only these figures
-        # (llamacpp_fit: the same arithmetic as the estimate); the estimate is built for the choice
+        # (the estimate's own arithmetic); the estimate is built for the choice
         k = ("fit", n, key)
         hit = ctx.memo.get(k)
         if hit is None:
-            hit = ctx.memo[k] = (llamacpp_fit(ctx.model.arch, num_parallel=n, **args), args)
+            hit = ctx.memo[k] = (sizer.fit(n), sizer)
         return hit
 
     def estimate(n: int) -> MemoryEstimate:
         k = ("estimate", n, key)
         if k not in ctx.memo:
-            ctx.memo[k] = llamacpp_memory(ctx.model.arch, num_parallel=n, **fit(n)[1])
+            ctx.memo[k] = fit(n)[1].estimate(n)
         return ctx.memo[k]
 
     def fully_in(n: int) -> bool:
