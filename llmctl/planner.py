@@ -148,14 +148,14 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
 def predict_at(ctx: Context, dep: Deployment, concurrency: int) -> PerfEstimate:
     """The performance model at `concurrency` users per replica, remembered per deployment: the SLA
     search, the replica count and the final figures ask for the same points."""
-    key = (id(dep), concurrency)
+    key = (dep, concurrency)  # a Deployment hashes by identity, and the key keeps it alive
     hit = ctx.predictions.get(key)
-    if hit is not None and hit[0] is dep:
-        return hit[1]
+    if hit is not None:
+        return hit
     prompt, output, rpm, arrival, lengths = ctx.load
     est = predict(dep, concurrency=concurrency, prompt_tokens=prompt, output_tokens=output, requests_per_minute=rpm,
                   arrival=arrival, lengths=lengths)
-    ctx.predictions[key] = (dep, est)
+    ctx.predictions[key] = est
     return est
 
 

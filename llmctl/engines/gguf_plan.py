@@ -115,27 +115,27 @@ def _fit(ctx: Context, c: Candidate) -> None:
                           num_ctx=num_ctx, kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
                           system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
 
-    def fit(n: int) -> tuple[tuple[bool, float, float, int], LlamaCppSizer]:
+    def fit(n: int) -> tuple[bool, float, float, int, LlamaCppSizer]:
         # the search below tries several slot counts and keeps one: it compares only these figures
-        # (the estimate's own arithmetic); the estimate is built for the choice
+        # (fits, need, usable, GPU layers: the estimate's own arithmetic), and the sizer that computed them
         k = ("fit", n, key)
         hit = ctx.memo.get(k)
         if hit is None:
-            hit = ctx.memo[k] = (sizer.fit(n), sizer)
+            hit = ctx.memo[k] = (*sizer.fit(n), sizer)
         return hit
 
     def estimate(n: int) -> MemoryEstimate:
         k = ("estimate", n, key)
         if k not in ctx.memo:
-            ctx.memo[k] = fit(n)[1].estimate(n)
+            ctx.memo[k] = fit(n)[4].estimate(n)  # the estimate is built for the choice only
         return ctx.memo[k]
 
     def fully_in(n: int) -> bool:
-        fits, _, _, gpu_layers = fit(n)[0]
+        fits, _, _, gpu_layers, _ = fit(n)
         return fits and gpu_layers >= ctx.model.arch.num_hidden_layers if gpu else fits
 
     def ratio(n: int) -> float:  # what n slots need over what the device offers (≤ 1: all on the device)
-        fits, need, usable, _ = fit(n)[0]
+        fits, need, usable, _, _ = fit(n)
         return need / usable if (fits and usable > 0) else float("inf")
 
     n = want

@@ -397,7 +397,7 @@ class LlamaCppSizer:
             capacity_gib=self.capacity_gib, kv_cache_tokens=ctx_total, max_concurrency=float(num_parallel),
             kv_bytes_per_token=self.shape.bytes_per_token(ctx_total), gpus=devices if gpu is not None else 0,
             gpu_layers=layers if gpu is not None else 0, total_layers=layers, need_gib=need, usable_gib=usable,
-            explain_source=partial(self.rows, num_parallel),
+            explain_source=partial(LlamaCppSizer.rows, self, num_parallel),
         )
         if not self.on_gpu:
             est.gpus = 0

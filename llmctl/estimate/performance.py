@@ -571,10 +571,10 @@ def _load_terms(dep: Deployment, k: _Coef, prompt_tokens: int, prefix_cache_hit:
     the prompt alone). The planner asks for the same deployment and load at several user counts, so the
     last answer is kept on the deployment with what it was computed from (the coefficients object
     stands for the constants)."""
-    key = (prompt_tokens, prefix_cache_hit, load_prompt, held)
     last = dep._load_cache
-    if last is not None and last[0] is k and last[1] == key:
-        return last[2]
+    if (last is not None and last[0] is k and last[1] == prompt_tokens and last[2] == prefix_cache_hit
+            and last[3] == load_prompt and last[4] == held):
+        return last[5:]  # type: ignore[return-value]
     slots = admission_slots(dep, load_prompt, held)
     hit = min(max(prefix_cache_hit, 0.0), 0.99)
     context = load_prompt + held / 2  # average length while decoding
@@ -585,9 +585,9 @@ def _load_terms(dep: Deployment, k: _Coef, prompt_tokens: int, prefix_cache_hit:
     cached = max(0, prompt_tokens - computed)
     attended = cached + computed / 2  # what a computed prompt token attends to, on average over the prompt
     pre_alone = prefill_ms(dep, computed, cached) if computed > budget else _step_k(pp, k, 0, 0, computed, attended)
-    terms = (slots, context, budget, single, computed, attended, pre_alone)
-    dep._load_cache = (k, key, terms)
-    return terms
+    dep._load_cache = (k, prompt_tokens, prefix_cache_hit, load_prompt, held,
+                       slots, context, budget, single, computed, attended, pre_alone)
+    return slots, context, budget, single, computed, attended, pre_alone
 
 
 def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
