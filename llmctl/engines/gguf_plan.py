@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization, ResolvedModel
-from llmctl.estimate.memory import LlamaCppSizer, MemoryEstimate
+from llmctl.estimate.memory import LlamaCppSizer, MemoryEstimate, flash_attention_default
 from llmctl.estimate.performance import Deployment
 from llmctl.pools import Pool
 from llmctl.search import largest_within
@@ -203,8 +203,6 @@ class GgufEngine:
 
     def flash_attention_default(self, arch) -> bool:
         """Whether the engine runs `arch` with flash attention unless told otherwise (Ollama's list)."""
-        from llmctl.estimate.memory import flash_attention_default
-
         return flash_attention_default(arch)
 
     def layout_rationale(self, ctx: Context, c: Candidate) -> tuple[str, str]:
