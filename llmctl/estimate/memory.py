@@ -194,11 +194,9 @@ def vllm_memory(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
         capacity_gib=capacity, kv_cache_tokens=kv_tokens, max_concurrency=concurrency,
         kv_bytes_per_token=per_tok, gpus=tp * pp, kv_budget_gib=kv_gib, engine_version=version,
-        explain_source=partial(vllm_memory, arch, weight_bytes_total=weight_bytes_total, gpu=gpu, tp=tp, pp=pp,
-                               max_model_len=max_model_len, kv_dtype_bytes=kv_dtype_bytes,
-                               gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs,
-                               max_num_batched_tokens=max_num_batched_tokens, capacity_gib=capacity_gib,
-                               engine_version=engine_version, chunked_prefill=chunked_prefill, _rows=True),
+        explain_source=partial(_vllm_explained, arch, weight_bytes_total, gpu, tp, pp, max_model_len, kv_dtype_bytes,
+                               gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, capacity_gib,
+                               engine_version, chunked_prefill),
     )
     slack = capacity * (1 - util)
     if graphs + c["cuda_context_gib"] > slack:
@@ -218,6 +216,17 @@ def vllm_memory(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
+
+def _vllm_explained(arch, weight_bytes_total, gpu, tp, pp, max_model_len, kv_dtype_bytes, gpu_memory_utilization,
+                    max_num_seqs, max_num_batched_tokens, capacity_gib, engine_version,
+                    chunked_prefill) -> list[tuple[str, str, str]]:
+    """vllm_memory's `--explain` rows for the arguments an estimate kept (positional: no dict per estimate)."""
+    return vllm_memory(  # type: ignore[return-value]
+        arch, weight_bytes_total=weight_bytes_total, gpu=gpu, tp=tp, pp=pp, max_model_len=max_model_len,
+        kv_dtype_bytes=kv_dtype_bytes, gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens, capacity_gib=capacity_gib, engine_version=engine_version,
+        chunked_prefill=chunked_prefill, _rows=True)
+
 
 def hybrid_pages(shape, max_model_len: int) -> tuple[int, float]:
     """(attention block size in tokens, bytes one request of max_model_len holds) for a hybrid model in vLLM.
@@ -324,7 +333,7 @@ class LlamaCppSizer:
     gives the figures the search compares, `estimate` the whole estimate; both from the same arithmetic."""
 
     __slots__ = ("arch", "weight_bytes_total", "gpu", "num_ctx", "kv_dtype_bytes", "system_ram_gib", "flash_attention",
-                 "shape", "weights", "runtime", "devices", "capacity_gib", "usable", "on_gpu")
+                 "shape", "weights", "runtime", "devices", "capacity_gib", "usable", "on_gpu", "edge_share")
 
     def __init__(self, arch: ModelArch, *, weight_bytes_total: float, gpu: GpuProfile | None, gpu_count: int,
                  num_ctx: int, kv_dtype_bytes: float = 2.0, capacity_gib: float | None = None,
@@ -348,6 +357,7 @@ class LlamaCppSizer:
             usable *= c["gpu_memory_fraction"]
         self.usable = usable
         self.on_gpu = gpu is not None and gpu.kind != "cpu"
+        self.edge_share: float | None = None  # share of the weights in the embeddings and LM head (_offload)
 
     def _need(self, num_parallel: int) -> tuple[int, float, float, float]:
         """(context tokens, KV, graph, need) in GiB: what the server holds wherever it ends up."""
@@ -373,8 +383,10 @@ class LlamaCppSizer:
         the weights in the embeddings and LM head, GiB per layer, layers on the GPU, GiB of weights and
         of KV on the GPU, GiB offloaded)."""
         weights, runtime, layers = self.weights, self.runtime, self.arch.num_hidden_layers
-        p = count_params(self.arch)
-        edge_share = (p.embeddings + p.lm_head) / max(p.total, 1)
+        edge_share = self.edge_share
+        if edge_share is None:  # once per sizer: the search may offload at several slot counts
+            p = count_params(self.arch)
+            edge_share = self.edge_share = (p.embeddings + p.lm_head) / max(p.total, 1)
         per_layer = (weights * (1 - edge_share) + kv) / layers
         room = self.usable - graph - runtime - weights * edge_share
         gpu_layers = max(0, min(layers, math.floor(room / per_layer))) if per_layer > 0 else 0
