@@ -81,8 +81,8 @@ class Context:
     leans: list[Lean]
     # memory figures and estimates an engine keeps for reuse across candidates (llmctl/engines/gguf_plan.py)
     memo: dict[tuple, Any] = field(default_factory=dict, repr=False)
-    # performance predictions by (deployment, users per replica), see planner.predict_at
-    predictions: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    # performance predictions by deployment, then users per replica, see planner.predict_at
+    predictions: dict[Any, dict[int, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def load(self) -> tuple[int, int, float | None, str | None, str]:
