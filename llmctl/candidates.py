@@ -79,10 +79,10 @@ class Context:
     sla: dict[str, float]
     sla_defaulted: bool
     leans: list[Lean]
-    # memory estimates an engine keeps for reuse across candidates (llmctl/engines/gguf_plan.py)
-    memo: dict[tuple, MemoryEstimate] = field(default_factory=dict, repr=False)
-    # performance predictions by (deployment, users per replica), see planner.predict_at
-    predictions: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    # memory figures and estimates an engine keeps for reuse across candidates (llmctl/engines/gguf_plan.py)
+    memo: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    # performance predictions by deployment, then users per replica, see planner.predict_at
+    predictions: dict[Any, dict[int, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def load(self) -> tuple[int, int, float | None, str | None, str]:
@@ -176,7 +176,8 @@ def sla_ratio(ctx: Context, p: PerfEstimate) -> float:
             ratio = target / max(p.output_tokens_per_s_per_user, 1e-9)
         else:
             ratio = getattr(p, metric) / target
-        worst = max(worst, ratio)
+        if ratio > worst:  # max(worst, ratio) without the call
+            worst = ratio
     return worst
 
 

@@ -95,9 +95,13 @@ class GpuProfile:
             return True
         if self.compute_capability is None:
             return False
-        return tuple(int(p) for p in self.compute_capability.split(".")) >= tuple(
-            int(p) for p in version.split(".")
-        )
+        return _version_parts(self.compute_capability) >= _version_parts(version)
+
+
+@lru_cache(maxsize=256)
+def _version_parts(version: str) -> tuple[int, ...]:
+    """"8.9" → (8, 9); the planner compares the same few compute capabilities for every candidate."""
+    return tuple(int(p) for p in version.split("."))
 
 
 @dataclass(frozen=True)

@@ -148,14 +148,15 @@ def deployment(ctx: Context, c: Candidate) -> Deployment:
 def predict_at(ctx: Context, dep: Deployment, concurrency: int) -> PerfEstimate:
     """The performance model at `concurrency` users per replica, remembered per deployment: the SLA
     search, the replica count and the final figures ask for the same points."""
-    key = (id(dep), concurrency)
-    hit = ctx.predictions.get(key)
-    if hit is not None and hit[0] is dep:
-        return hit[1]
+    by_users = ctx.predictions.get(dep)  # a Deployment hashes by identity, and the key keeps it alive
+    if by_users is None:
+        by_users = ctx.predictions[dep] = {}
+    hit = by_users.get(concurrency)
+    if hit is not None:
+        return hit
     prompt, output, rpm, arrival, lengths = ctx.load
-    est = predict(dep, concurrency=concurrency, prompt_tokens=prompt, output_tokens=output, requests_per_minute=rpm,
-                  arrival=arrival, lengths=lengths)
-    ctx.predictions[key] = (dep, est)
+    est = by_users[concurrency] = predict(dep, concurrency=concurrency, prompt_tokens=prompt, output_tokens=output,
+                                          requests_per_minute=rpm, arrival=arrival, lengths=lengths)
     return est
 
 

@@ -44,9 +44,9 @@ def _predict(dep, consts: dict, p: Point):
     from llmctl.estimate.performance import override_constants, predict
 
     with override_constants(consts):
-        dep.__dict__.pop("_coef_cache", None)
+        dep._coef_cache = None
         est = predict(dep, concurrency=p.concurrency, prompt_tokens=p.prompt_tokens, output_tokens=p.output_tokens)
-    dep.__dict__.pop("_coef_cache", None)
+    dep._coef_cache = None
     return est
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization, ResolvedModel
-from llmctl.estimate.memory import MemoryEstimate, llamacpp_memory
+from llmctl.estimate.memory import LlamaCppSizer, MemoryEstimate, flash_attention_default
 from llmctl.estimate.performance import Deployment
 from llmctl.pools import Pool
 from llmctl.search import largest_within
@@ -112,30 +112,41 @@ def _fit(ctx: Context, c: Candidate) -> None:
 
     flash = flash_attention_needed(c.kv) or c.engine.flash_attention_default(ctx.model.arch)
 
-    def estimate(n: int) -> MemoryEstimate:
-        # Ollama and llama-server run the same runtime: with the same flash attention their
-        # candidates share these estimates
-        key = (dev.id, c.pool.capacity_gib, c.devices, c.quant.id, c.kv.id, n, flash)
-        if key not in ctx.memo:
-            ctx.memo[key] = llamacpp_memory(
-                ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices,
-                num_ctx=num_ctx, num_parallel=n, kv_dtype_bytes=c.kv.bytes_per_value,
-                capacity_gib=c.pool.capacity_gib, system_ram_gib=c.pool.system_ram_gib, flash_attention=flash,
-            )
-        return ctx.memo[key]
+    # Ollama and llama-server run the same runtime: with the same flash attention their candidates
+    # share these figures (ctx.memo). The first candidate to ask about n slots under a key computes
+    # them for every later one, the estimate too (as when the memo held estimates only).
+    key = (dev.id, c.pool.capacity_gib, c.devices, c.quant.id, c.kv.id, flash)
+    sizer = LlamaCppSizer(ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices,
+                          num_ctx=num_ctx, kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
+                          system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
 
-    def fully_in(m: MemoryEstimate) -> bool:
-        return m.fits and (m.gpu_layers or 0) >= (m.total_layers or 0) if gpu else m.fits
+    def fit(n: int) -> tuple[bool, float, float, int, LlamaCppSizer]:
+        # the search below tries several slot counts and keeps one: it compares only these figures
+        # (fits, need, usable, GPU layers: the estimate's own arithmetic), and the sizer that computed them
+        k = ("fit", n, key)
+        hit = ctx.memo.get(k)
+        if hit is None:
+            hit = ctx.memo[k] = (*sizer.fit(n), sizer)
+        return hit
+
+    def estimate(n: int) -> MemoryEstimate:
+        k = ("estimate", n, key)
+        if k not in ctx.memo:
+            ctx.memo[k] = fit(n)[4].estimate(n)  # the estimate is built for the choice only
+        return ctx.memo[k]
+
+    def fully_in(n: int) -> bool:
+        fits, _, _, gpu_layers, _ = fit(n)
+        return fits and gpu_layers >= ctx.model.arch.num_hidden_layers if gpu else fits
 
     def ratio(n: int) -> float:  # what n slots need over what the device offers (≤ 1: all on the device)
-        m = estimate(n)
-        return m.need_gib / m.usable_gib if (m.fits and m.usable_gib > 0) else float("inf")
+        fits, need, usable, _, _ = fit(n)
+        return need / usable if (fits and usable > 0) else float("inf")
 
     n = want
-    mem = estimate(n)
-    if not fully_in(mem) and not ov.num_parallel:
+    if not fully_in(n) and not ov.num_parallel:
         n = max(1, largest_within(ratio, want, linear=True))  # the most slots that fit entirely; 1 offloads
-        mem = estimate(n)
+    mem = estimate(n)
     c.num_parallel, c.mem = n, mem
     if not mem.fits:
         c.reject = mem.problems[0]
@@ -197,8 +208,6 @@ class GgufEngine:
 
     def flash_attention_default(self, arch) -> bool:
         """Whether the engine runs `arch` with flash attention unless told otherwise (Ollama's list)."""
-        from llmctl.estimate.memory import flash_attention_default
-
         return flash_attention_default(arch)
 
     def layout_rationale(self, ctx: Context, c: Candidate) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from llmctl.engines.base import Engine, check_value, check_word, flag_args, nati
 from llmctl.engines.gguf_plan import DEFAULT_BATCH, GgufEngine, flash_attention_needed
 from llmctl.engines.sources import sources_for
 from llmctl.errors import InputError
+from llmctl.estimate.memory import constants as memory_constants
 
 if TYPE_CHECKING:
     from llmctl.candidates import Candidate, Context
@@ -42,9 +43,7 @@ class LlamaCppEngine(GgufEngine, Engine):
 
     def flash_attention_default(self, arch: Any) -> bool:
         """llama-server's `--flash-attn auto` turns it on wherever the device has it (estimation.yaml)."""
-        from llmctl.estimate.memory import constants
-
-        return bool(constants()["llama_cpp"]["llama_server_flash_attention_default"])
+        return bool(memory_constants()["llama_cpp"]["llama_server_flash_attention_default"])
 
     def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization", kvs: list["KvDtype"]) -> list["Candidate"]:
         """llama-server downloads with `-hf repo:QUANT`: a quantization no listed GGUF repository holds

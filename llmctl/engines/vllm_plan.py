@@ -3,8 +3,10 @@ of `--gpu-memory-utilization`, and continuous batching in the performance model.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from llmctl.calibrate.active import memory as measured_memory
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization
 from llmctl.errors import InputError
@@ -92,9 +94,12 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
         layouts = [(tp, ov.pipeline_parallel)]
     for kv in kvs:
         fitted = False
+        # a quantized KV cache is only worth it when the full-precision one was short of room: when it
+        # was not, this KV dtype's candidates are dropped below as soon as one fits, so the search stops there
+        redundant = _kv_redundant(ctx, kv, out)
         tried = list(layouts)
         i = 0
-        while i < len(tried):
+        while i < len(tried) and not (redundant and fitted):
             tp, pp = tried[i]
             i += 1
             c = Candidate(engine, q, kv, pool, tp=tp, pp=pp, devices=tp * pp, weight_bytes_total=total)
@@ -111,12 +116,18 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
             if i == len(tried) and not fitted and not ov.pipeline_parallel and tried[-1][1] == 1 and pool.nodes > 1:
                 tried.extend((pool.per_node, pp) for pp in range(2, pool.nodes + 1)
                              if ctx.model.arch.num_hidden_layers >= pp)
-        if fitted and kv.bytes_per_value < 2 and not ov.kv_cache_dtype:
-            # a quantized KV cache is only worth it when the full-precision one was short of room
-            best_full = [c for c in out if c.kv.id != kv.id and c.feasible]
-            if best_full and all(_kv_enough(ctx, c) for c in best_full):
-                out = [c for c in out if c.kv.id != kv.id]
+        if fitted and redundant:
+            out = [c for c in out if c.kv.id != kv.id]
     return out
+
+
+def _kv_redundant(ctx: Context, kv: KvDtype, earlier: list[Candidate]) -> bool:
+    """A quantized KV dtype the spec did not ask for, where every feasible candidate with another KV
+    dtype (there is one) already holds the load's KV cache."""
+    if kv.bytes_per_value >= 2 or ctx.spec.overrides.kv_cache_dtype:
+        return False
+    best_full = [c for c in earlier if c.kv.id != kv.id and c.feasible]
+    return bool(best_full) and all(_kv_enough(ctx, c) for c in best_full)
 
 
 def prequantized_repo(ctx: Context, quant: Quantization) -> str | None:
@@ -204,10 +215,6 @@ def tunings(ctx: Context, c: Candidate, budgets: tuple[int, ...]) -> list[dict[s
 def _measured_kv(c: Candidate) -> None:
     """The KV cache this engine reported at start-up on this device (a calibration overlay) replaces the
     estimate: its size in tokens and GiB, and the requests of max_model_len it holds."""
-    from dataclasses import replace
-
-    from llmctl.calibrate.active import memory as measured_memory
-
     m = measured_memory(c.backend, c.pool.device.id)
     if not m or c.mem is None or not c.mem.fits or not (m.get("kv_cache_tokens") or m.get("kv_cache_gib")):
         return

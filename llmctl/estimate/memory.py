@@ -141,11 +141,13 @@ def vllm_memory(
     capacity_gib: float | None = None,
     engine_version: str | None = None,
     chunked_prefill: bool | None = None,
+    _rows: bool = False,
 ) -> MemoryEstimate:
     """vLLM's memory per GPU, following the accounting of release `engine_version` (default: the pinned
     image's). V0 engines (< 0.8) without chunked prefill — its default up to max_model_len 32768 —
     profile a whole max(max_model_len, 2048)-token batch; V1 always chunks and profiles
-    `max_num_batched_tokens`."""
+    `max_num_batched_tokens`. `_rows`: return the `--explain` rows instead (the estimate keeps its
+    inputs and runs again only when a plan is explained)."""
     c, version = vllm_version_constants(engine_version)
     util = gpu_memory_utilization or c["gpu_memory_utilization"]
     default_tokens, default_seqs = vllm_defaults(gpu, version)
@@ -186,12 +188,16 @@ def vllm_memory(
         kv_tokens = blocks * block
         concurrency = kv_tokens / max_model_len if max_model_len else 0.0
 
+    if _rows:
+        return _vllm_rows(**locals())  # type: ignore[return-value]
     est = MemoryEstimate(
         weights_gib=weights, kv_cache_gib=max(kv_gib, 0.0), activation_gib=act, overhead_gib=non_torch + graphs,
         capacity_gib=capacity, kv_cache_tokens=kv_tokens, max_concurrency=concurrency,
         kv_bytes_per_token=per_tok, gpus=tp * pp, kv_budget_gib=kv_gib, engine_version=version,
+        explain_source=partial(_vllm_explained, arch, weight_bytes_total, gpu, tp, pp, max_model_len, kv_dtype_bytes,
+                               gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, capacity_gib,
+                               engine_version, chunked_prefill),
     )
-    est.explain_source = partial(_vllm_rows, **locals())  # the numbers as they stand; text only on request
     slack = capacity * (1 - util)
     if graphs + c["cuda_context_gib"] > slack:
         est.warnings.append(
@@ -210,6 +216,17 @@ def vllm_memory(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
+
+def _vllm_explained(arch, weight_bytes_total, gpu, tp, pp, max_model_len, kv_dtype_bytes, gpu_memory_utilization,
+                    max_num_seqs, max_num_batched_tokens, capacity_gib, engine_version,
+                    chunked_prefill) -> list[tuple[str, str, str]]:
+    """vllm_memory's `--explain` rows for the arguments an estimate kept (positional: no dict per estimate)."""
+    return vllm_memory(  # type: ignore[return-value]
+        arch, weight_bytes_total=weight_bytes_total, gpu=gpu, tp=tp, pp=pp, max_model_len=max_model_len,
+        kv_dtype_bytes=kv_dtype_bytes, gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens, capacity_gib=capacity_gib, engine_version=engine_version,
+        chunked_prefill=chunked_prefill, _rows=True)
+
 
 def hybrid_pages(shape, max_model_len: int) -> tuple[int, float]:
     """(attention block size in tokens, bytes one request of max_model_len holds) for a hybrid model in vLLM.
@@ -303,64 +320,132 @@ def llamacpp_memory(
     (for Apple: the unified memory the GPU may wire; for CPU: RAM usable by the model).
     `flash_attention`: None follows Ollama's default for this model (`flash_attention_default`);
     a quantized KV cache needs it on."""
-    c = constants()["llama_cpp"]
-    ctx_total = num_ctx * num_parallel
-    weights = weight_bytes_total / GiB
-    # recurrent state: F32, one slot per parallel sequence (llama.cpp src/llama-memory-recurrent.cpp)
-    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, state_dtype_bytes=4.0)
-    kv = (shape.bytes_per_token(ctx_total) * ctx_total + shape.state_bytes_per_seq * num_parallel) / GiB
-    if flash_attention is None:
-        flash_attention = kv_dtype_bytes < 2 or flash_attention_default(arch)
-    graph = graph_bytes(arch, ctx_total, flash_attention=flash_attention) / GiB
-    runtime = c["runtime_gib"]
-    need = weights + kv + graph + runtime
+    return LlamaCppSizer(
+        arch, weight_bytes_total=weight_bytes_total, gpu=gpu, gpu_count=gpu_count, num_ctx=num_ctx,
+        kv_dtype_bytes=kv_dtype_bytes, capacity_gib=capacity_gib, system_ram_gib=system_ram_gib,
+        flash_attention=flash_attention,
+    ).estimate(num_parallel)
 
-    devices = max(gpu_count, 1)
-    layers = arch.num_hidden_layers
-    if capacity_gib is None:
-        capacity_gib = (gpu.memory_gib or 0.0) if gpu is not None else (system_ram_gib or 0.0)
-    usable = capacity_gib * devices
-    if gpu is not None and gpu.kind == "gpu":
-        usable *= c["gpu_memory_fraction"]
 
-    est = MemoryEstimate(
-        weights_gib=weights / devices, kv_cache_gib=kv / devices, activation_gib=graph, overhead_gib=runtime,
-        capacity_gib=capacity_gib, kv_cache_tokens=ctx_total, max_concurrency=float(num_parallel),
-        kv_bytes_per_token=shape.bytes_per_token(ctx_total), gpus=devices if gpu is not None else 0,
-        gpu_layers=layers if gpu is not None else 0, total_layers=layers, need_gib=need, usable_gib=usable,
-    )
-    est.explain_source = partial(_llamacpp_rows, **locals())
-    if gpu is None or gpu.kind == "cpu":
-        est.gpus = 0
-        est.gpu_layers = 0
-        if need > usable:
+class LlamaCppSizer:
+    """`llamacpp_memory` for one server's settings at any number of slots: what does not depend on the
+    slots is worked out once, for the planner's slot search (several counts per candidate). `fit`
+    gives the figures the search compares, `estimate` the whole estimate; both from the same arithmetic."""
+
+    __slots__ = ("arch", "weight_bytes_total", "gpu", "num_ctx", "kv_dtype_bytes", "system_ram_gib", "flash_attention",
+                 "shape", "weights", "runtime", "devices", "capacity_gib", "usable", "on_gpu", "edge_share")
+
+    def __init__(self, arch: ModelArch, *, weight_bytes_total: float, gpu: GpuProfile | None, gpu_count: int,
+                 num_ctx: int, kv_dtype_bytes: float = 2.0, capacity_gib: float | None = None,
+                 system_ram_gib: float | None = None, flash_attention: bool | None = None) -> None:
+        c = constants()["llama_cpp"]
+        self.arch, self.weight_bytes_total, self.gpu, self.num_ctx = arch, weight_bytes_total, gpu, num_ctx
+        self.kv_dtype_bytes, self.system_ram_gib = kv_dtype_bytes, system_ram_gib
+        self.weights = weight_bytes_total / GiB
+        # recurrent state: F32, one slot per parallel sequence (llama.cpp src/llama-memory-recurrent.cpp)
+        self.shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, state_dtype_bytes=4.0)
+        if flash_attention is None:
+            flash_attention = kv_dtype_bytes < 2 or flash_attention_default(arch)
+        self.flash_attention = flash_attention
+        self.runtime = c["runtime_gib"]
+        self.devices = max(gpu_count, 1)
+        if capacity_gib is None:
+            capacity_gib = (gpu.memory_gib or 0.0) if gpu is not None else (system_ram_gib or 0.0)
+        self.capacity_gib = capacity_gib
+        usable = capacity_gib * self.devices
+        if gpu is not None and gpu.kind == "gpu":
+            usable *= c["gpu_memory_fraction"]
+        self.usable = usable
+        self.on_gpu = gpu is not None and gpu.kind != "cpu"
+        self.edge_share: float | None = None  # share of the weights in the embeddings and LM head (_offload)
+
+    def _need(self, num_parallel: int) -> tuple[int, float, float, float]:
+        """(context tokens, KV, graph, need) in GiB: what the server holds wherever it ends up."""
+        ctx_total = self.num_ctx * num_parallel
+        shape = self.shape
+        kv = (shape.bytes_per_token(ctx_total) * ctx_total + shape.state_bytes_per_seq * num_parallel) / GiB
+        graph = graph_bytes(self.arch, ctx_total, flash_attention=self.flash_attention) / GiB
+        return ctx_total, kv, graph, self.weights + kv + graph + self.runtime
+
+    def fit(self, num_parallel: int) -> tuple[bool, float, float, int]:
+        """(fits, need_gib, usable_gib, gpu_layers) of the estimate for `num_parallel` slots."""
+        _, kv, graph, need = self._need(num_parallel)
+        usable = self.usable
+        if not self.on_gpu:
+            return need <= usable, need, usable, 0
+        if need <= usable:
+            return True, need, usable, self.arch.num_hidden_layers
+        *_, gpu_layers, _, _, offloaded = self._offload(kv, graph, need)
+        return not self._spills(max(0.0, offloaded)), need, usable, gpu_layers
+
+    def _offload(self, kv: float, graph: float, need: float) -> tuple[float, float, int, float, float, float]:
+        """Not everything fits on the GPU: whole layers (weights and their KV) go to the CPU. (share of
+        the weights in the embeddings and LM head, GiB per layer, layers on the GPU, GiB of weights and
+        of KV on the GPU, GiB offloaded)."""
+        weights, runtime, layers = self.weights, self.runtime, self.arch.num_hidden_layers
+        edge_share = self.edge_share
+        if edge_share is None:  # once per sizer: the search may offload at several slot counts
+            p = count_params(self.arch)
+            edge_share = self.edge_share = (p.embeddings + p.lm_head) / max(p.total, 1)
+        per_layer = (weights * (1 - edge_share) + kv) / layers
+        room = self.usable - graph - runtime - weights * edge_share
+        gpu_layers = max(0, min(layers, math.floor(room / per_layer))) if per_layer > 0 else 0
+        on_gpu_weights = weights * edge_share + per_layer * gpu_layers - kv * gpu_layers / layers
+        on_gpu_kv = kv * gpu_layers / layers
+        offloaded = need - (on_gpu_weights + on_gpu_kv + graph + runtime)
+        return edge_share, per_layer, gpu_layers, on_gpu_weights, on_gpu_kv, offloaded
+
+    def _spills(self, offloaded_gib: float) -> bool:
+        """The offloaded layers need more RAM than the node has free."""
+        ram = self.system_ram_gib
+        return ram is not None and offloaded_gib > ram * constants()["llama_cpp"]["cpu_memory_fraction"]
+
+    def estimate(self, num_parallel: int) -> MemoryEstimate:
+        ctx_total, kv, graph, need = self._need(num_parallel)
+        gpu, devices, layers, usable = self.gpu, self.devices, self.arch.num_hidden_layers, self.usable
+        weights, runtime = self.weights, self.runtime
+        est = MemoryEstimate(
+            weights_gib=weights / devices, kv_cache_gib=kv / devices, activation_gib=graph, overhead_gib=runtime,
+            capacity_gib=self.capacity_gib, kv_cache_tokens=ctx_total, max_concurrency=float(num_parallel),
+            kv_bytes_per_token=self.shape.bytes_per_token(ctx_total), gpus=devices if gpu is not None else 0,
+            gpu_layers=layers if gpu is not None else 0, total_layers=layers, need_gib=need, usable_gib=usable,
+            explain_source=partial(LlamaCppSizer.rows, self, num_parallel),
+        )
+        if not self.on_gpu:
+            est.gpus = 0
+            est.gpu_layers = 0
+            if need > usable:
+                est.fits = False
+                est.problems.append(f"needs {need:.1f} GiB of RAM, {usable:.1f} GiB usable")
+            return est
+        if need <= usable:
+            return est
+        _, _, gpu_layers, on_gpu_weights, on_gpu_kv, offloaded = self._offload(kv, graph, need)
+        est.weights_gib = on_gpu_weights / devices
+        est.kv_cache_gib = on_gpu_kv / devices
+        est.gpu_layers = gpu_layers
+        est.offloaded_to_cpu_gib = max(0.0, offloaded)
+        est.warnings.append(
+            f"only {gpu_layers} of {layers} layers fit on the GPU; {est.offloaded_to_cpu_gib:.1f} GiB run on the CPU "
+            "and decoding slows to the speed of system memory"
+        )
+        if self._spills(est.offloaded_to_cpu_gib):
             est.fits = False
-            est.problems.append(f"needs {need:.1f} GiB of RAM, {usable:.1f} GiB usable")
+            est.problems.append(f"{est.offloaded_to_cpu_gib:.1f} GiB would spill to RAM, more than the node has free")
         return est
-    if need <= usable:
-        return est
-    # Not everything fits: offload whole layers (weights and their KV) to the CPU.
-    p = count_params(arch)
-    edge_share = (p.embeddings + p.lm_head) / max(p.total, 1)
-    per_layer = (weights * (1 - edge_share) + kv) / layers
-    room = usable - graph - runtime - weights * edge_share
-    gpu_layers = max(0, min(layers, math.floor(room / per_layer))) if per_layer > 0 else 0
-    on_gpu_weights = weights * edge_share + per_layer * gpu_layers - kv * gpu_layers / layers
-    on_gpu_kv = kv * gpu_layers / layers
-    offloaded = need - (on_gpu_weights + on_gpu_kv + graph + runtime)
-    est.weights_gib = on_gpu_weights / devices
-    est.kv_cache_gib = on_gpu_kv / devices
-    est.gpu_layers = gpu_layers
-    est.offloaded_to_cpu_gib = max(0.0, offloaded)
-    est.explain_source = partial(_llamacpp_rows, **locals())
-    est.warnings.append(
-        f"only {gpu_layers} of {layers} layers fit on the GPU; {est.offloaded_to_cpu_gib:.1f} GiB run on the CPU "
-        "and decoding slows to the speed of system memory"
-    )
-    if system_ram_gib is not None and est.offloaded_to_cpu_gib > system_ram_gib * constants()["llama_cpp"]["cpu_memory_fraction"]:
-        est.fits = False
-        est.problems.append(f"{est.offloaded_to_cpu_gib:.1f} GiB would spill to RAM, more than the node has free")
-    return est
+
+    def rows(self, num_parallel: int) -> list[tuple[str, str, str]]:
+        """The arithmetic behind `estimate(num_parallel)`, formatted for `--explain` (only when asked)."""
+        ctx_total, kv, graph, need = self._need(num_parallel)
+        split: dict = {}
+        if self.on_gpu and need > self.usable:
+            _, per_layer, gpu_layers, *_ = self._offload(kv, graph, need)
+            split = dict(gpu_layers=gpu_layers, layers=self.arch.num_hidden_layers, per_layer=per_layer)
+        return _llamacpp_rows(
+            arch=self.arch, c=constants()["llama_cpp"], capacity_gib=self.capacity_gib, ctx_total=ctx_total,
+            devices=self.devices, flash_attention=self.flash_attention, gpu=self.gpu, graph=graph, kv=kv,
+            kv_dtype_bytes=self.kv_dtype_bytes, need=need, num_ctx=self.num_ctx, num_parallel=num_parallel,
+            runtime=self.runtime, shape=self.shape, usable=self.usable, weights=self.weights, **split)
 
 
 def _vllm_rows(*, act, arch, block, blocks, budget, c, capacity, concurrency, graphs, kv_dtype_bytes, kv_gib, kv_tokens,

@@ -126,6 +126,10 @@ class Deployment:
     lookup_bytes_per_gpu: float = 0.0
     link: str | None = None  # the link between TP ranks when it differs from the GPU profile's (e.g. "pcie")
     params: ParamCount = field(init=False, repr=False, compare=False)
+    # the step coefficients under the constants in force (_coef); None until a prediction asks
+    _coef_cache: "_Coef | None" = field(default=None, init=False, repr=False, compare=False)
+    # predict()'s terms for the last load it was asked about (_load_terms)
+    _load_cache: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.params = count_params(self.arch)
@@ -261,16 +265,19 @@ def _peak_flops(dep: Deployment, *, prefill: bool = False) -> float:
     return max(tflops, 0.05) * 1e12
 
 
-@dataclass
+@dataclass(slots=True)
 class _Coef:
     """Everything a step needs, per pipeline stage, in milliseconds — computed once per deployment
-    and constants (the planner asks for thousands of predictions)."""
+    and constants (the planner asks for thousands of predictions). The first four fields depend on
+    the bytes one deployment holds; the rest are shared by every deployment of the same engine,
+    device, architecture and layout (_shared_coef), in this order."""
 
     consts: int  # id() of the constants dict these were computed with
     weights_ms: float  # reading all resident weights once
+    kv_ms: float  # per sequence per context token
+    offload_ms: float  # reading weights held in system RAM, per step
     moe_share: float  # share of the weights in routed experts (0 for dense models)
     moe_keep: float  # 1 − experts_per_token / experts: chance one token skips a given expert
-    kv_ms: float  # per sequence per context token
     lin_ms: float  # decode compute per token (active parameters)
     attn_ms: float  # decode compute per token per context token
     pre_lin_ms: float  # prefill compute per prompt token
@@ -281,16 +288,17 @@ class _Coef:
     busy: float  # share of a step the GPU works (legacy engines), else 1
     step_ms: float  # per-step CPU overhead, outside the stages
     seq_ms: float  # per-step CPU work per running sequence (scheduling, sampling, output processing)
-    offload_ms: float  # reading weights held in system RAM, per step
-    kv_unified: bool = False  # every sequence attends over the whole shared KV buffer (masked)
+    kv_unified: bool  # every sequence attends over the whole shared KV buffer (masked)
+    request_overhead_ms: float  # fixed cost per request outside the GPU (HTTP, tokenising, scheduling)
 
 
 _SHARED: dict[tuple, tuple] = {}  # (constants, arch, coefficients) by what they depend on
 
 
-def _shared_coef(dep: Deployment, consts: dict) -> dict:
+def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
     """The coefficients that depend on the engine, device, architecture and layout but not on the
-    bytes one candidate holds: computed once for the many candidates that share them."""
+    bytes one candidate holds, computed once for the many candidates that share them: (ms per weight
+    byte, ms per KV byte, the shared _Coef fields in order)."""
     key = (id(consts), dep.backend, dep.device.id, id(dep.arch), dep.tp, dep.pp, dep.fp8_compute, dep.engine_version,
            dep.link)
     hit = _SHARED.get(key)
@@ -308,21 +316,22 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
     ar = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
     busy = _legacy_busy_fraction(dep, c)
     bw = dev.bandwidth_gbs * 1e9
-    shared = dict(
-        weights_ms_per_byte=1000 / (bw * _eff(c["memory_efficiency"], dev)),
-        kv_ms_per_byte=1000 / (bw * _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev)),
-        moe_share=(p.experts / max(p.total, 1)) if a.is_moe else 0.0,
-        moe_keep=(1 - (a.experts_per_token or 2) / a.num_experts) if a.is_moe else 1.0,
-        lin_ms=lin / peak * 1000, attn_ms=attn / peak * 1000,
-        pre_lin_ms=lin / peak_pre * 1000, pre_attn_ms=attn / peak_pre * 1000,
-        pre_fixed_ms=layers * _eff(c.get("prefill_token_layer_us", 0.0), dev) / 1000,
-        layers_ms=layers * _eff(c["layer_overhead_ms"], dev),
-        ar=ar, busy=busy,
-        step_ms=float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,
-        seq_ms=(float(c.get("seq_overhead_us", 0.0)) / 1000 + a.vocab_size * float(c.get("sample_ns_per_vocab", 0.0)) / 1e6)
-        if busy == 1.0 else 0.0,
-        kv_unified=bool(c.get("kv_unified")) or a.architecture in c.get("kv_unified_architectures", ()),
+    fields = (
+        (p.experts / max(p.total, 1)) if a.is_moe else 0.0,  # moe_share
+        (1 - (a.experts_per_token or 2) / a.num_experts) if a.is_moe else 1.0,  # moe_keep
+        lin / peak * 1000, attn / peak * 1000,  # lin_ms, attn_ms
+        lin / peak_pre * 1000, attn / peak_pre * 1000,  # pre_lin_ms, pre_attn_ms
+        layers * _eff(c.get("prefill_token_layer_us", 0.0), dev) / 1000,  # pre_fixed_ms
+        layers * _eff(c["layer_overhead_ms"], dev),  # layers_ms
+        ar, busy,
+        float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,  # step_ms
+        (float(c.get("seq_overhead_us", 0.0)) / 1000 + a.vocab_size * float(c.get("sample_ns_per_vocab", 0.0)) / 1e6)
+        if busy == 1.0 else 0.0,  # seq_ms
+        bool(c.get("kv_unified")) or a.architecture in c.get("kv_unified_architectures", ()),  # kv_unified
+        float(c.get("request_overhead_ms", 0.0)),  # request_overhead_ms
     )
+    shared = (1000 / (bw * _eff(c["memory_efficiency"], dev)),
+              1000 / (bw * _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev)), fields)
     if len(_SHARED) > 4096:
         _SHARED.clear()
     _SHARED[key] = (consts, dep.arch, shared)
@@ -331,21 +340,17 @@ def _shared_coef(dep: Deployment, consts: dict) -> dict:
 
 def _coef(dep: Deployment) -> _Coef:
     consts = constants()
-    cached = dep.__dict__.get("_coef_cache")
+    cached = dep._coef_cache
     if cached is not None and cached.consts == id(consts):
         return cached
-    sh = dict(_shared_coef(dep, consts))
+    weights_ms_per_byte, kv_ms_per_byte, fields = _shared_coef(dep, consts)
     offload = 0.0
     if dep.offloaded_bytes and dep.cpu is not None:
         cpu_c = engine_constants("llama.cpp")
         offload = dep.offloaded_bytes / (dep.cpu.bandwidth_gbs * 1e9 * _eff(cpu_c["memory_efficiency"], dep.cpu)) * 1000
-    coef = _Coef(
-        consts=id(consts),
-        weights_ms=dep.weight_bytes_read * sh.pop("weights_ms_per_byte"),
-        kv_ms=dep.kv_bytes_per_token * sh.pop("kv_ms_per_byte"),
-        offload_ms=offload, **sh,
-    )
-    dep._coef_cache = coef  # type: ignore[attr-defined]
+    coef = _Coef(id(consts), dep.weight_bytes_read * weights_ms_per_byte, dep.kv_bytes_per_token * kv_ms_per_byte,
+                 offload, *fields)
+    dep._coef_cache = coef
     return coef
 
 
@@ -435,6 +440,25 @@ def _poisson_quantile(mean: float, q: float) -> int:
         term *= mean / k
         total += term
     return k
+
+
+def _poisson_quantiles(mean: float, low: float, high: float) -> tuple[int, int]:
+    """(_poisson_quantile(mean, low), _poisson_quantile(mean, high)) for low ≤ high, summing the terms
+    once: the second search goes on from where the first stopped."""
+    if mean <= 0 or mean > 200:
+        return _poisson_quantile(mean, low), _poisson_quantile(mean, high)
+    term = math.exp(-mean)
+    total, k = term, 0
+    while total < low and k < 10_000:
+        k += 1
+        term *= mean / k
+        total += term
+    k_low = k
+    while total < high and k < 10_000:
+        k += 1
+        term *= mean / k
+        total += term
+    return k_low, k
 
 
 def _z(q: float) -> float:
@@ -540,6 +564,32 @@ def admission_slots(dep: Deployment, prompt_tokens: int, output_tokens: int) -> 
     return slots
 
 
+def _load_terms(dep: Deployment, k: _Coef, prompt_tokens: int, prefix_cache_hit: float, load_prompt: int,
+                held: int) -> tuple[int, float, int, float, int, float, float]:
+    """What predict() needs of a deployment and a load whatever the users: (slots, mean context while
+    decoding, token budget, one sequence's step, prompt tokens computed, the context they attend to,
+    the prompt alone). The planner asks for the same deployment and load at several user counts, so the
+    last answer is kept on the deployment with what it was computed from (the coefficients object
+    stands for the constants)."""
+    last = dep._load_cache
+    if (last is not None and last[0] is k and last[1] == prompt_tokens and last[2] == prefix_cache_hit
+            and last[3] == load_prompt and last[4] == held):
+        return last[5:]  # type: ignore[return-value]
+    slots = admission_slots(dep, load_prompt, held)
+    hit = min(max(prefix_cache_hit, 0.0), 0.99)
+    context = load_prompt + held / 2  # average length while decoding
+    budget = max(1, dep.max_num_batched_tokens)
+    pp = dep.pp
+    single = _step_k(pp, k, 1, context)
+    computed = max(1, round(prompt_tokens * (1 - hit)))  # prompt tokens not found in the prefix cache
+    cached = max(0, prompt_tokens - computed)
+    attended = cached + computed / 2  # what a computed prompt token attends to, on average over the prompt
+    pre_alone = prefill_ms(dep, computed, cached) if computed > budget else _step_k(pp, k, 0, 0, computed, attended)
+    dep._load_cache = (k, prompt_tokens, prefix_cache_hit, load_prompt, held,
+                       slots, context, budget, single, computed, attended, pre_alone)
+    return slots, context, budget, single, computed, attended, pre_alone
+
+
 def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tokens: int,
             requests_per_minute: float | None = None, arrival: str | None = None, prefix_cache_hit: float = 0.0,
             warm_prompts: int = 0, lengths: str = "fixed", _load: tuple[int, int] | None = None,
@@ -567,22 +617,14 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
                               prefix_cache_hit=prefix_cache_hit, warm_prompts=warm_prompts)
     if arrival == "closed":
         requests_per_minute = None
-    c = engine_constants(dep.backend)
     # the lengths the other requests hold in the KV cache (lengths.py: a mix's time-weighted lengths);
     # this request's own prompt is `prompt_tokens`
     load_prompt, held = _load or (prompt_tokens, output_tokens)
-    slots = admission_slots(dep, load_prompt, held)
     users = max(1, int(concurrency))
-    overhead = float(c.get("request_overhead_ms", 0.0))
-    hit = min(max(prefix_cache_hit, 0.0), 0.99)
-    context = load_prompt + held / 2  # average length while decoding
-    budget = max(1, dep.max_num_batched_tokens)
     k, pp = _coef(dep), dep.pp
-    single = _step_k(pp, k, 1, context)
-    computed = max(1, round(prompt_tokens * (1 - hit)))  # prompt tokens not found in the prefix cache
-    cached = max(0, prompt_tokens - computed)
-    attended = cached + computed / 2  # what a computed prompt token attends to, on average over the prompt
-    pre_alone = prefill_ms(dep, computed, cached) if computed > budget else _step_k(pp, k, 0, 0, computed, attended)
+    overhead = k.request_overhead_ms
+    slots, context, budget, single, computed, attended, pre_alone = _load_terms(
+        dep, k, prompt_tokens, prefix_cache_hit, load_prompt, held)
     open_rate = requests_per_minute / 60_000 if requests_per_minute else None  # requests per ms
 
     # Fixed point: the batch sets the step time, the step time sets how long a request holds its
@@ -632,8 +674,8 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     else:
         others_mean = closed_others
     cap = max(0, math.ceil(batch) - 1)
-    ahead50 = min(cap, _poisson_quantile(others_mean, 0.5))
-    ahead95 = min(cap, _poisson_quantile(others_mean, 0.95))
+    k50, k95 = _poisson_quantiles(others_mean, 0.5, 0.95)
+    ahead50, ahead95 = min(cap, k50), min(cap, k95)
 
     # every request also pays a fixed cost outside the GPU: HTTP, tokenising, scheduling, detokenising
     ttft_p50 = overhead + _ttft(ahead50, 0.5, computed, chunk, step, n_chunks, mixed)
@@ -665,6 +707,7 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     if open_rate is not None:
         throughput = min(throughput, open_rate * 1000 * output_tokens)
     if _rows:  # PerfEstimate.explain asks for the working, not the figures
+        c = engine_constants(dep.backend)
         return _predict_rows(**locals())  # type: ignore[return-value]
     return PerfEstimate(
         ttft_p50_ms=ttft_p50, ttft_p95_ms=max(ttft_p95, ttft_p50), itl_p50_ms=itl_p50, itl_p95_ms=max(itl_p95, itl_p50),

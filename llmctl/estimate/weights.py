@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from llmctl.catalog import ModelArch, Quantization
 
@@ -175,12 +176,33 @@ def sixteen_bit_parts(q: Quantization) -> tuple[str, ...]:
     return ("per_layer_embeddings", "vision") if q.is_gguf else ()
 
 
+# values computed once per (immutable) architecture and quantization object and layout: every device
+# and engine of a plan asks for them. Keyed by the objects' ids, which hold only while the objects live:
+# each entry keeps its objects and is used only when they are the very ones asked about.
+_BY_OBJECTS: dict[tuple, tuple] = {}
+
+
+def _remembered(kind: str, a: ModelArch, q: Quantization | None, rest: tuple = ()) -> Any:
+    hit = _BY_OBJECTS.get((kind, id(a), id(q), rest))
+    return hit[2] if hit is not None and hit[0] is a and hit[1] is q else None
+
+
+def _remember(kind: str, a: ModelArch, q: Quantization | None, rest: tuple, value: Any) -> Any:
+    if len(_BY_OBJECTS) > 4096:
+        _BY_OBJECTS.clear()
+    _BY_OBJECTS[(kind, id(a), id(q), rest)] = (a, q, value)
+    return value
+
+
 def weight_bytes(a: ModelArch, q: Quantization) -> float:
     """Bytes of the whole checkpoint in quantization `q`: its bits per weight, the parts it keeps at 16 bit
-    at 2 bytes."""
+    at 2 bytes. Computed once per architecture and quantization object (every device and engine asks)."""
+    hit = _remembered("weights", a, q)
+    if hit is not None:
+        return hit
     p = count_params(a)
     kept = sum(p.part(name) for name in sixteen_bit_parts(q))
-    return (p.total - kept) * q.bits_per_weight / 8 + kept * 2
+    return _remember("weights", a, q, (), (p.total - kept) * q.bits_per_weight / 8 + kept * 2)
 
 
 def lookup_bytes_per_gpu(a: ModelArch, q: Quantization, tp: int, pp: int) -> float:
@@ -188,21 +210,36 @@ def lookup_bytes_per_gpu(a: ModelArch, q: Quantization, tp: int, pp: int) -> flo
     embeddings when the LM head is a matrix of its own (tied, the head reads them all each step), the
     per-layer embeddings — and the vision tower, which runs on images in prefill only. vLLM splits the
     embeddings across TP ranks (VocabParallelEmbedding); with pipeline stages the heaviest stage may be
-    the one with the LM head, so nothing is taken off."""
+    the one with the LM head, so nothing is taken off. Computed once per architecture, quantization
+    and layout."""
     if pp > 1:
         return 0.0
+    hit = _remembered("lookup", a, q, (tp,))
+    if hit is not None:
+        return hit
     p = count_params(a)
     kept = sixteen_bit_parts(q)
     parts = ["per_layer_embeddings", "vision"] + (["embeddings"] if p.lm_head else [])
-    return sum(p.part(part) * (2.0 if part in kept else q.bits_per_weight / 8) for part in parts) / tp
+    return _remember("lookup", a, q, (tp,),
+                     sum(p.part(part) * (2.0 if part in kept else q.bits_per_weight / 8) for part in parts) / tp)
 
 
 def weight_bytes_per_gpu(a: ModelArch, total_bytes: float, tp: int, pp: int) -> float:
     """The largest share one GPU holds. vLLM splits every linear layer, the embeddings and the LM head
     across TP ranks; k/v projections are replicated when there are fewer KV heads than ranks. Pipeline
     stages split the layers; the first holds the embeddings, the last the LM head: take the heavier."""
+    stage, params = _heaviest_stage(a, tp, pp)
+    scale = total_bytes / params  # bytes per parameter, averaged
+    return stage * scale
+
+
+def _heaviest_stage(a: ModelArch, tp: int, pp: int) -> tuple[float, int]:
+    """(parameters one GPU of the heaviest stage holds, all parameters or 1): what weight_bytes_per_gpu
+    scales by the bytes per parameter, once per architecture object and layout."""
+    hit = _remembered("stage", a, None, (tp, pp))
+    if hit is not None:
+        return hit
     p = count_params(a)
-    scale = total_bytes / max(p.total, 1)  # bytes per parameter, averaged
     layer_params = (p.total - p.embeddings - p.lm_head) / a.num_hidden_layers
     kv_replication = 0.0
     if not a.is_mla and tp > a.num_key_value_heads:
@@ -212,4 +249,4 @@ def weight_bytes_per_gpu(a: ModelArch, total_bytes: float, tp: int, pp: int) -> 
     layers_per_stage = math.ceil(a.num_hidden_layers / pp)
     edge = p.embeddings + p.lm_head if pp == 1 else max(p.embeddings, p.lm_head)
     stage = layers_per_stage * (layer_params / tp + kv_replication) + edge / tp
-    return stage * scale
+    return _remember("stage", a, None, (tp, pp), (stage, max(p.total, 1)))
