@@ -183,13 +183,17 @@ def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[R
 
 def _hardware_sentence(ctx: Context) -> str:
     parts = []
+    shared = {p.device.id for p in ctx.pools if sum(q.device.id == p.device.id for q in ctx.pools) > 1}
     for p in ctx.pools:
         if p.device.kind == "cpu":
-            parts.append(f"{p.nodes}× CPU node ({p.system_ram_gib:g} GB RAM, {p.device.id})")
+            part = f"{p.nodes}× CPU node ({p.system_ram_gib:g} GB RAM, {p.device.id})"
         elif p.device.kind == "apple":
-            parts.append(f"{p.nodes}× {p.device.name} ({p.capacity_gib:.0f} GiB of unified memory usable by the GPU)")
+            part = f"{p.nodes}× {p.device.name} ({p.capacity_gib:.0f} GiB of unified memory usable by the GPU)"
         else:
-            parts.append(f"{count(p.nodes, 'node')} × {p.per_node}× {p.device.id} ({p.capacity_gib:.1f} GiB each)")
+            ram = f", {p.system_ram_gib:g} GB RAM" if p.device.id in shared and p.system_ram_gib else ""
+            part = f"{count(p.nodes, 'node')} × {p.per_node}× {p.device.id} ({p.capacity_gib:.1f} GiB each{ram})"
+        # nodes of one device type that differ in memory are separate pools: say which is which
+        parts.append(part + (f" [{', '.join(p.names)}]" if p.device.id in shared else ""))
     return "; ".join(parts)
 
 

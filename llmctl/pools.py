@@ -49,7 +49,10 @@ def build_pools(nodes: list[Node], catalog: Catalog) -> list[Pool]:
         else:
             dev = cpu
             per, capacity = 1, _cpu_capacity(ram, where)
-        key = (dev.id, per)
+        # nodes are one pool only when a replica would find the same on each: the device and its count,
+        # the memory one device offers (Apple and CPU: from the node's RAM), and the RAM and CPU that
+        # llama.cpp offloads layers to
+        key = (dev.id, per, capacity, ram, cpu.id)
         if key in pools:
             pools[key].nodes += node.count
             pools[key].names.append(node.name)

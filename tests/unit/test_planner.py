@@ -203,3 +203,17 @@ def test_init_writes_a_valid_spec_and_refuses_to_overwrite(tmp_path: Path) -> No
 def test_python_dash_m_and_help() -> None:
     r = run_llmctl("--help")
     assert r.code == 0 and "plan" in r.stdout and "render" in r.stdout
+
+
+def test_nodes_with_the_same_gpu_and_different_ram_are_planned_apart() -> None:
+    """Two nodes with one RTX 4060 each, 16 GB and 128 GB of RAM: a 70B model only fits the second,
+    with most layers in its RAM. Grouped into one pool, both used to take the first node's RAM and the
+    plan could not work."""
+    hardware = ("  - name: small\n    gpu: RTX 4060\n    gpus: 1\n    memory_gb: 16\n"
+                "  - name: big\n    gpu: RTX 4060\n    gpus: 1\n    memory_gb: 128\n")
+    plan = plan_of(spec_text(model="llama3.1:70b", hardware=hardware, env="development", concurrency=1,
+                             extra="overrides:\n  backend: llama.cpp\n"))
+    assert plan.feasible, plan.problems
+    assert plan.memory.offloaded_to_cpu_gib > 16  # more than the small node could hold
+    hw = next(r.detail for r in plan.rationale if r.rule == "hardware")
+    assert "16 GB RAM) [small]" in hw and "128 GB RAM) [big]" in hw
