@@ -117,9 +117,10 @@ def test_malformed_and_unknown_bench_json(cpu_spec, tmp_path):
     _bad(run_llmctl("calibrate", str(cpu_spec), "--from", str(tmp_path / "missing.json")), "file not found")
 
 
-# A bench step as `llmctl bench` wrote it in CI against the vLLM CPU server: the API process fell
-# behind its engine and sent nearly whole answers in single chunks, so the client saw 0.15 ms per
-# token; the engine's own histogram (read around the step) says 6 ms.
+# A bench step in the shape of the CI run against the vLLM CPU server that failed: the API process
+# fell behind its engine and sent nearly whole answers in single chunks, so the client saw 0.15 ms
+# per token. That run did not record the engine's own figure yet; 6 ms is what the engine takes per
+# token in the other runs on such a machine.
 COALESCED_STEP = {
     "load": "concurrency", "value": 4, "requests": 24, "completed": 24, "errors": 0, "error_samples": [],
     "duration_s": 9.1, "request_rate": 2.6, "output_tokens": 3072, "output_tokens_per_s": 337.0,
