@@ -429,36 +429,27 @@ def prefill_ms(dep: Deployment, tokens: int, cached: int = 0) -> float:
 
 def _poisson_quantile(mean: float, q: float) -> int:
     """Smallest k with P(X ≤ k) ≥ q for X ~ Poisson(mean)."""
-    if mean <= 0:
-        return 0
-    if mean > 200:  # normal approximation
-        return max(0, math.ceil(mean + _z(q) * math.sqrt(mean) - 0.5))
-    term = math.exp(-mean)
-    total, k = term, 0
-    while total < q and k < 10_000:
-        k += 1
-        term *= mean / k
-        total += term
-    return k
+    return _poisson_quantiles(mean, q, q)[0]
 
 
 def _poisson_quantiles(mean: float, low: float, high: float) -> tuple[int, int]:
     """(_poisson_quantile(mean, low), _poisson_quantile(mean, high)) for low ≤ high, summing the terms
     once: the second search goes on from where the first stopped."""
-    if mean <= 0 or mean > 200:
-        return _poisson_quantile(mean, low), _poisson_quantile(mean, high)
+    if mean <= 0:
+        return 0, 0
+    if mean > 200:  # normal approximation
+        lo, hi = (max(0, math.ceil(mean + _z(q) * math.sqrt(mean) - 0.5)) for q in (low, high))
+        return lo, hi
     term = math.exp(-mean)
     total, k = term, 0
-    while total < low and k < 10_000:
-        k += 1
-        term *= mean / k
-        total += term
-    k_low = k
-    while total < high and k < 10_000:
-        k += 1
-        term *= mean / k
-        total += term
-    return k_low, k
+    found = []
+    for q in (low, high):
+        while total < q and k < 10_000:
+            k += 1
+            term *= mean / k
+            total += term
+        found.append(k)
+    return found[0], found[1]
 
 
 def _z(q: float) -> float:
