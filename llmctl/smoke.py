@@ -658,11 +658,12 @@ def _metrics_check(api: _Api, client, expect: bool | None) -> Check:
                      f"{api.metrics_path} answered HTTP {r.status_code}" + ("" if expect else " (this server exports none)"))
     if r.status_code >= 400:
         return Check("metrics", FAIL, f"{api.metrics_path} answered HTTP {r.status_code}")
-    lines = [ln for ln in r.text.splitlines() if ln and not ln.startswith("#")]
-    families = sorted({ln.split("{", 1)[0].split(" ", 1)[0] for ln in lines})
+    from llmctl.prometheus import series
+
+    families = sorted(series(r.text)[0])
     prefixes = sorted({f.split(":", 1)[0] + ":" for f in families if ":" in f})
     engine_series = [f for f in families if ":" in f]
-    if not lines:
+    if not families:
         return Check("metrics", FAIL, "/metrics answered with no series")
     if expect and not engine_series:
         return Check("metrics", FAIL, f"/metrics has {len(families)} series but none of the engine's (e.g. vllm:…)")

@@ -221,7 +221,7 @@ async def _run(cfg: BenchConfig, on_step: Callable[[str, int, int], None]) -> di
             stats = {"load": load.kind, "value": load.value, **stats, "not_sent": skipped}
             if before is not None:
                 after = await server_time.read(client, cfg.base_url, *own_metric)
-                stats["server_tpot"] = server_time.over_step(before, after, own_metric[1], own_metric[0])
+                stats["server_tpot"] = server_time.over_step(before, after, *own_metric)
             steps.append(stats)
             if records and all(not r.ok for r in records) and any(r.error and "connect" in r.error for r in records):
                 break  # the server went away: no point loading it further

@@ -40,7 +40,7 @@ async def read(client, base: str, path: str, metric) -> tuple[float, float] | No
     return sums[seconds], sums[count]
 
 
-def over_step(before: tuple[float, float] | None, after: tuple[float, float] | None, metric, path: str) -> dict | None:
+def over_step(before: tuple[float, float] | None, after: tuple[float, float] | None, path: str, metric) -> dict | None:
     """The step's block: mean ms per output token and how many observations it is over."""
     if before is None or after is None:
         return None
