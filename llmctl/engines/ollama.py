@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_word, pvc_gib
 from llmctl.engines.gguf_plan import GgufEngine, flash_attention_needed, serves_own_file
-from llmctl.engines.ollama_library import bare_tag, library, published
+from llmctl.engines.ollama_library import bare_tag, library, not_published, published
 from llmctl.errors import InputError
 
 if TYPE_CHECKING:
@@ -96,15 +96,9 @@ def _default(ctx: "Context") -> str:
 
 def _unpublished(ctx: "Context", quant_id: str) -> str | None:
     """Why the library has no tag for `quant_id` of the model, or None when it has one (or its list is unknown)."""
-    from llmctl.model_refs import library_tag
-
-    o = ctx.model.arch.ollama or {}
-    listed = published(o)
-    if listed is None or quant_id in listed or quant_id == _default(ctx):
-        return None
-    return (f"the Ollama library publishes {bare_tag(o)} only in {', '.join(listed)} (per {library().cited()}): "
-            f"{library_tag(o, quant_id)} does not exist and `ollama pull` would refuse it; choose one of those, "
-            f"import a {quant_id} GGUF with `ollama create` from a Modelfile, or serve the GGUF file with llama.cpp")
+    why = None if quant_id == _default(ctx) else not_published(ctx.model.arch.ollama or {}, quant_id)
+    return why and (f"{why} and `ollama pull` would refuse it; choose one of those, import a {quant_id} GGUF with "
+                    "`ollama create` from a Modelfile, or serve the GGUF file with llama.cpp")
 
 
 class OllamaEngine(GgufEngine, Engine):

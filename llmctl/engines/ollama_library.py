@@ -62,3 +62,16 @@ def published(ollama: dict[str, Any]) -> dict[str, str] | None:
     if not ollama.get("names"):
         return None
     return library().published.get(bare_tag(ollama))
+
+
+def not_published(ollama: dict[str, Any], quant_id: str) -> str | None:
+    """Why the library has no tag for `quant_id` of a catalog entry ("the Ollama library publishes qwen3:8b
+    only in Q4_K_M, Q8_0, F16 (per …): qwen3:8b-q6_K does not exist"), or None when it has one or its list
+    is not recorded."""
+    from llmctl.model_refs import library_tag
+
+    listed = published(ollama)
+    if listed is None or quant_id in listed:
+        return None
+    return (f"the Ollama library publishes {bare_tag(ollama)} only in {', '.join(listed)} (per {library().cited()}): "
+            f"{library_tag(ollama, quant_id)} does not exist")

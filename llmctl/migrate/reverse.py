@@ -48,13 +48,12 @@ def ollama_tag_for(hf_repo: str, quant: str | None) -> tuple[str, str, Any]:
             raise InputError(f"--quant {quant!r} is not a GGUF quantization", where="--quant")
         q = qq.id
         tag = library_tag(o, q)  # SIZE-instruct-QUANT for most library models (llama3.2:1b-instruct-q4_K_M)
-        from llmctl.engines.ollama_library import library, published
+        from llmctl.engines.ollama_library import not_published
 
-        listed = published(o)
-        if listed is not None and q not in listed:
-            raise InputError(f"--quant {quant}: the Ollama library publishes {name}:{size} only in "
-                             f"{', '.join(listed)} (per {library().cited()}); {tag} does not exist",
-                             where="--quant", hint="choose one of those, or leave --quant out for the tag's default")
+        why = not_published(o, q)
+        if why:
+            raise InputError(f"--quant {quant}: {why}", where="--quant",
+                             hint="choose one of those, or leave --quant out for the tag's default")
     return tag, q, found
 
 

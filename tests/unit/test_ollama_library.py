@@ -192,3 +192,15 @@ def test_vllm_to_ollama_picks_a_published_tag_or_names_the_list() -> None:
     with pytest.raises(InputError) as err:
         ollama_tag_for("Qwen/Qwen3-8B", "Q6_K")
     assert err.value.where == "--quant" and "only in Q4_K_M, Q8_0, F16" in str(err.value)
+
+
+def test_migrate_to_ollama_refuses_a_quantization_the_library_does_not_publish() -> None:
+    """`llmctl migrate vllm-to-ollama --quant` names the same list as the planner instead of writing a
+    Modelfile FROM a tag that does not exist."""
+    from llmctl.errors import InputError
+    from llmctl.migrate.reverse import ollama_tag_for
+
+    with pytest.raises(InputError, match="publishes qwen3:8b only in Q4_K_M, Q8_0, F16") as exc:
+        ollama_tag_for("Qwen/Qwen3-8B", "Q6_K")
+    assert "qwen3:8b-q6_K does not exist" in str(exc.value) and exc.value.where == "--quant"
+    assert ollama_tag_for("Qwen/Qwen3-8B", "Q8_0")[:2] == ("qwen3:8b-q8_0", "Q8_0")
