@@ -61,19 +61,28 @@ class ParamCount:
         return self.active - self.embeddings - self.per_layer_embeddings - self.vision + head
 
 
-_COUNTS: dict[int, tuple[ModelArch, ParamCount]] = {}
+# values computed once per (immutable) architecture and quantization object and layout: every device
+# and engine of a plan asks for them. Keyed by the objects' ids, which hold only while the objects live:
+# each entry keeps its objects and is used only when they are the very ones asked about.
+_BY_OBJECTS: dict[tuple, tuple] = {}
+
+
+def _remembered(kind: str, a: ModelArch, q: Quantization | None, rest: tuple = ()) -> Any:
+    hit = _BY_OBJECTS.get((kind, id(a), id(q), rest))
+    return hit[2] if hit is not None and hit[0] is a and hit[1] is q else None
+
+
+def _remember(kind: str, a: ModelArch, q: Quantization | None, rest: tuple, value: Any) -> Any:
+    if len(_BY_OBJECTS) > 4096:
+        _BY_OBJECTS.clear()
+    _BY_OBJECTS[(kind, id(a), id(q), rest)] = (a, q, value)
+    return value
 
 
 def count_params(a: ModelArch) -> ParamCount:
     """Parameters of `a`, counted once per architecture object (the planner asks thousands of times)."""
-    hit = _COUNTS.get(id(a))
-    if hit is not None and hit[0] is a:
-        return hit[1]
-    if len(_COUNTS) > 256:
-        _COUNTS.clear()
-    pc = _count_params(a)
-    _COUNTS[id(a)] = (a, pc)
-    return pc
+    hit = _remembered("params", a, None)
+    return hit if hit is not None else _remember("params", a, None, (), _count_params(a))
 
 
 def _count_params(a: ModelArch) -> ParamCount:
@@ -174,24 +183,6 @@ def sixteen_bit_parts(q: Quantization) -> tuple[str, ...]:
     if q.unquantized:
         return ("norms", *q.unquantized)
     return ("per_layer_embeddings", "vision") if q.is_gguf else ()
-
-
-# values computed once per (immutable) architecture and quantization object and layout: every device
-# and engine of a plan asks for them. Keyed by the objects' ids, which hold only while the objects live:
-# each entry keeps its objects and is used only when they are the very ones asked about.
-_BY_OBJECTS: dict[tuple, tuple] = {}
-
-
-def _remembered(kind: str, a: ModelArch, q: Quantization | None, rest: tuple = ()) -> Any:
-    hit = _BY_OBJECTS.get((kind, id(a), id(q), rest))
-    return hit[2] if hit is not None and hit[0] is a and hit[1] is q else None
-
-
-def _remember(kind: str, a: ModelArch, q: Quantization | None, rest: tuple, value: Any) -> Any:
-    if len(_BY_OBJECTS) > 4096:
-        _BY_OBJECTS.clear()
-    _BY_OBJECTS[(kind, id(a), id(q), rest)] = (a, q, value)
-    return value
 
 
 def weight_bytes(a: ModelArch, q: Quantization) -> float:
