@@ -133,7 +133,7 @@ def _spelled_prefix(o: dict) -> list[str]:
     """A `quant_tag` that does not start with the size names its tags on its own (llama4:16x17b's other
     quantizations are 17b-scout-16e-instruct-QUANT): that fixed start counts as a size tag of the entry."""
     spelled = str(o.get("quant_tag") or "")
-    if not spelled or spelled.startswith("{size}") or "{size}" in spelled:
+    if not spelled or "{size}" in spelled:
         return []
     prefix = spelled.split("{quant}")[0].strip("-")
     return [prefix] if prefix else []

@@ -113,15 +113,13 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
 
     try:
         if proxied:
-            try:
-                record = _rollout_proxied(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo,
-                                          options)
-            except BaseException:
-                if state is not None and alive:
-                    state.save(ctx.dir)  # a failed replica-by-replica update restarted old replicas (new pids)
-                raise
+            record = _rollout_proxied(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, options)
         else:
             record = _rollout(driver, ctx, service, state, spec, alive, smoke, smoke_timeout_s, echo, target)
+    except BaseException:
+        if proxied and state is not None and alive:
+            state.save(ctx.dir)  # a failed replica-by-replica update restarted old replicas (new pids)
+        raise
     finally:
         driver.close()
     if proxied:

@@ -114,9 +114,8 @@ def _fit(ctx: Context, c: Candidate) -> None:
 
     # Ollama and llama-server run the same runtime: with the same flash attention their candidates
     # share these figures (ctx.memo). The first candidate to ask about n slots under a key computes
-    # them for every later one, the estimate too (as when the memo held estimates only).
-    # (the system RAM too: layers that do not fit on the GPUs go there, so two nodes with the same GPUs
-    # and different RAM size differently)
+    # them for every later one, the estimate too. The key holds the system RAM as well: layers that do
+    # not fit on the GPUs go there, so nodes with the same GPUs and different RAM size differently.
     key = (dev.id, c.pool.capacity_gib, c.pool.system_ram_gib, c.devices, c.quant.id, c.kv.id, flash)
     sizer = LlamaCppSizer(ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices,
                           num_ctx=num_ctx, kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
