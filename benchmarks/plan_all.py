@@ -10,6 +10,7 @@ node with 512 GB), so the planner enumerates engines × quantizations × KV dtyp
 
 from __future__ import annotations
 
+from llmctl.typed import convert
 import argparse
 import statistics
 import sys
@@ -36,12 +37,12 @@ def specs():
     out = []
     for m in cat.models:
         context = min(4096, m.max_position_embeddings or 4096)  # a few models (Llama 2, BERT encoders) hold less
-        out.append(Spec.model_validate({
+        out.append(convert({
             "name": f"all-{m.id}", "model": m.hf_id or m.id, "hardware": nodes,
             "workload": {"concurrency": 64, "prompt_tokens": min(1024, context // 2), "output_tokens": min(256, context // 4),
                          "context_length": context,
                          "sla": {"ttft_p95_ms": 2000, "itl_p95_ms": 75}},
-        }))
+        }, Spec))
     return out
 
 

@@ -16,6 +16,7 @@ from llmctl.plan import SlaCheck
 from llmctl.pools import Pool
 from llmctl.rules import QUALITY_FLOOR, Lean
 from llmctl.spec import Spec
+from llmctl.typed import updated
 
 
 @dataclass
@@ -94,7 +95,7 @@ class Context:
         """The same context for another workload (a sweep point)."""
         from dataclasses import replace
 
-        return replace(self, spec=self.spec.model_copy(update={"workload": workload}), predictions={})
+        return replace(self, spec=updated(self.spec, workload=workload), predictions={})
 
 
 def _quant_options(ctx: Context, engine: Engine, pool: Pool) -> list[Quantization]:
@@ -190,6 +191,5 @@ def sla_checks(ctx: Context, p: PerfEstimate) -> list[SlaCheck]:
         else:
             predicted = getattr(p, metric)
             met = predicted <= target
-        # our own numbers: construct without re-validating (thousands of candidates are checked)
-        checks.append(SlaCheck.model_construct(metric=metric, target=target, predicted=round(predicted, 2), met=met))
+        checks.append(SlaCheck(metric=metric, target=target, predicted=round(predicted, 2), met=met))
     return checks

@@ -1,7 +1,7 @@
 """The `llmctl` command line.
 
 Sub-commands live in their own modules and are imported only when run, so `llmctl --help` stays
-fast (no pydantic, jinja2 or httpx at start-up). The click group itself is in llmctl/cli_group.py:
+fast (no jinja2, httpx or record types at start-up). The click group itself is in llmctl/cli_group.py:
 `llmctl --help` prints the text click rendered for it the last time (cached per version, width
 and interpreter), without importing click. Every LlmctlError becomes a message on stderr and its
 exit code (1 a check failed, 2 bad input) — never a traceback.
@@ -63,20 +63,6 @@ Examples:
 Exit codes: 0 ok · 1 a check failed (plan cannot work or misses the SLA, smoke test,
 doctor, not deployed) · 2 bad input (file:line and field named) · 130 interrupted.
 """
-
-
-def _no_pydantic_plugins() -> None:
-    """llmctl uses no pydantic plugins and turns their discovery off (PYDANTIC_DISABLE_PLUGINS). With
-    it off, pydantic's loader returns no plugins — but importing the loader still imports
-    importlib.metadata (and with it email, zipfile, csv: ~10 % of a `plan`). When the variable
-    disables every plugin, the loader is replaced by one that says so without that import."""
-    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in ("__all__", "1", "true") or "pydantic" in sys.modules:
-        return
-    import types
-
-    loader = types.ModuleType("pydantic.plugin._loader", "pydantic plugins: all disabled (PYDANTIC_DISABLE_PLUGINS)")
-    loader.get_plugins = lambda: ()  # what pydantic's own get_plugins() returns when they are disabled
-    sys.modules.setdefault("pydantic.plugin._loader", loader)
 
 
 HELP_ARGS = (["--help"], ["-h"])
@@ -149,9 +135,6 @@ def main(argv: list[str] | None = None) -> None:
         except BrokenPipeError:
             pass
         sys.exit(0)
-    # pydantic looks for plugins through importlib.metadata on its first model (~25 ms); llmctl uses none
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    _no_pydantic_plugins()
     import click
 
     from llmctl.cli_group import cli

@@ -24,6 +24,8 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmctl.typed import dump
+
 GIB = 1024**3
 
 # nvidia-smi's names for the PCIe path between two GPUs, keyed by NVML's nvmlGpuTopologyLevel_t
@@ -111,7 +113,7 @@ class Detected:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["nodes"] = [n.model_dump(exclude_none=True) for n in self.nodes]
+        data["nodes"] = [dump(n, exclude_none=True) for n in self.nodes]
         data["unknown_gpu_hints"] = self.unknown_gpu_hints()
         for gpu, raw in zip(self.gpus, data["gpus"]):
             raw["memory_gib"] = None if gpu.memory_gib is None else round(gpu.memory_gib, 2)
@@ -606,7 +608,7 @@ def hardware_yaml(det: Detected) -> str:
     yaml = YAML()
     yaml.default_flow_style = False
     buf = io.StringIO()
-    yaml.dump({"hardware": [n.model_dump(exclude_none=True, exclude_defaults=False) for n in det.nodes]}, buf)
+    yaml.dump({"hardware": [dump(n, exclude_none=True) for n in det.nodes]}, buf)
     head = [f"# {line}" for line in det.summary()]
     head += [f"# warning: {w}" for w in det.warnings]
     return "\n".join(head) + "\n" + buf.getvalue()

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from llmctl.typed import Record as _Data
+from llmctl.typed import dump, field
 
 SCHEMA = "llmctl.plan/v1"
-
-
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PerGpuMemory(_Data):
@@ -122,7 +119,7 @@ class Explanation(_Data):
 
 
 class Plan(_Data):
-    schema_: str = Field(SCHEMA, alias="schema")
+    schema_: str = field(default=SCHEMA, name="schema")
     name: str
     environment: str
     target: str
@@ -151,10 +148,8 @@ class Plan(_Data):
     explain: list[Explanation] = []
     spec_sha256: str | None = None  # llmctl.spec.spec_digest of the spec it was made from (`render --plan` checks it)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
     def to_public(self, *, explain: bool = False) -> dict[str, Any]:
-        data = self.model_dump(by_alias=True, mode="json")
+        data = dump(self)
         if not explain:
             data.pop("explain", None)
         return data

@@ -25,6 +25,7 @@ from llmctl.rules import leanings
 from llmctl.search import largest_within
 from llmctl.spec import Node, Spec
 from llmctl.term import count
+from llmctl.typed import dump
 
 
 @dataclass
@@ -270,7 +271,7 @@ def choose(ctx: Context, candidates: list[Candidate]) -> tuple[Plan, list[Candid
     if not ranked:
         raise InputError("no hardware to plan for", where="hardware")
     best = ranked[0]
-    forced = [k for k, v in ctx.spec.overrides.model_dump().items() if v is not None]
+    forced = [k for k, v in dump(ctx.spec.overrides).items() if v is not None]
     if best.feasible:
         for c in shown(best, ranked):
             c.max_conc_sla = max_concurrency_within_sla(ctx, c.dep, ctx.spec.workload.concurrency)

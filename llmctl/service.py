@@ -7,11 +7,8 @@ live in an env file (mode 0600) or a Kubernetes Secret, never in a rendered file
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from llmctl.typed import Record as _Data
+from llmctl.typed import field
 
 
 class Port(_Data):
@@ -82,8 +79,8 @@ class ServiceSpec(_Data):
     secrets: list[SecretRef] = []
     ports: list[Port] = []
     volumes: list[Volume] = []
-    gpu: GpuRequest = GpuRequest()
-    resources: Resources = Resources()
+    gpu: GpuRequest = field(default_factory=GpuRequest)
+    resources: Resources = field(default_factory=Resources)
     health: Health
     metrics_path: str | None = None
     autoscale_metric: str | None = None  # a /metrics series that counts waiting requests (KEDA); None: CPU (HPA)
@@ -99,7 +96,7 @@ class ServiceSpec(_Data):
     read_only_root: bool = False
     gpu_type: str | None = None  # catalog id, for node selection
     gpu_product_label: str | None = None  # nvidia.com/gpu.product value for node selection
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = {}
     environment: str = "development"
     # What the hardware leaves for updates and placement (None: the spec does not list the hardware).
     gpus_per_host: int | None = None  # GPUs of the plan's type on one host

@@ -1,21 +1,22 @@
-"""The workload spec (`llmctl.yaml`): a pydantic model, and a loader whose errors name file:line.
+"""The workload spec (`llmctl.yaml`): typed records, and a loader whose errors name file:line.
 
 The loader (llmctl.yaml_lines) parses with limits on size, alias expansion and depth and remembers
-the line of every key; pydantic then validates, and any error is mapped back from its field path to
-the line that holds it.
+the line of every key; llmctl.typed then checks the whole document against `Spec`, and every error is
+mapped back from its key path to the line that holds it.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from msgspec.structs import force_setattr
 
 from llmctl.engines import canonical_name, engine_names
 from llmctl.errors import InputError
 from llmctl.targets.registry import REGISTRY
+from llmctl.typed import FrozenRecord, Invalid, Meta, convert, dotted, dump
 
 Backend = Literal[engine_names()]  # type: ignore[valid-type]  # the registered engines
 Environment = Literal["development", "staging", "production"]
@@ -30,56 +31,49 @@ Need = Literal[
     "metrics",
 ]
 
-
-class _Strict(BaseModel):
-    # strict: `concurrency: true` or `gpus: "2"` is an error, not 1 and 2 (a whole number may still
-    # stand for a float, e.g. `memory_gb: 64`)
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class SLA(_Strict):
-    ttft_p95_ms: float | None = Field(None, gt=0, description="95th percentile time to first token")
-    itl_p95_ms: float | None = Field(None, gt=0, description="95th percentile time between output tokens")
-    output_tokens_per_second: float | None = Field(
-        None, gt=0, description="minimum streaming speed each user sees"
-    )
+# Checked strictly (llmctl.typed.convert): `concurrency: true` or `gpus: "2"` is an error, not 1 and 2
+# (a whole number may still stand for a float, e.g. `memory_gb: 64`).
+PositiveMs = Annotated[float, Meta(gt=0)]
+Tokens = Annotated[int, Meta(ge=1, le=10_000_000)]
+Parallel = Annotated[int, Meta(ge=1, le=64)]
+Text = Annotated[str, Meta(min_length=1)]
 
 
-class Workload(_Strict):
-    concurrency: int = Field(1, ge=1, le=100_000, description="peak simultaneous requests")
-    prompt_tokens: int = Field(512, ge=1, le=10_000_000)
-    output_tokens: int = Field(256, ge=1, le=10_000_000)
-    context_length: int | None = Field(
-        None, ge=16, le=10_000_000, description="longest request the service must accept"
-    )
-    requests_per_minute: float | None = Field(None, gt=0)
-    arrival: Literal["closed", "open", "burst"] | None = Field(
-        None, description="closed: each user sends again when answered; open: Poisson arrivals at "
-                          "requests_per_minute; burst: `concurrency` requests at once (default: open with "
-                          "requests_per_minute, else closed)")
-    lengths: Literal["fixed", "sharegpt"] = Field(
-        "fixed", description="fixed: every request has the stated lengths; sharegpt: a chat-like spread "
-                             "around those means")
+class SLA(FrozenRecord):
+    ttft_p95_ms: Annotated[PositiveMs, Meta(description="95th percentile time to first token")] | None = None
+    itl_p95_ms: Annotated[PositiveMs, Meta(description="95th percentile time between output tokens")] | None = None
+    output_tokens_per_second: Annotated[
+        PositiveMs, Meta(description="minimum streaming speed each user sees")] | None = None
+
+
+class Workload(FrozenRecord):
+    concurrency: Annotated[int, Meta(ge=1, le=100_000, description="peak simultaneous requests")] = 1
+    prompt_tokens: Tokens = 512
+    output_tokens: Tokens = 256
+    context_length: Annotated[
+        int, Meta(ge=16, le=10_000_000, description="longest request the service must accept")] | None = None
+    requests_per_minute: Annotated[float, Meta(gt=0)] | None = None
+    arrival: Annotated[Literal["closed", "open", "burst"], Meta(
+        description="closed: each user sends again when answered; open: Poisson arrivals at "
+                    "requests_per_minute; burst: `concurrency` requests at once (default: open with "
+                    "requests_per_minute, else closed)")] | None = None
+    lengths: Annotated[Literal["fixed", "sharegpt"], Meta(
+        description="fixed: every request has the stated lengths; sharegpt: a chat-like spread "
+                    "around those means")] = "fixed"
     sla: SLA = SLA()
 
-    @model_validator(mode="after")
-    def _arrival_fits(self) -> "Workload":
+    def __post_init__(self) -> None:
         if self.arrival == "open" and self.requests_per_minute is None:
             raise ValueError("arrival: open needs requests_per_minute (the Poisson arrival rate)")
         if self.arrival in ("closed", "burst") and self.requests_per_minute is not None:
             raise ValueError(f"arrival: {self.arrival} takes no requests_per_minute (that is open arrival)")
         if self.arrival == "burst" and self.lengths != "fixed":
             raise ValueError("arrival: a burst is followed with one request length; use lengths: fixed")
-        return self
-
-    @model_validator(mode="after")
-    def _context_holds_a_request(self) -> "Workload":
         if self.context_length is not None and self.context_length < self.prompt_tokens + self.output_tokens:
             raise ValueError(
                 f"context_length ({self.context_length}) is shorter than prompt_tokens + output_tokens "
                 f"({self.prompt_tokens + self.output_tokens})"
             )
-        return self
 
     @property
     def max_context(self) -> int:
@@ -87,14 +81,14 @@ class Workload(_Strict):
         return self.context_length or (self.prompt_tokens + self.output_tokens)
 
 
-class Node(_Strict):
+class Node(FrozenRecord):
     name: str = "node-1"
-    gpu: str | None = Field(None, description="GPU type, e.g. A100-80GB, RTX 4090, M2 Max; omit for CPU only")
-    gpus: int | None = Field(None, ge=0, le=64)
-    count: int = Field(1, ge=1, le=10_000, description="identical nodes of this kind")
-    cpu: str | None = Field(None, description="CPU memory profile for CPU-only inference, e.g. cpu-ddr5-2ch")
-    cpu_cores: int | None = Field(None, ge=1, le=4096)
-    memory_gb: float | None = Field(None, gt=0, le=100_000, description="system RAM (unified memory on Apple)")
+    gpu: Annotated[str, Meta(description="GPU type, e.g. A100-80GB, RTX 4090, M2 Max; omit for CPU only")] | None = None
+    gpus: Annotated[int, Meta(ge=0, le=64)] | None = None
+    count: Annotated[int, Meta(ge=1, le=10_000, description="identical nodes of this kind")] = 1
+    cpu: Annotated[str, Meta(description="CPU memory profile for CPU-only inference, e.g. cpu-ddr5-2ch")] | None = None
+    cpu_cores: Annotated[int, Meta(ge=1, le=4096)] | None = None
+    memory_gb: Annotated[float, Meta(gt=0, le=100_000, description="system RAM (unified memory on Apple)")] | None = None
 
     @property
     def gpu_count(self) -> int:
@@ -103,111 +97,90 @@ class Node(_Strict):
         return 1 if self.gpu else 0
 
 
-class Adapter(_Strict):
-    name: str = Field(min_length=1)
-    path: str = Field(min_length=1)
-    rank: int | None = Field(None, ge=1, le=4096, description="LoRA rank (`r`); read from a local adapter_config.json when omitted")
+class Adapter(FrozenRecord):
+    name: Text
+    path: Text
+    rank: Annotated[int, Meta(ge=1, le=4096, description="LoRA rank (`r`); read from a local adapter_config.json when omitted")] | None = None
 
 
-class Endpoint(_Strict):
-    bind: str = Field("127.0.0.1", description="address the service listens on; 0.0.0.0 opens it to the network")
-    port: int | None = Field(None, ge=1, le=65535, description="host port; the engine's default when omitted")
+class Endpoint(FrozenRecord):
+    bind: Annotated[str, Meta(description="address the service listens on; 0.0.0.0 opens it to the network")] = "127.0.0.1"
+    port: Annotated[int, Meta(ge=1, le=65535, description="host port; the engine's default when omitted")] | None = None
 
 
-class Overrides(_Strict):
-    backend: Backend | None = None
+class Overrides(FrozenRecord):
+    backend: Backend | None = None  # any spelling the engines' aliases allow (load_spec_text makes it canonical)
     quantization: str | None = None
-    tensor_parallel: int | None = Field(None, ge=1, le=64)
-    pipeline_parallel: int | None = Field(None, ge=1, le=64)
-    replicas: int | None = Field(None, ge=1, le=10_000)
+    tensor_parallel: Parallel | None = None
+    pipeline_parallel: Parallel | None = None
+    replicas: Annotated[int, Meta(ge=1, le=10_000)] | None = None
     gpu_type: str | None = None
-    max_model_len: int | None = Field(None, ge=16, le=10_000_000)
-    gpu_memory_utilization: float | None = Field(None, gt=0.05, le=0.99)
-    max_num_seqs: int | None = Field(None, ge=1, le=65_536)
-    max_num_batched_tokens: int | None = Field(None, ge=16, le=10_000_000)
+    max_model_len: Annotated[int, Meta(ge=16, le=10_000_000)] | None = None
+    gpu_memory_utilization: Annotated[float, Meta(gt=0.05, le=0.99)] | None = None
+    max_num_seqs: Annotated[int, Meta(ge=1, le=65_536)] | None = None
+    max_num_batched_tokens: Annotated[int, Meta(ge=16, le=10_000_000)] | None = None
     kv_cache_dtype: str | None = None
-    num_parallel: int | None = Field(None, ge=1, le=1024)
-    image: str | None = Field(None, min_length=1)
-
-    @field_validator("backend", mode="before")
-    @classmethod
-    def _backend_spelling(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return canonical_name(v) or v.lower()
-        return v
+    num_parallel: Annotated[int, Meta(ge=1, le=1024)] | None = None
+    image: Text | None = None
 
 
-class Generation(_Strict):
+class Generation(FrozenRecord):
     """Server-side sampling defaults: what a request gets when it does not say (engine-neutral names,
     as in Hugging Face's generation_config.json). vLLM: `--generation-config vllm
     --override-generation-config JSON`; llama.cpp: its sampling flags; Ollama: not rendered (plan warning)."""
 
-    temperature: float | None = Field(None, ge=0, le=100)
-    top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int | None = Field(None, ge=0, le=1_000_000, description="0: no top-k cut")
-    min_p: float | None = Field(None, ge=0, le=1)
-    repetition_penalty: float | None = Field(
-        None, gt=0, le=100, description="multiplicative penalty on tokens already seen (1.0: none)")
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    max_new_tokens: int | None = Field(None, ge=1, le=10_000_000, description="default (and cap) of output tokens")
+    temperature: Annotated[float, Meta(ge=0, le=100)] | None = None
+    top_p: Annotated[float, Meta(gt=0, le=1)] | None = None
+    top_k: Annotated[int, Meta(ge=0, le=1_000_000, description="0: no top-k cut")] | None = None
+    min_p: Annotated[float, Meta(ge=0, le=1)] | None = None
+    repetition_penalty: Annotated[float, Meta(
+        gt=0, le=100, description="multiplicative penalty on tokens already seen (1.0: none)")] | None = None
+    presence_penalty: Annotated[float, Meta(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | None = None
+    max_new_tokens: Annotated[int, Meta(ge=1, le=10_000_000, description="default (and cap) of output tokens")] | None = None
 
     def given(self) -> dict[str, Any]:
         """The defaults set, by name (nothing set: empty)."""
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        return {k: getattr(self, k) for k in self.__struct_fields__ if getattr(self, k) is not None}
 
 
-class Serving(_Strict):
+class Serving(FrozenRecord):
     """How the service presents itself to clients, whatever the engine."""
 
-    served_names: list[str] = Field(
-        [], max_length=64, description="names clients may send as `model`; the first is the primary one")
+    served_names: Annotated[list[str], Meta(
+        max_length=64, description="names clients may send as `model`; the first is the primary one")] = []
     generation: Generation = Generation()
-    max_queued_requests: int | None = Field(
-        None, ge=1, le=10_000_000, description="requests waiting beyond those running; more are refused (503)")
-    chat_template: str | None = Field(
-        None, min_length=1, description="a Jinja chat template file used instead of the checkpoint's own")
+    max_queued_requests: Annotated[int, Meta(
+        ge=1, le=10_000_000, description="requests waiting beyond those running; more are refused (503)")] | None = None
+    chat_template: Annotated[str, Meta(
+        min_length=1, description="a Jinja chat template file used instead of the checkpoint's own")] | None = None
 
-    @field_validator("served_names")
-    @classmethod
-    def _names(cls, v: list[str]) -> list[str]:
+    def __post_init__(self) -> None:
         seen: set[str] = set()
-        for i, name in enumerate(v):
+        for i, name in enumerate(self.served_names):
             if not name.strip() or re.search(r"\s", name) or name.startswith("-"):
                 raise ValueError(f"served_names[{i}]: {name!r} must be one word, not starting with '-'")
             if name in seen:
                 raise ValueError(f"served_names[{i}]: {name!r} is listed twice")
             seen.add(name)
-        return v
 
 
-class Spec(_Strict):
-    _source: tuple[str, dict] | None = PrivateAttr(None)  # (file name, {key path: line}) when loaded from a file
-
-    name: str = Field(min_length=1, max_length=200)
-    model: str = Field(min_length=1)
+class Spec(FrozenRecord):
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    model: Text
     workload: Workload = Workload()
     environment: Environment = "development"
     needs: list[Need] = []
-    hardware: Union[Literal["detect"], list[Node]] = "detect"
+    hardware: Union[Literal["detect"], Annotated[list[Node], Meta(min_length=1)]] = "detect"
     target: Target = "compose"
     endpoint: Endpoint = Endpoint()
     adapters: list[Adapter] = []
     serving: Serving = Serving()
     overrides: Overrides = Overrides()
 
-    @field_validator("hardware")
-    @classmethod
-    def _some_hardware(cls, v: Any) -> Any:
-        if isinstance(v, list) and not v:
-            raise ValueError("list at least one node, or write `hardware: detect`")
-        return v
-
-    @model_validator(mode="after")
-    def _adapters_need_lora(self) -> "Spec":
+    def __post_init__(self) -> None:
         if self.adapters and "lora" not in self.needs:
-            object.__setattr__(self, "needs", [*self.needs, "lora"])
-        return self
+            force_setattr(self, "needs", [*self.needs, "lora"])
 
 
 # --------------------------------------------------------------------------- loading
@@ -222,6 +195,7 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
+    from llmctl.typed import problems
     from llmctl.yaml_lines import load_yaml_cached
 
     data, lines = load_yaml_cached(text, filename)
@@ -229,16 +203,40 @@ def load_spec_text(text: str, filename: str = "<spec>") -> Spec:
         raise InputError("the spec is empty", where=f"{filename}:1", hint="start from `llmctl init`")
     if not isinstance(data, dict):
         raise InputError("the spec must be a mapping of keys (name, model, workload, …)", where=f"{filename}:1")
+    data = _canonical_backend(data)
     try:
-        spec = Spec.model_validate(data)
-    except ValidationError as exc:
-        raise _explain(exc, lines, filename) from None
-    spec._source = (filename, lines)
+        spec = convert(data, Spec)
+    except Invalid:
+        raise _explain(problems(data, Spec), lines, filename) from None
+    _SOURCES[id(spec)] = (filename, lines)
     _LOADED.append(spec)
     return spec
 
 
-_LOADED: list[Spec] = []  # specs read from files by this process (a command reads one)
+_LOADED: list[Spec] = []  # specs read from files by this process (a command reads one); keeps their ids alive
+_SOURCES: dict[int, tuple[str, dict]] = {}  # id(spec) -> (file name, {key path: line}) for specs read from files
+
+
+def source_of(spec: Spec) -> tuple[str, dict] | None:
+    """(file name, {key path: line}) of a spec read from a file; None for a spec built in code."""
+    return _SOURCES.get(id(spec))
+
+
+def with_source_of(original: Spec, copy: Spec) -> Spec:
+    """`copy` (a changed copy of `original`) keeps pointing at the lines of the file `original` came from."""
+    if source_of(original):
+        _SOURCES[id(copy)] = _SOURCES[id(original)]
+        _LOADED.append(copy)
+    return copy
+
+
+def _canonical_backend(data: dict) -> dict:
+    """`overrides.backend` in any spelling the engines accept (VLLM, llamacpp) as the engine's own name."""
+    over = data.get("overrides")
+    if isinstance(over, dict) and isinstance(over.get("backend"), str):
+        backend = over["backend"]
+        return {**data, "overrides": {**over, "backend": canonical_name(backend) or backend.lower()}}
+    return data
 
 
 def locate(exc: InputError) -> InputError:
@@ -249,10 +247,9 @@ def locate(exc: InputError) -> InputError:
     loc: list[Any] = []
     for part in re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\[\d+\]", exc.where):
         loc.append(int(part[1:-1]) if part.startswith("[") else part)
-    if not loc or loc[0] not in Spec.model_fields:
+    if not loc or loc[0] not in Spec.__struct_fields__:
         return exc
-    spec = _LOADED[-1]
-    filename, lines = spec._source or ("", {})
+    filename, lines = source_of(_LOADED[-1]) or ("", {})
     from llmctl.yaml_lines import line_of
 
     line = line_of(lines, tuple(loc), default=None)
@@ -268,7 +265,7 @@ def spec_digest(spec: Spec) -> str:
     import hashlib
     import json
 
-    data = spec.model_dump(mode="json")
+    data = dump(spec)
     if spec.serving == Serving():  # a spec without `serving` keeps the digest it had before the key existed
         data.pop("serving", None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -279,110 +276,24 @@ def where_in_spec(spec: Spec, *loc: Any) -> str | None:
     from; None for a spec built in code."""
     from llmctl.yaml_lines import line_of
 
-    if not spec._source:
+    source = source_of(spec)
+    if not source:
         return None
-    filename, lines = spec._source
+    filename, lines = source
     return f"{filename}:{line_of(lines, tuple(loc))}"
 
 
-def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the last key of `loc` (for did-you-mean suggestions)."""
-    model: Any = Spec
-    for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        ann = field.annotation
-        model = _first_model(ann)
-    return model
+# rules whose words say more than the type's ("must not be empty")
+_PLAIN_WORDS = {("hardware",): "list at least one node, or write `hardware: detect`"}
 
 
-def _first_model(ann: Any) -> type[BaseModel] | None:
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for arg in getattr(ann, "__args__", ()) or ():
-        found = _first_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-_TYPE_WORDS = {"int_type": "a whole number", "float_type": "a number", "string_type": "text",
-               "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping of keys",
-               "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys"}
-
-
-def _yaml_repr(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return repr(value) if isinstance(value, str) else str(value)[:80]
-
-
-def suggest(got: str, choices: list[str]) -> str | None:
-    """The choice `got` was probably meant to be: close in spelling (kubernets → kubernetes), a
-    prefix (prod → production), or close to one word of it (tools → tool_calling)."""
-    import difflib
-
-    g = got.strip().lower()
-    if not g or not choices:
-        return None
-    best, score = None, 0.0
-    for choice in choices:
-        c = choice.lower()
-        s = difflib.SequenceMatcher(None, g, c).ratio()
-        if len(g) >= 3 and c.startswith(g):
-            s = max(s, 0.9)
-        for part in re.split(r"[_.\-]", c):
-            if len(part) >= 3:
-                s = max(s, difflib.SequenceMatcher(None, g, part).ratio() - 0.05)
-        if s > score:
-            best, score = choice, s
-    return best if score >= 0.75 else None
-
-
-def _explain(exc: ValidationError, where_lines: dict, filename: str) -> InputError:
+def _explain(errors: list[Invalid], where_lines: dict, filename: str) -> InputError:
     from llmctl.yaml_lines import line_of
 
-    lines = []
-    first_where = None
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("list[", "literal["))))
-        # pydantic reports union branches as 'list[Node]' / "literal['detect']"; drop them from the path
-        path = ".".join(str(p) for p in loc) or "(top level)"
-        line = line_of(where_lines, loc)
+    out = []
+    for err in errors:
+        line = line_of(where_lines, err.loc)
         where = f"{filename}:{line}" if line else filename
-        first_where = first_where or where
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            key = str(loc[-1])
-            model = _model_for(loc)
-            known = list(model.model_fields) if model else []
-            import difflib
-
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            msg = f"unknown key {key!r}" + (f" — did you mean {close[0]!r}?" if close else "")
-            if known:
-                msg += f" (allowed here: {', '.join(known)})"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        elif err["type"] == "literal_error":
-            got = err.get("input")
-            msg = f"{msg}; got {got!r}"
-            close = suggest(str(got), re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", ""))))
-            if close:
-                msg += f" — did you mean {close!r}?"
-        elif err["type"] in _TYPE_WORDS:
-            got = err.get("input")
-            kind = "a yes/no value" if isinstance(got, bool) else ("text" if isinstance(got, str) else type(got).__name__)
-            msg = f"expected {_TYPE_WORDS[err['type']]}, got {_yaml_repr(got)} ({kind})"
-        lines.append(f"{where}: {path}: {msg}")
-    # de-duplicate the union noise pydantic produces for `hardware`
-    seen: list[str] = []
-    for line in lines:
-        if line not in seen:
-            seen.append(line)
-    return InputError("invalid spec\n  " + "\n  ".join(seen[:12]))
+        message = _PLAIN_WORDS.get(err.loc, err.message) if err.message == "must not be empty" else err.message
+        out.append(f"{where}: {dotted(err.loc)}: {message}")
+    return InputError("invalid spec\n  " + "\n  ".join(out))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from llmctl.errors import InputError
 from llmctl.svg_chart import check_chart_path, panel_frame, scale, svg_head, write_chart_file
+from llmctl.typed import dump, updated
 
 # what --sweep may vary, and the type of its values
 SWEEP_VARS = {
@@ -121,7 +122,7 @@ def run_sweep(spec, spec_path: str, sweep_arg: str, *, fmt: str = "table", chart
     per_replica = math.ceil(w.concurrency / max(plan.replicas, 1))
     points: list[SweepPoint] = []
     for v in values:
-        wl = w.model_copy(update={var: v})
+        wl = updated(w, **{var: v})
         note = ""
         if wl.prompt_tokens + wl.output_tokens > ctx.max_model_len:
             points.append(SweepPoint(v, *([math.nan] * 6), 0, 0, False, None, None,
@@ -302,7 +303,7 @@ def compare_table(plan, *, fmt: str = "table", limit: int = 8, explain: bool = F
     if fmt in ("json", "yaml", "data"):
         doc = {"schema": COMPARE_SCHEMA, "name": plan.name, "candidates": rows}
         if explain:
-            doc["explain"] = [e.model_dump(mode="json") for e in plan.explain]
+            doc["explain"] = [dump(e) for e in plan.explain]
         return _serialize(doc, fmt)
     def v(x, f="{:g}"):
         return "-" if x is None else f.format(x)

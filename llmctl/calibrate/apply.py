@@ -44,7 +44,9 @@ def overlay_paths(spec) -> list[Path]:
     from llmctl.calibrate.overlay import spec_overlay_path, user_overlay_path
 
     paths = []
-    source = getattr(spec, "_source", None)
+    from llmctl.spec import source_of
+
+    source = source_of(spec)
     if source and source[0] and source[0] != "<stdin>":
         paths.append(spec_overlay_path(source[0]))
     paths.append(user_overlay_path())

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from llmctl.errors import InputError
+from llmctl.typed import Invalid, Meta, Record, convert, dump, field
 
 SCHEMA = "llmctl.calibration/v1"
 SUFFIX = ".calibration.yaml"
@@ -46,61 +47,56 @@ def user_overlay_path() -> Path:
     return Path(base) / "llmctl" / "calibration.yaml"
 
 
-def _models():
-    from pydantic import BaseModel, ConfigDict, Field, field_validator
+NonNegative = Annotated[float, Meta(ge=0)]
+Text = Annotated[str, Meta(min_length=1)]
 
-    class _Strict(BaseModel):
-        model_config = ConfigDict(extra="forbid")
 
-    class Key(_Strict):
-        engine: Literal["vllm", "ollama", "llama.cpp"]
-        engine_version: str = Field(pattern=r"^v?\d+(\.\d+)*$")
-        device: str = Field(min_length=1)  # a profile id from profiles/gpus.yaml (e.g. A100-80GB-SXM, cpu-ddr5-2ch)
-        model: str = Field(min_length=1)  # the model's id as the plan names it
+class Key(Record):
+    engine: Literal["vllm", "ollama", "llama.cpp"]
+    engine_version: Annotated[str, Meta(pattern=r"^v?\d+(\.\d+)*$")]
+    device: Text  # a profile id from profiles/gpus.yaml (e.g. A100-80GB-SXM, cpu-ddr5-2ch)
+    model: Text  # the model's id as the plan names it
 
-    class Memory(_Strict):
-        kv_cache_gib: Optional[float] = Field(default=None, ge=0)
-        kv_cache_tokens: Optional[int] = Field(default=None, ge=0)
-        non_kv_cache_gib: Optional[float] = Field(default=None, ge=0)
-        weights_gib: Optional[float] = Field(default=None, ge=0)
 
-    class Provenance(_Strict):
-        kind: Literal["llmctl-bench", "vllm-bench-serve", "guidellm-report", "vllm-startup-log", "metrics"]
-        source: str = Field(min_length=1)
-        source_sha256: Optional[str] = None
-        measured_at: Optional[str] = None
-        calibrated_at: str
-        engine_version: str
-        gpu: str
-        model: str
-        llmctl_version: Optional[str] = None
-        note: Optional[str] = None
+class Memory(Record):
+    kv_cache_gib: Optional[NonNegative] = None
+    kv_cache_tokens: Optional[Annotated[int, Meta(ge=0)]] = None
+    non_kv_cache_gib: Optional[NonNegative] = None
+    weights_gib: Optional[NonNegative] = None
 
-    class Entry(_Strict):
-        key: Key
-        runs_here: bool = False  # the engine was measured serving on this device
-        performance: dict[str, float] = {}
-        defaults: dict[str, float] = {}  # what the constants were before (shown by --explain)
-        memory: Optional[Memory] = None
-        fit: dict[str, Any] = {}  # how well the fitted constants reproduce the measurements
-        provenance: list[Provenance] = Field(min_length=1)
 
-        @field_validator("performance")
-        @classmethod
-        def _known(cls, v: dict[str, float]) -> dict[str, float]:
-            for name, value in v.items():
-                if name not in PERFORMANCE_KEYS:
-                    raise ValueError(f"unknown constant {name!r} (known: {', '.join(PERFORMANCE_KEYS)})")
-                lo, hi = PERFORMANCE_KEYS[name]
-                if not lo <= value <= hi:
-                    raise ValueError(f"{name} = {value} is outside [{lo:g}, {hi:g}]")
-            return v
+class Provenance(Record):
+    kind: Literal["llmctl-bench", "vllm-bench-serve", "guidellm-report", "vllm-startup-log", "metrics"]
+    source: Text
+    source_sha256: Optional[str] = None
+    measured_at: Optional[str] = None
+    calibrated_at: str
+    engine_version: str
+    gpu: str
+    model: str
+    llmctl_version: Optional[str] = None
+    note: Optional[str] = None
 
-    class Overlay(_Strict):
-        schema_: Literal["llmctl.calibration/v1"] = Field(alias="schema")
-        entries: list[Entry] = []
 
-    return Overlay, Entry
+# the constants an entry may set, each within its bounds (a key not listed is an error naming it)
+Constants = type(Record)("Constants", (Record,), {
+    "__annotations__": {name: Optional[Annotated[float, Meta(ge=lo, le=hi)]] for name, (lo, hi) in PERFORMANCE_KEYS.items()},
+    **dict.fromkeys(PERFORMANCE_KEYS), "__module__": __name__})
+
+
+class Entry(Record):
+    key: Key
+    runs_here: bool = False  # the engine was measured serving on this device
+    performance: Constants = field(default_factory=Constants)
+    defaults: dict[str, float] = {}  # what the constants were before (shown by --explain)
+    memory: Optional[Memory] = None
+    fit: dict[str, Any] = {}  # how well the fitted constants reproduce the measurements
+    provenance: Annotated[list[Provenance], Meta(min_length=1)]
+
+
+class Overlay(Record):
+    schema_: Literal["llmctl.calibration/v1"] = field(name="schema")
+    entries: list[Entry] = []
 
 
 def load(path: Path) -> dict | None:
@@ -108,25 +104,16 @@ def load(path: Path) -> dict | None:
     file, line and field when it is malformed."""
     if not path.is_file():
         return None
-    from pydantic import ValidationError
-
     from llmctl.fileio import read_text_input
     from llmctl.yaml_lines import line_of, load_yaml
 
     text = read_text_input(path, what="calibration overlay", max_bytes=MAX_BYTES)
     data, lines = load_yaml(text, str(path))
-    Overlay, _ = _models()
     try:
-        return Overlay.model_validate(data if data is not None else {}).model_dump(by_alias=True, exclude_none=True)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"])
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        line = line_of(lines, loc)
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown field {loc[-1]!r}"
-        raise InputError(f"{field}: {msg}", where=f"{path}:{line}" if line else str(path),
+        return dump(convert(data if data is not None else {}, Overlay), exclude_none=True)
+    except Invalid as exc:
+        line = line_of(lines, exc.loc)
+        raise InputError(str(exc), where=f"{path}:{line}" if line else str(path),
                          hint="fix or delete the file; `llmctl calibrate` writes it") from None
 
 
@@ -155,8 +142,7 @@ def save_entry(path: Path, entry: dict) -> str:
     entries = [e for e in current.get("entries", []) if e["key"] != entry["key"]]
     action = "replaced" if len(entries) < len(current.get("entries", [])) else "added"
     entries.append(entry)
-    _, Entry = _models()
-    Entry.model_validate(entry)  # never write what could not be read back
+    convert(entry, Entry)  # never write what could not be read back
     doc = {"schema": SCHEMA, "entries": entries}
     head = ("# Calibration overlay written by `llmctl calibrate`: constants fitted to measurements of one\n"
             "# engine, version, device and model (the key). `llmctl plan` applies an entry only to a plan of\n"

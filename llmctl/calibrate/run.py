@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from llmctl.errors import InputError
+from llmctl.typed import updated
 
 SCHEMA = "llmctl.calibrate/v1"
 
@@ -80,9 +81,9 @@ def calibrate(spec_path: str, sources: list[str], *, metrics_url: str | None = N
 
     # plan the measured setup with the profiles' constants (no overlay), this engine forced
     from llmctl.planner import Trace, make_plan
+    from llmctl.spec import with_source_of
 
-    forced = spec.model_copy(update={"overrides": spec.overrides.model_copy(update={"backend": engine})})
-    forced._source = getattr(spec, "_source", None)
+    forced = with_source_of(spec, updated(spec, overrides=updated(spec.overrides, backend=engine)))
     trace = Trace()
     active.calibrating(engine)
     try:

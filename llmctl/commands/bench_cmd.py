@@ -6,6 +6,7 @@ import os
 
 import click
 
+
 BENCH_EXAMPLES = """
 \b
 Examples:
@@ -217,10 +218,11 @@ def _predicted(spec_path: str, spec, values: list[float], cfg) -> dict | None:
     from llmctl import sweep
     from llmctl.deploy.progress import say
     from llmctl.errors import InputError
+    from llmctl.spec import with_source_of
+    from llmctl.typed import updated
 
-    w = spec.workload.model_copy(update={"prompt_tokens": cfg.prompt_tokens, "output_tokens": cfg.output_tokens})
-    s = spec.model_copy(update={"workload": w})
-    s._source = getattr(spec, "_source", None)
+    w = updated(spec.workload, prompt_tokens=cfg.prompt_tokens, output_tokens=cfg.output_tokens)
+    s = with_source_of(spec, updated(spec, workload=w))
     try:
         data = sweep.run_sweep(s, spec_path, "concurrency=" + ",".join(f"{v:g}" for v in values), fmt="data")
     except InputError as exc:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from llmctl.typed import updated
+
 STARTER = """\
 # llmctl workload spec — `llmctl plan {path}` turns it into a deployment plan.
 name: {name}
@@ -138,7 +140,7 @@ def plan_cmd(spec_path: str, fmt: str, explain: bool, compare: bool, sweep: str 
         set_offline(True)
     spec = load_spec(spec_path)
     plan = make_plan(spec, base_dir=Path("." if spec_path == "-" else spec_path).resolve().parent)
-    plan = plan.model_copy(update={"spec_sha256": spec_digest(spec)})
+    plan = updated(plan, spec_sha256=spec_digest(spec))
     if sweep or compare:
         from llmctl import sweep as sweep_mod
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from llmctl.targets.registry import renderable
+from llmctl.typed import convert
 
 TARGET_CHOICES = list(renderable())
 RENDER_SCHEMA = "llmctl.render/v1"
@@ -117,8 +118,6 @@ def _print(rendered, fmt: str) -> None:
 def _load_plan(path: str, spec, force: bool):
     import json
 
-    from pydantic import ValidationError
-
     from llmctl.deploy.progress import say
     from llmctl.errors import InputError
     from llmctl.fileio import MAX_PLAN_BYTES, read_text_input
@@ -127,10 +126,10 @@ def _load_plan(path: str, spec, force: bool):
 
     text = read_text_input(path, what="plan", max_bytes=MAX_PLAN_BYTES, hint="save one with `llmctl plan -o json`")
     try:
-        plan = Plan.model_validate(json.loads(text))
+        plan = convert(json.loads(text), Plan)
     except RecursionError:
         raise InputError(f"--plan: {path} is not a saved plan: nested too deeply") from None
-    except (ValueError, ValidationError) as exc:
+    except ValueError as exc:  # not JSON, or not a plan (llmctl.typed.Invalid)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"--plan: {path} is not a saved plan: {first}") from None
     mismatch = []

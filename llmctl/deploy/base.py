@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmctl.errors import CheckFailed
+from llmctl.typed import updated
 
 if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
@@ -145,12 +146,12 @@ def run_bounded(argv: list[str], *, timeout: float, **kwargs: Any) -> subprocess
 
 def with_host_port(service: "ServiceSpec", port: int) -> "ServiceSpec":
     """The same service published on another host port (a blue/green candidate's staging port)."""
-    ports = [p.model_copy(update={"host": port}) if i == 0 else p for i, p in enumerate(service.ports)]
+    ports = [updated(p, host=port) if i == 0 else p for i, p in enumerate(service.ports)]
     native = listen_args(service.native_argv, None, port) if service.native_argv else []
     env = dict(service.env)
     if "OLLAMA_HOST" in env and ":" in env["OLLAMA_HOST"]:
         pass  # the container side does not change; native_env() derives the host side from ports
-    return service.model_copy(update={"ports": ports, "native_argv": native, "env": env})
+    return updated(service, ports=ports, native_argv=native, env=env)
 
 
 def listen_args(argv: list[str], bind: str | None, port: int | None) -> list[str]:

@@ -26,6 +26,7 @@ from llmctl.errors import CheckFailed
 from llmctl.traffic.config import Server, backend_name
 from llmctl.traffic.proxy import Proxy
 from llmctl.traffic.state import Routes, apply_routes, load_routes, record_routes
+from llmctl.typed import updated
 
 if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
@@ -41,10 +42,10 @@ def proxy_of(ctx: Context, driver: Driver) -> Proxy:
 
 def private(service: "ServiceSpec", port: int) -> "ServiceSpec":
     """The same service listening on a private port on 127.0.0.1 (the proxy holds the public one)."""
-    ports = [p.model_copy(update={"host": port, "bind": PRIVATE_BIND}) if i == 0 else p
+    ports = [updated(p, host=port, bind=PRIVATE_BIND) if i == 0 else p
              for i, p in enumerate(service.ports)]
     native = listen_args(service.native_argv, PRIVATE_BIND, port) if service.native_argv else []
-    return service.model_copy(update={"ports": ports, "native_argv": native})
+    return updated(service, ports=ports, native_argv=native)
 
 
 def public_url(service: "ServiceSpec") -> str:

@@ -17,6 +17,7 @@ from llmctl.deploy.base import Context, Driver, free_port, with_host_port
 from llmctl.deploy.progress import say, tail
 from llmctl.deploy.state import State, clear_state, deployment_dir, digest, load_state
 from llmctl.errors import CheckFailed, InputError
+from llmctl.typed import convert, dump
 
 if TYPE_CHECKING:
     from llmctl.plan import Plan
@@ -132,7 +133,7 @@ def up(spec_path: str, *, target: str | None, options: dict[str, Any], timeout_s
     State(name=spec.name, slug=service.slug, target=target, spec=str(ctx.spec_path), hash=new_hash, active=record,
           url=url, model=service.served_model_name, engine=service.engine,
           files={n: digest({n: t}) for n, t in files.items()}, options=options,
-          smoke=checks if smoke else "", service=service.model_dump(mode="json") if proxied else {},
+          smoke=checks if smoke else "", service=dump(service) if proxied else {},
           previous=earlier.active if earlier else {}, previous_service=earlier.service if earlier else {},
           previous_hash=earlier.hash if earlier else "", previous_files=earlier.files if earlier else {},
           ).save(ctx.dir)
@@ -181,7 +182,7 @@ def _service_of(state: State, fallback):
     """The ServiceSpec the running version was started from (kept in the state of proxied targets)."""
     from llmctl.service import ServiceSpec
 
-    return ServiceSpec.model_validate(state.service) if state.service else fallback
+    return convert(state.service, ServiceSpec) if state.service else fallback
 
 
 def _update_through_proxy(driver: Driver, ctx: Context, service, old: dict[str, Any], old_service, spec, smoke: bool,
@@ -235,7 +236,7 @@ def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_time
     from llmctl.spec import load_spec
 
     spec = load_spec(spec_path)
-    service = ServiceSpec.model_validate(state.previous_service)
+    service = convert(state.previous_service, ServiceSpec)
     ctx.secrets = env_values(service)
     ctx.timeout_s = timeout_s or float(service.health.startup_timeout_s)
     say(f"rollback: {state.name} back to the version before the last update ({target})")
@@ -259,7 +260,7 @@ def rollback(spec_path: str, *, timeout_s: float | None, smoke: bool, smoke_time
 
 def smoke_digest(spec) -> str:
     """What the smoke test checks besides the deployment itself (SLA targets, burst size)."""
-    return digest({}, {"sla": spec.workload.sla.model_dump(), "concurrency": spec.workload.concurrency})[:16]
+    return digest({}, {"sla": dump(spec.workload.sla), "concurrency": spec.workload.concurrency})[:16]
 
 
 def preflight(spec, plan, target: str, service, driver: Driver, ctx: Context, *, ports_held: bool) -> None:

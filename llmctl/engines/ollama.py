@@ -15,6 +15,7 @@ from llmctl.engines.base import Engine, check_word, pvc_gib
 from llmctl.engines.gguf_plan import GgufEngine, flash_attention_needed, serves_own_file
 from llmctl.engines.ollama_library import bare_tag, library, not_published, published
 from llmctl.errors import InputError
+from llmctl.typed import updated
 
 if TYPE_CHECKING:
     from llmctl.candidates import Candidate, Context
@@ -239,7 +240,7 @@ class OllamaEngine(GgufEngine, Engine):
 
         cmd = prof.container_command[0]
         native = prof.native_command[0]
-        base["health"] = base["health"].model_copy(update={"ready_command": ["test", "-f", prof.ready_file]})
+        base["health"] = updated(base["health"], ready_command=["test", "-f", prof.ready_file])
         return ServiceSpec(
             **base,
             argv=["/bin/sh", "-c", entry_script(cmd, prof.pull_port), "llmctl-ollama", tag],

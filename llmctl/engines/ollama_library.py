@@ -10,13 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from llmctl.errors import InputError
-
-
-class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from llmctl.typed import FrozenRecord as _Block
+from llmctl.typed import Invalid, convert
 
 
 class LibrarySource(_Block):
@@ -43,11 +39,9 @@ def library() -> OllamaLibrary:
     from llmctl.profiles_io import profile
 
     try:
-        return OllamaLibrary.model_validate(profile("ollama_library.yaml") or {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{key}: {first['msg']}", where=str(profiles_dir() / "ollama_library.yaml")) from None
+        return convert(profile("ollama_library.yaml") or {}, OllamaLibrary)
+    except Invalid as exc:
+        raise InputError(str(exc), where=str(profiles_dir() / "ollama_library.yaml")) from None
 
 
 def bare_tag(ollama: dict[str, Any]) -> str:

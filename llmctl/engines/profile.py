@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from llmctl.errors import InputError
-
-
-class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from llmctl.typed import FrozenRecord as _Block
+from llmctl.typed import Invalid, convert
 
 
 class Runs(_Block):
@@ -22,7 +18,7 @@ class Runs(_Block):
 
     kinds: tuple[str, ...]
     vendors: tuple[str, ...] = ()
-    refusals: dict[str, str] = Field(default_factory=dict)  # kind or vendor -> sentence
+    refusals: dict[str, str] = {}  # kind or vendor -> sentence
 
 
 class EngineProfile(_Block):
@@ -42,7 +38,7 @@ class EngineProfile(_Block):
     healthcheck: tuple[str, ...]
     install_hint: str
     runs: Runs
-    preference: dict[str, float] = Field(default_factory=dict)   # rule id -> points (llmctl/rules.py)
+    preference: dict[str, float] = {}   # rule id -> points (llmctl/rules.py)
     multinode: bool = False
     autoscale_metric: str | None = None
     # the engine's own time per output token (llmctl bench): two Prometheus series, [seconds, tokens or
@@ -52,16 +48,16 @@ class EngineProfile(_Block):
     # vLLM
     shutdown_timeout_s: int | None = None
     quantization_methods: tuple[str, ...] = ()
-    dtypes: dict[str, str] = Field(default_factory=dict)
+    dtypes: dict[str, str] = {}
     kv_cache_dtypes: tuple[str, ...] = ()
     # chunked-prefill budgets (max_num_batched_tokens) the planner also tries when the default needs
     # more than one replica or misses the SLA: smaller budgets lower ITL and raise TTFT
     chunk_budgets: tuple[int, ...] = ()
     lora_ranks: tuple[int, ...] = ()
     lora_rank_unknown: int = 64
-    shm_gib: dict[str, float] = Field(default_factory=dict)
+    shm_gib: dict[str, float] = {}
     # Ollama
-    keep_alive: dict[str, str] = Field(default_factory=dict)
+    keep_alive: dict[str, str] = {}
     max_loaded_models: int | None = None
     pull_port: int | None = None
     ready_file: str = "/tmp/llmctl-model-loaded"
@@ -69,8 +65,6 @@ class EngineProfile(_Block):
 
 def parse_profile(name: str, block: Any, where: str) -> EngineProfile:
     try:
-        return EngineProfile.model_validate(block)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in (name, *first["loc"]))
-        raise InputError(f"{key}: {first['msg']}", where=where) from None
+        return convert(block, EngineProfile)
+    except Invalid as exc:
+        raise InputError(f"{'.'.join(str(p) for p in (name, *exc.loc))}: {exc.message}", where=where) from None

@@ -6,24 +6,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from llmctl.errors import InputError
+from llmctl.typed import FrozenRecord, Invalid, convert
 
 # full-precision GGUF files: a repository ships one or the other, of the same size
 _FULL_PRECISION = ("F16", "BF16")
 
 
-class ModelSources(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ModelSources(FrozenRecord):
     gguf_repo: str | None = None
     gguf_quants: tuple[str, ...] | None = None
     split: bool = False
     gguf_repo_alt: str | None = None
     gguf_quants_alt: tuple[str, ...] | None = None
     gguf_repo_vendor: str | None = None
-    quantized: dict[str, str | None] = Field(default_factory=dict)
+    quantized: dict[str, str | None] = {}
     tool_call_parser: str | None = None
     reasoning_parser: str | None = None
     notes: str | None = None
@@ -63,11 +60,10 @@ def _all() -> dict[str, ModelSources]:
     out: dict[str, ModelSources] = {}
     for model_id, block in raw.items():
         try:
-            out[model_id] = ModelSources.model_validate(block or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in ("models", model_id, *first["loc"]))
-            raise InputError(f"{key}: {first['msg']}", where=where) from None
+            out[model_id] = convert(block or {}, ModelSources)
+        except Invalid as exc:
+            key = ".".join(str(p) for p in ("models", model_id, *exc.loc))
+            raise InputError(f"{key}: {exc.message}", where=where) from None
     return out
 
 

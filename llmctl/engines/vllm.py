@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_value, check_word, flag_args, native_listen, pvc_gib
 from llmctl.errors import InputError
+from llmctl.typed import updated
 
 if TYPE_CHECKING:
     from llmctl.candidates import Candidate, Context
@@ -232,7 +233,7 @@ class VllmEngine(Engine):
             "VLLM_NO_USAGE_STATS": "1",
         }
         shm = prof.shm_gib["parallel" if plan.tensor_parallel * plan.pipeline_parallel > 1 else "single_gpu"]
-        resources = base.pop("resources").model_copy(update={"shm_size_gib": float(shm)})
+        resources = updated(base.pop("resources"), shm_size_gib=float(shm))
         return ServiceSpec(
             **base,
             argv=[*prof.container_command, model_c, *args],

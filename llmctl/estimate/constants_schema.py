@@ -4,35 +4,34 @@ loads them through it.
 Each file is checked once, when first read: a missing key, a misspelt key, a value of the wrong type
 or out of its physical range stops llmctl with the file and the key path
 ("profiles/performance.yaml: engines.vllm.memory_efficiency: ..."), not with a KeyError deep in a
-prediction. The estimators keep reading plain dicts (`model_dump`), so callers and benchmarks that
+prediction. The estimators keep reading plain dicts (`llmctl.typed.dump`), so callers and benchmarks that
 override constants with dicts work unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing import Annotated, Any, Literal, Optional, Union
 
 from llmctl.errors import InputError
+from llmctl.typed import Invalid, Meta, Record, convert, dump
 
 # a constant per GPU family / device kind ({ampere: .., gpu: .., apple: .., cpu: ..}) or one number
 PerDevice = Union[float, dict[str, float]]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Fraction = Annotated[float, Meta(gt=0, le=1)]  # a share: (0, 1]
+NonNegative = Annotated[float, Meta(ge=0)]
+Positive = Annotated[float, Meta(gt=0)]
+PositiveInt = Annotated[int, Meta(gt=0)]
 
 
 # --------------------------------------------------------------------------- performance.yaml
 
 
-class Legacy(_Strict):
+class Legacy(Record):
     before: str
-    gpu_busy_fraction: float = Field(gt=0, le=1)
+    gpu_busy_fraction: Fraction
 
 
-class EngineTime(_Strict):
+class EngineTime(Record):
     inherit: Optional[str] = None
     memory_efficiency: Optional[PerDevice] = None
     kv_efficiency: Optional[PerDevice] = None
@@ -42,14 +41,13 @@ class EngineTime(_Strict):
     prefill_peak: Optional[Literal["fp16_accumulate"]] = None
     kv_unified: Optional[bool] = None
     kv_unified_architectures: Optional[list[str]] = None  # config.json `architectures` names
-    step_overhead_ms: Optional[float] = Field(default=None, ge=0)
-    seq_overhead_us: Optional[float] = Field(default=None, ge=0)
-    sample_ns_per_vocab: Optional[float] = Field(default=None, ge=0)
-    request_overhead_ms: Optional[float] = Field(default=None, ge=0)
+    step_overhead_ms: Optional[NonNegative] = None
+    seq_overhead_us: Optional[NonNegative] = None
+    sample_ns_per_vocab: Optional[NonNegative] = None
+    request_overhead_ms: Optional[NonNegative] = None
     legacy: Optional[Legacy] = None
 
-    @model_validator(mode="after")
-    def _complete(self) -> "EngineTime":
+    def __post_init__(self) -> None:
         if self.inherit is None:
             missing = [k for k in ("memory_efficiency", "layer_overhead_ms", "compute_efficiency")
                        if getattr(self, k) is None]
@@ -60,102 +58,97 @@ class EngineTime(_Strict):
             for v in (value.values() if isinstance(value, dict) else [value] if value is not None else []):
                 if not 0 < v <= 1:
                     raise ValueError(f"{key} must lie in (0, 1], not {v}")
-        return self
 
 
-class Link(_Strict):
-    latency_us: float = Field(ge=0)
-    bus_efficiency: float = Field(gt=0, le=1)
-    bandwidth_gbs: Optional[float] = Field(default=None, gt=0)
-    latency_per_extra_rank: Optional[float] = Field(default=None, ge=0)
-    small_message_bus_efficiency: Optional[float] = Field(default=None, gt=0, le=1)
-    protocol_switch_kib: Optional[float] = Field(default=None, ge=0)
+class Link(Record):
+    latency_us: NonNegative
+    bus_efficiency: Fraction
+    bandwidth_gbs: Optional[Positive] = None
+    latency_per_extra_rank: Optional[NonNegative] = None
+    small_message_bus_efficiency: Optional[Fraction] = None
+    protocol_switch_kib: Optional[NonNegative] = None
 
 
-class Interconnect(_Strict):
+class Interconnect(Record):
     links: dict[str, Link]
     no_peer_to_peer_names: list[str] = []
 
-    @model_validator(mode="after")
-    def _has_fallback(self) -> "Interconnect":
+    def __post_init__(self) -> None:
         if "none" not in self.links:
             raise ValueError("links needs a `none` entry (GPUs whose profile names no interconnect)")
-        return self
 
 
-class PerformanceConstants(_Strict):
+class PerformanceConstants(Record):
     engines: dict[str, EngineTime]
     interconnect: Interconnect
     default_sla: dict[str, float]
 
-    @model_validator(mode="after")
-    def _inherits_known(self) -> "PerformanceConstants":
+    def __post_init__(self) -> None:
         for name, e in self.engines.items():
             if e.inherit is not None and e.inherit not in self.engines:
                 raise ValueError(f"engines.{name}.inherit names unknown engine {e.inherit!r}")
-        return self
 
 
 # --------------------------------------------------------------------------- estimation.yaml
 
 
-class BySize(_Strict):
-    large: int = Field(gt=0)
-    small: int = Field(gt=0)
+class BySize(Record):
+    large: PositiveInt
+    small: PositiveInt
 
 
-class Activation(_Strict):
-    workspace_gib: float = Field(ge=0)
+class Activation(Record):
+    workspace_gib: NonNegative
 
 
-class NonTorch(_Strict):
-    base_gib: float = Field(ge=0)
-    nccl_gib: float = Field(ge=0)
+class NonTorch(Record):
+    base_gib: NonNegative
+    nccl_gib: NonNegative
 
 
-class CudaGraphs(_Strict):
-    base_gib: float = Field(ge=0)
-    per_extra_rank_gib: float = Field(ge=0)
-    max_gib: float = Field(ge=0)
+class CudaGraphs(Record):
+    base_gib: NonNegative
+    per_extra_rank_gib: NonNegative
+    max_gib: NonNegative
 
 
-class VllmVersion(_Strict):
+class VllmVersion(Record):
     """What differs in vLLM releases from `since` on (until the next entry)."""
 
-    since: str = Field(pattern=r"^\d+(\.\d+)*$")
+    since: Annotated[str, Meta(pattern=r"^\d+(\.\d+)*$")]
     engine: Literal["v0", "v1"]
-    gpu_memory_utilization: Optional[float] = Field(default=None, gt=0, le=1)
+    gpu_memory_utilization: Optional[Fraction] = None
     max_num_batched_tokens: Optional[BySize] = None
     max_num_seqs: Optional[BySize] = None
     activation: Optional[Activation] = None
     non_torch: Optional[NonTorch] = None
 
 
-class VllmMemory(_Strict):
+class VllmMemory(Record):
     engine: Literal["v0", "v1"]
-    v0_chunked_prefill_above: int = Field(gt=0)
+    v0_chunked_prefill_above: PositiveInt
     versions: list[VllmVersion] = []
-    gpu_memory_utilization: float = Field(gt=0, le=1)
-    block_size: int = Field(gt=0)
-    large_gpu_gib: float = Field(gt=0)
+    gpu_memory_utilization: Fraction
+    block_size: PositiveInt
+    large_gpu_gib: Positive
     max_num_batched_tokens: BySize
     max_num_seqs: BySize
     activation: Activation
     non_torch: NonTorch
     cuda_graphs: CudaGraphs
-    cuda_context_gib: float = Field(ge=0)
+    cuda_context_gib: NonNegative
 
 
-class LlamaCppMemory(_Strict):
-    num_batch: int = Field(gt=0)
+class LlamaCppMemory(Record):
+    num_batch: PositiveInt
     ollama_flash_attention_architectures: list[str]
     llama_server_flash_attention_default: bool
-    runtime_gib: float = Field(ge=0)
-    gpu_memory_fraction: float = Field(gt=0, le=1)
-    cpu_memory_fraction: float = Field(gt=0, le=1)
+    runtime_gib: NonNegative
+    gpu_memory_fraction: Fraction
+    cpu_memory_fraction: Fraction
 
 
-class EstimationConstants(_Strict):
+class EstimationConstants(Record):
     vllm: VllmMemory
     llama_cpp: LlamaCppMemory
 
@@ -163,17 +156,14 @@ class EstimationConstants(_Strict):
 # --------------------------------------------------------------------------- checking
 
 
-def check(name: str, data: Any, model: type[BaseModel]) -> dict:
+def check(name: str, data: Any, model: type) -> dict:
     """`data` (profiles/<name>, parsed) checked against `model`, as a plain dict; InputError naming
     the file and the key path otherwise."""
     try:
-        return model.model_validate(data).model_dump(exclude_none=True)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("float", "dict[", "function-")))
-        msg = err["msg"].removeprefix("Value error, ")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InputError(f"{msg}{more}", where=f"profiles/{name}: {path}" if path else f"profiles/{name}") from None
+        return dump(convert(data, model), exclude_none=True)
+    except Invalid as exc:
+        path = ".".join(str(p) for p in exc.loc)
+        raise InputError(exc.message, where=f"profiles/{name}: {path}" if path else f"profiles/{name}") from None
 
 
 MODELS = {"performance.yaml": PerformanceConstants, "estimation.yaml": EstimationConstants}

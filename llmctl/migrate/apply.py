@@ -15,6 +15,8 @@ front which calls vLLM), everything else → group `v1` (Ollama's OpenAI API, or
 
 from __future__ import annotations
 
+from llmctl.typed import convert
+
 import json
 import os
 import sys
@@ -246,7 +248,7 @@ class _Context:
             raise InputError(f"{self.out}: vllm.yaml and plan.json are needed to start the new side",
                              hint="run `llmctl migrate ollama-to-vllm` without --apply first, or give --new-url")
         spec = load_spec(str(spec_path))
-        plan = Plan.model_validate(self.plan)
+        plan = convert(self.plan, Plan)
         service = build_service(plan, spec)
         if not service.native_argv:
             raise InputError(f"the {service.engine} engine has no host command line to start here", where=str(spec_path))

@@ -20,6 +20,7 @@ from typing import Any
 
 from llmctl.errors import InputError
 from llmctl.migrate import NEW_ENGINE
+from llmctl.typed import dump
 
 DECISIONS_SCHEMA = "llmctl.migrate.decisions/v1"
 FRONT_SCHEMA = "llmctl.migrate.front/v1"
@@ -292,7 +293,7 @@ def decide(inventory: dict[str, Any], model: dict[str, Any], mapping: dict[str, 
     spec: dict[str, Any] = {"name": name, "model": mapping["hf_repo"], "workload": workload}
     if source_spec is not None:  # its workload is the service's own; the context is the one Ollama was given
         spec["environment"] = source_spec.environment
-        kept = source_spec.workload.model_dump(mode="json", exclude_none=True)
+        kept = dump(source_spec.workload, exclude_none=True)
         if ctx:
             kept["context_length"] = ctx
             if kept["prompt_tokens"] + kept["output_tokens"] > ctx:

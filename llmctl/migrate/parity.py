@@ -33,6 +33,7 @@ from typing import Any
 
 from llmctl.errors import CheckFailed, InputError
 from llmctl.migrate.profile import ParityProfile, Thresholds, migration_profile
+from llmctl.typed import dump
 
 SCHEMA = "llmctl.migrate.parity/v1"
 OLLAMA_API = "ollama"  # Ollama's native API (/api/...), as llmctl.smoke names it
@@ -232,7 +233,7 @@ def run_parity(old: Side, new: Side, *, weights: str = "same", embedding: bool =
     limits: Thresholds = prof.same_weights if weights == "same" else prof.quantized
     started = time.monotonic()
     doc: dict[str, Any] = {
-        "schema": SCHEMA, "weights": weights, "thresholds": limits.model_dump(), "top_n": prof.top_n,
+        "schema": SCHEMA, "weights": weights, "thresholds": dump(limits), "top_n": prof.top_n,
         "sides": {s.name: {"base_url": s.base_url, "model": s.model, "api": s.api} for s in (old, new)},
         "checks": {},
     }

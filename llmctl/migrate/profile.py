@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from llmctl.typed import FrozenRecord as _Data
+from llmctl.typed import Meta, convert
 
-
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+Fraction = Annotated[float, Meta(ge=0, le=1)]
 
 
 class Task(_Data):
@@ -18,17 +18,17 @@ class Task(_Data):
 
 
 class Thresholds(_Data):
-    min_top1_agreement: float = Field(ge=0, le=1)
-    tie_logprob_gap: float = Field(ge=0)
+    min_top1_agreement: Fraction
+    tie_logprob_gap: Annotated[float, Meta(ge=0)]
     require_same_task_results: bool
-    max_task_score_drop: float = Field(0.0, ge=0, le=1)
-    min_embedding_cosine: float = Field(ge=-1, le=1)
+    max_task_score_drop: Fraction = 0.0
+    min_embedding_cosine: Annotated[float, Meta(ge=-1, le=1)]
 
 
 class ParityProfile(_Data):
-    top_n: int = Field(ge=1, le=20)
-    max_tokens: int = Field(ge=1)
-    request_timeout_s: float = Field(gt=0)
+    top_n: Annotated[int, Meta(ge=1, le=20)]
+    max_tokens: Annotated[int, Meta(ge=1)]
+    request_timeout_s: Annotated[float, Meta(gt=0)]
     prompts: list[str]
     extra_body: dict = {}
     tasks: list[Task]
@@ -38,9 +38,9 @@ class ParityProfile(_Data):
 
 class ShiftProfile(_Data):
     steps: list[int]
-    observe_s: float = Field(ge=0)
-    max_error_rate: float = Field(ge=0, le=1)
-    healthy_timeout_s: float = Field(gt=0)
+    observe_s: Annotated[float, Meta(ge=0)]
+    max_error_rate: Fraction
+    healthy_timeout_s: Annotated[float, Meta(gt=0)]
 
 
 class MigrationProfile(_Data):
@@ -52,4 +52,4 @@ class MigrationProfile(_Data):
 def migration_profile() -> MigrationProfile:
     from llmctl.profiles_io import profile
 
-    return MigrationProfile.model_validate(profile("migration.yaml"))
+    return convert(profile("migration.yaml"), MigrationProfile)

@@ -18,6 +18,7 @@ from llmctl.migrate import NEW_ENGINE, OLD_ENGINE
 from llmctl.migrate.decide import item
 from llmctl.spec import Spec
 from llmctl.targets.registry import entry
+from llmctl.typed import default_of, dump
 
 SCHEMA = "llmctl.migrate.reverse/v1"
 # serving.generation → Modelfile PARAMETER (the same meaning unless noted)
@@ -102,9 +103,9 @@ def reverse(source: str, *, out: str | None, quant: str | None, force: bool) -> 
                           "convert_lora_to_gguf.py first"))
     modelfile = render_modelfile(tag, params)
     o_spec = {"name": f"{spec.name}-ollama", "model": tag,
-              "workload": spec.workload.model_dump(mode="json", exclude_none=True), "hardware": "detect",
+              "workload": dump(spec.workload, exclude_none=True), "hardware": "detect",
               # a development copy runs on this machine: a cluster target becomes the spec default
-              "target": spec.target if entry(spec.target).on_this_host else Spec.model_fields["target"].default,
+              "target": spec.target if entry(spec.target).on_this_host else default_of(Spec, "target"),
               "overrides": {"backend": OLD_ENGINE}}
     if not o_spec["workload"].get("sla"):
         o_spec["workload"].pop("sla", None)

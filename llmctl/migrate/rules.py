@@ -6,22 +6,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from llmctl.errors import InputError
+from llmctl.typed import FrozenRecord, Invalid, convert
 
 
-class KvRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class KvRule(FrozenRecord):
     vllm: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]  # values of vLLM's CacheDType llmctl plans
     status: Literal["carried", "approximated"]
     reason: str
 
 
-class MigrateRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MigrateRules(FrozenRecord):
     ollama_defaults: dict[str, str]
     generation: dict[str, Literal["temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty"]]
     kv_cache_types: dict[str, KvRule]
@@ -37,7 +32,6 @@ def rules() -> MigrateRules:
 
     where = str(profiles_dir() / "migrate.yaml")
     try:
-        return MigrateRules.model_validate(profile("migrate.yaml"))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}", where=where) from None
+        return convert(profile("migrate.yaml"), MigrateRules)
+    except Invalid as exc:
+        raise InputError(str(exc), where=where) from None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llmctl.errors import InputError
+from llmctl.typed import dump, updated
 
 TEMPLATE_FILE = "chat-template.jinja"
 OUT_FILES = ("inventory.json", "mapping.yaml", "decisions.json", "report.md", "vllm.yaml", "plan.json", "front.json")
@@ -54,7 +55,7 @@ def run(opts: Options) -> Result:
     if not mapping["hf_repo"]:
         raise map_mod.unmapped_error([model["name"]])
     if hardware is None:
-        hardware = ([n.model_dump(mode="json", exclude_none=True) for n in src.spec.hardware]
+        hardware = ([dump(n, exclude_none=True) for n in src.spec.hardware]
                     if src.spec is not None and isinstance(src.spec.hardware, list) else "detect")
     base = slugify(model["name"].replace(":", "-").replace("/", "-")) or "model"
     name = f"{src.spec.name}-vllm" if src.spec is not None else f"{base}-vllm"
@@ -73,7 +74,7 @@ def run(opts: Options) -> Result:
     from llmctl.spec import spec_digest
 
     plan = make_plan(spec, base_dir=out.resolve())
-    plan = plan.model_copy(update={"spec_sha256": spec_digest(spec)})
+    plan = updated(plan, spec_sha256=spec_digest(spec))
     rendered = None
     vllm_args: list[str] = []
     if plan.feasible:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from llmctl.errors import InputError
 from llmctl.traffic.config import Server, backend_name, render_config
 from llmctl.traffic.proxy import Proxy
+from llmctl.typed import convert, dump
 
 if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
@@ -67,7 +68,7 @@ def load_routes(proxy_dir: Path) -> Routes | None:
 def apply_routes(service: "ServiceSpec", proxy: Proxy, routes: Routes) -> None:
     """Render the configuration for `routes` and start the proxy, or reload it gracefully."""
     routes.backend = backend_name(service)
-    routes.service = service.model_dump(mode="json")
+    routes.service = dump(service)
     proxy.start(render_config(service, routes.servers, admin_socket=str(proxy.socket_path)))
     routes.save(proxy.dir)
 
@@ -79,5 +80,5 @@ def record_routes(proxy: Proxy, routes: Routes) -> None:
 
     routes.save(proxy.dir)
     if routes.service:
-        service = ServiceSpec.model_validate(routes.service)
+        service = convert(routes.service, ServiceSpec)
         proxy.write_config(render_config(service, routes.servers, admin_socket=str(proxy.socket_path)))

@@ -5,10 +5,12 @@ target's machinery."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from llmctl.deploy.base import Context, Driver
 from llmctl.errors import CheckFailed
+from llmctl.typed import dump
 
 
 class FakeDriver(Driver):
@@ -27,7 +29,7 @@ class FakeDriver(Driver):
         self.calls.append((what, f"{record.get('color')}@{record.get('port')}"))
 
     def files(self, ctx: Context, service, color: str) -> dict[str, str]:
-        return {"fake.json": service.model_dump_json()}  # any change to the service is a change
+        return {"fake.json": json.dumps(dump(service), sort_keys=True)}  # any change to the service is a change
 
     def apply(self, ctx: Context, service, color: str) -> dict[str, Any]:
         record = {"color": color, "port": service.ports[0].host}

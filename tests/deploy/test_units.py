@@ -13,6 +13,7 @@ import pytest
 from deploy.conftest import require, write_spec
 from llmctl.deploy import base, secrets, state
 from llmctl.errors import InputError
+from llmctl.typed import updated
 
 
 def _service(tmp_path, tiny_gguf, **kw):
@@ -119,7 +120,7 @@ def test_local_replicas_get_their_own_port_and_gpus(tmp_path, vendor, var):
     from llmctl.targets.local.apply import instance_records
 
     svc = build_service(make_plan(replicas=2, tp=2), make_spec(hardware=[{"gpu": "A100-80GB", "gpus": 4}]))
-    svc = svc.model_copy(update={"gpu": svc.gpu.model_copy(update={"vendor": vendor})})
+    svc = updated(svc, gpu=updated(svc.gpu, vendor=vendor))
     argv = ["llama-server", "--host", "127.0.0.1", "--port", "9000", "-m", "x.gguf"]
     recs = instance_records(svc, "blue", tmp_path / "blue", argv, str(tmp_path / "data"), [])
     assert [r["port"] for r in recs] == [svc.ports[0].host, svc.ports[0].host + 1]

@@ -26,6 +26,7 @@ from llmctl.doctor import FAIL, PASS, SKIP, WARN, Requirements
 from llmctl.plan import Plan
 from llmctl.service import Health, Port, Resources, ServiceSpec
 from llmctl.spec import load_spec_text
+from llmctl.typed import convert
 
 from .nvml_replay import NvmlReplay, load
 
@@ -40,7 +41,7 @@ def _status(results, name):
 def make_plan(*, backend="vllm", tp=8, gpu_type="A100-80GB-SXM", kind="gpu", weights_per_gpu=16.4, gated=True,
               hf_id="meta-llama/Llama-3.1-70B-Instruct", path=None, target="compose") -> Plan:
     """A Plan as the planner would write it for Llama 3.1 70B on 8x A100 (numbers from its memory model)."""
-    return Plan.model_validate({
+    return convert({
         "name": "chat", "environment": "production", "target": target,
         "model": {"reference": hf_id or path, "id": "llama-3.1-70b", "hf_id": hf_id, "path": path, "gated": gated,
                   "params_b": 70.6, "active_params_b": 70.6, "architecture": "LlamaForCausalLM"},
@@ -51,7 +52,7 @@ def make_plan(*, backend="vllm", tp=8, gpu_type="A100-80GB-SXM", kind="gpu", wei
                                    "total": 71.4, "capacity": 79.15},
                    "total_gib": 571.2, "kv_cache_tokens": 1_000_000, "max_concurrency": 120.0},
         "performance": {}, "sla": {"met": True}, "cost": {"usd_per_hour": 14.32, "usd_per_month": 10453.6},
-    })
+    }, Plan)
 
 
 SPEC = """name: chat

@@ -9,6 +9,7 @@ from Ollama's source (tests/support/ollama_contract.py).
 
 from __future__ import annotations
 
+from llmctl.typed import updated
 import pytest
 
 from support.requires import require
@@ -77,5 +78,5 @@ def test_ollama_renders_keep_the_contract(matrix):
     assert not bad, "\n".join(bad)
     # the table can say no
     s = ollama[0].service
-    broken = s.model_copy(update={"env": {**s.env, "OLLAMA_KEEP_ALIVE": "forever", "OLLAMA_NEW_ENGINE": "1"}})
+    broken = updated(s, env={**s.env, "OLLAMA_KEEP_ALIVE": "forever", "OLLAMA_NEW_ENGINE": "1"})
     assert len(ollama_contract.violations(broken)) == 2

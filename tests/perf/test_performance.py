@@ -19,6 +19,7 @@ from llmctl.estimate.kv import kv_shape
 from llmctl.estimate.weights import weight_bytes, weight_bytes_per_gpu
 from llmctl.planner import make_plan
 from llmctl.spec import Spec
+from llmctl.typed import convert
 
 CAT = Catalog.load()
 GPUS = [g.id for g in CAT.gpus if g.kind == "gpu"]
@@ -31,7 +32,7 @@ def spec(**kw) -> Spec:
             "workload": {"concurrency": 1, "prompt_tokens": 512, "output_tokens": 256}}
     for k, v in kw.items():
         data[k] = v
-    return Spec.model_validate(data)
+    return convert(data, Spec)
 
 
 def deployment(model: str, device: str, backend: str, slots: int = 256, tp: int = 1) -> perf.Deployment:

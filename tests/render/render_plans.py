@@ -6,6 +6,7 @@ from typing import Any
 
 from llmctl.plan import Cost, GpuChoice, Memory, ModelInfo, Performance, PerGpuMemory, Plan, Sla
 from llmctl.spec import Spec
+from llmctl.typed import convert
 
 
 def make_plan(
@@ -74,7 +75,7 @@ def make_plan(
 def make_spec(**fields: Any) -> Spec:
     data: dict[str, Any] = {"name": "chat", "model": "meta-llama/Llama-3.1-8B-Instruct", "environment": "production"}
     data.update(fields)
-    return Spec.model_validate(data)
+    return convert(data, Spec)
 
 
 # name -> (plan kwargs, spec kwargs): one of each shape a target must handle

@@ -13,6 +13,7 @@ from ruamel.yaml import YAML
 from llmctl.engines.base import engine_profiles
 from llmctl.render import build_service, render_service
 from llmctl.targets import RenderOptions
+from llmctl.typed import updated
 
 load = YAML(typ="safe", pure=True).load
 
@@ -126,7 +127,7 @@ def test_compose_gpu_reservation_ports_volumes():
     dev = c["deploy"]["resources"]["reservations"]["devices"][0]
     assert dev == {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}
     assert c["ports"][0]["host_ip"] == "127.0.0.1" and c["shm_size"] == "2g"
-    s2 = s.model_copy(update={"gpu": s.gpu.model_copy(update={"device_ids": ["0", "3"]})})
+    s2 = updated(s, gpu=updated(s.gpu, device_ids=["0", "3"]))
     c2 = load(render_service(s2, "compose").files["compose.yaml"])["services"]["chat"]
     assert c2["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] == ["0", "3"]
 

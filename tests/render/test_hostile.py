@@ -15,6 +15,7 @@ from render_unquote import kube_expand, systemd_exec, systemd_unit, systemd_word
 from llmctl.errors import InputError
 from llmctl.render import build_service, render_service
 from llmctl.targets import RenderOptions
+from llmctl.typed import updated
 
 NASTY = ['"', "'", "\\", "$", "$(id)", "${HOME}", "`id`", "%", "%n", "%%", "{{ x }}", "{%", "#", ";", "\n", "\r\n",
          "\t", "é", "😀", "\u2028", "\x1b", ":", "- ", "&&", "|", "*", "!", "[", "]", "{", "}", ",", "?", "@", "=",
@@ -30,7 +31,7 @@ def build(name: str, model: str, image: str, value: str):
     plan = make_plan(name=name, reference=model, hf_id=model, replicas=2)
     spec = make_spec(name=name, model=model, overrides={"image": image})
     service = build_service(plan, spec)
-    return service.model_copy(update={"env": {**service.env, "LLMCTL_TEST_VALUE": value}})
+    return updated(service, env={**service.env, "LLMCTL_TEST_VALUE": value})
 
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("LLMCTL_HYPOTHESIS_EXAMPLES", "25")),

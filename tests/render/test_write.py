@@ -96,7 +96,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def spec_and_plan(tmp_path):
     plan, _ = case("vllm-1gpu")
-    (tmp_path / "plan.json").write_text(plan.model_dump_json(by_alias=True))
+    (tmp_path / "plan.json").write_text(json.dumps(plan.to_public(explain=True)))
     (tmp_path / "llmctl.yaml").write_text("name: chat\nmodel: meta-llama/Llama-3.1-8B-Instruct\nenvironment: production\n")
     return tmp_path
 

@@ -16,6 +16,7 @@ from llmctl.planner import make_plan
 from llmctl.render import build_service, render_service
 from llmctl.service import ServiceSpec
 from llmctl.spec import Spec
+from llmctl.typed import convert
 
 MODELS = ("llama3.1:8b", "qwen2.5:7b", "qwen3:8b", "gpt-oss:20b", "mistral:7b", "llama3.3:70b", "gemma2:9b",
           "llama3.2:3b")
@@ -52,7 +53,7 @@ def _spec(model: str, hardware: str, engine: str, needs: tuple[str, ...], env: s
     }
     if "lora" in needs:
         data["adapters"] = [{"name": "sql", "path": "org/sql-lora", "rank": 32}]
-    return Spec.model_validate(data)
+    return convert(data, Spec)
 
 
 def build_matrix(limit: int | None = None) -> tuple[list[Rendered], dict[str, int]]:

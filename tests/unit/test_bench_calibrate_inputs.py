@@ -205,11 +205,13 @@ entries:
       - {kind: llmctl-bench, source: b.json, calibrated_at: now, engine_version: "0.32.0", gpu: cpu, model: hf}
 """
     overlay.write_text(entry % "warp_factor: 9")
-    _bad(run_llmctl("plan", str(cpu_spec)), "cpu.calibration.yaml:5", "unknown constant 'warp_factor'")
+    _bad(run_llmctl("plan", str(cpu_spec)), "cpu.calibration.yaml:7", "entries.0.performance.warp_factor",
+         "unknown key 'warp_factor'", "allowed here: step_overhead_ms")
     overlay.write_text(entry % "request_overhead_ms: -3")
-    _bad(run_llmctl("plan", str(cpu_spec)), "request_overhead_ms = -3.0 is outside")
+    _bad(run_llmctl("plan", str(cpu_spec)), "cpu.calibration.yaml:7", "entries.0.performance.request_overhead_ms",
+         "must be greater than or equal to 0, got -3")
     overlay.write_text((entry % "seq_overhead_us: 10").replace("    runs_here: true", "    runs_here: true\n    colour: red"))
-    _bad(run_llmctl("plan", str(cpu_spec)), "cpu.calibration.yaml:5", "entries.0.colour", "unknown field")
+    _bad(run_llmctl("plan", str(cpu_spec)), "cpu.calibration.yaml:5", "entries.0.colour", "unknown key 'colour'")
 
 
 def test_overlay_for_another_version_is_skipped_and_said(cpu_spec):

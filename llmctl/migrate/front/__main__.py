@@ -12,6 +12,7 @@ import logging
 import sys
 
 from llmctl.errors import InputError
+from llmctl.typed import updated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,12 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.connect_timeout is not None or args.read_timeout is not None:
-        t = config.timeouts.model_copy(update={k: v for k, v in (("connect_s", args.connect_timeout),
+        t = updated(config.timeouts, **{k: v for k, v in (("connect_s", args.connect_timeout),
                                                                ("read_s", args.read_timeout)) if v is not None})
         if t.connect_s <= 0 or t.read_s <= 0:
             print("error: timeouts must be positive", file=sys.stderr)
             return 2
-        config = config.model_copy(update={"timeouts": t})
+        config = updated(config, timeouts=t)
     try:
         import uvicorn
 

@@ -32,6 +32,7 @@ from llmctl.migrate.front.config import FrontConfig, FrontModel, capabilities
 from llmctl.migrate.front.names import NameIndex, display_shortest, full
 from llmctl.migrate.front.options import OptionError, check_options, merged, to_openai
 from llmctl.migrate.front.translate import (
+from llmctl.typed import dump
     RequestError,
     StreamState,
     backend_error_message,
@@ -263,7 +264,7 @@ class Front:
             return _json({"model": body["model"], "created_at": created_at(),
                           "message": {"role": "assistant", "content": ""}, "done": True,
                           "done_reason": "unload" if unload else "load"})
-        model_messages = [m.model_dump() for m in model.messages]
+        model_messages = [dump(m) for m in model.messages]
         msgs = with_modelfile([_lower_role(m) for m in messages], model.system, model_messages)
         payload: dict[str, Any] = {"model": model.served_name, "messages": [openai_message(m) for m in msgs]}
         payload.update(self._options(model, body))
@@ -307,7 +308,7 @@ class Front:
                 payload["response_format"] = fmt
             return await self._run(request, "/v1/completions", payload, state, _stream(body))
         messages = generate_messages(prompt, body.get("system"), model.system,
-                                     [m.model_dump() for m in model.messages], body.get("images") or [],
+                                     [dump(m) for m in model.messages], body.get("images") or [],
                                      with_history=body.get("context") is None)
         payload = {"model": model.served_name, "messages": messages, **options,
                    **logprob_params(body.get("logprobs"), body.get("top_logprobs"), chat=True),
@@ -467,7 +468,7 @@ class Front:
             if model.system:
                 out["system"] = model.system
             if model.messages:
-                out["messages"] = [m.model_dump() for m in model.messages]
+                out["messages"] = [dump(m) for m in model.messages]
             out = {k: v for k, v in out.items() if v != ""} | {"model_info": {}}
         if body.get("system"):
             out["system"] = body["system"]

@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Annotated, Any, Literal
 
 from llmctl.errors import InputError
-from llmctl.yaml_lines import line_of
 from llmctl.migrate.front.names import canonical
 from llmctl.migrate.front.options import OptionError, check_options
+from llmctl.typed import Invalid, Meta, convert, field, problems
+from llmctl.typed import Record as _Data
+from llmctl.yaml_lines import line_of
 
 SCHEMA = "llmctl.migrate.front/v1"
 API_VERSION = "0.32.15"  # the Ollama release whose API shapes the front follows (api/types.go at v0.32.15)
@@ -30,42 +30,35 @@ API_VERSION = "0.32.15"  # the Ollama release whose API shapes the front follows
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_READ_TIMEOUT_S = 600.0
 
-
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Text = Annotated[str, Meta(min_length=1)]
 
 
 class FrontMessage(_Data):
     """A Modelfile MESSAGE line (api/types.go Message: role, content)."""
 
-    role: Literal["system", "user", "assistant", "tool"]
+    role: Literal["system", "user", "assistant", "tool"]  # lower-cased when read, as Ollama does (Message.UnmarshalJSON)
     content: str
-
-    @field_validator("role", mode="before")
-    @classmethod
-    def _lower(cls, v: Any) -> Any:
-        return v.lower() if isinstance(v, str) else v  # Ollama lower-cases roles (Message.UnmarshalJSON)
 
 
 class Timeouts(_Data):
-    connect_s: float = Field(DEFAULT_CONNECT_TIMEOUT_S, gt=0, le=300)
-    read_s: float = Field(DEFAULT_READ_TIMEOUT_S, gt=0, le=86400)
+    connect_s: Annotated[float, Meta(gt=0, le=300)] = DEFAULT_CONNECT_TIMEOUT_S
+    read_s: Annotated[float, Meta(gt=0, le=86400)] = DEFAULT_READ_TIMEOUT_S
 
 
 class FrontModel(_Data):
-    name: str = Field(min_length=1)  # the Ollama tag clients send, e.g. "llama3.2:1b"
+    name: Text  # the Ollama tag clients send, e.g. "llama3.2:1b"
     aliases: list[str] = []  # other names clients may send
-    served_name: str = Field(min_length=1)  # the model name the backend serves
+    served_name: Text  # the model name the backend serves
     system: str | None = None  # Modelfile SYSTEM
     messages: list[FrontMessage] = []  # Modelfile MESSAGE lines
     options: dict[str, Any] = {}  # Modelfile PARAMETERs, Ollama names (api/types.go Options)
     template: str | None = None  # Modelfile TEMPLATE (shown by /api/show only)
     show: dict[str, Any] | None = None  # the old server's /api/show answer, replayed
     embedding: bool = False
-    context_length: int | None = Field(None, ge=1)
+    context_length: Annotated[int, Meta(ge=1)] | None = None
     # For /api/tags and /api/ps (the old server's /api/tags entry), all optional:
     digest: str = ""
-    size: int = Field(0, ge=0)
+    size: Annotated[int, Meta(ge=0)] = 0
     details: dict[str, Any] | None = None
     modified_at: str | None = None
 
@@ -80,31 +73,22 @@ def capabilities(m: "FrontModel") -> list[str] | None:
 
 
 class FrontConfig(_Data):
-    schema_: Literal["llmctl.migrate.front/v1"] = Field(alias="schema")
+    schema_: Literal["llmctl.migrate.front/v1"] = field(name="schema")
     backend: str  # OpenAI-compatible base URL without /v1, e.g. http://127.0.0.1:8000
     api_key_env: str | None = None  # environment variable holding the backend's API key
     # what /api/version answers: the replaced Ollama's version; null (not recorded) -> the version whose
     # API this front implements
-    version: str = API_VERSION
-    timeouts: Timeouts = Timeouts()
+    version: str | None = API_VERSION
+    timeouts: Timeouts = field(default_factory=Timeouts)
     models: list[FrontModel]
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version(cls, v: Any) -> Any:
-        return API_VERSION if v is None else v
-
-    @field_validator("backend")
-    @classmethod
-    def _backend(cls, v: str) -> str:
-        v = v.strip().rstrip("/")
+    def __post_init__(self) -> None:
+        if self.version is None:
+            self.version = API_VERSION
+        v = self.backend.strip().rstrip("/")
         if not v.startswith(("http://", "https://")):
-            raise ValueError(f"must be an http:// or https:// URL, got {v!r}")
-        if v.endswith("/v1"):
-            v = v[: -len("/v1")]  # the contract says "without /v1"; accept it with, once
-        return v
+            raise ValueError(f"backend: must be an http:// or https:// URL, got {v!r}")
+        self.backend = v.removesuffix("/v1")  # the contract says "without /v1"; accept it with, once
 
     def api_key(self) -> str | None:
         if not self.api_key_env:
@@ -131,10 +115,14 @@ def parse_front_config(text: str, filename: str = "front.json") -> FrontConfig:
         raise InputError(f"not valid JSON: {exc.msg} (column {exc.colno})", where=f"{filename}:{exc.lineno}") from None
     if not isinstance(data, dict):
         raise InputError("must be a JSON object with schema, backend and models", where=f"{filename}:1")
+    for m in data.get("models") or []:
+        for msg in (m.get("messages") or []) if isinstance(m, dict) else []:
+            if isinstance(msg, dict) and isinstance(msg.get("role"), str):
+                msg["role"] = msg["role"].lower()  # Ollama lower-cases roles (api/types.go Message.UnmarshalJSON)
     try:
-        config = FrontConfig.model_validate(data)
-    except ValidationError as exc:
-        raise _explain(exc, text, filename) from None
+        config = convert(data, FrontConfig)
+    except Invalid:
+        raise _explain(problems(data, FrontConfig), text, filename) from None
     for i, m in enumerate(config.models):
         try:
             m.options = check_options(m.options)
@@ -168,21 +156,9 @@ def _lines(text: str, filename: str) -> dict:
         return {}
 
 
-def _explain(exc: ValidationError, text: str, filename: str) -> InputError:
+def _explain(errors: list[Invalid], text: str, filename: str) -> InputError:
     lines = _lines(text, filename)
-    out = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        path = ".".join(str(p) for p in loc) or "(top level)"
-        line = line_of(lines, loc)
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        elif err["type"] == "literal_error" and loc == ("schema",):
-            msg = f"must be {SCHEMA!r}, got {err.get('input')!r}"
-        out.append(f"{filename}:{line}: {path}: {msg}")
+    out = [f"{filename}:{line_of(lines, err.loc)}: {err}" for err in errors]
     first, *rest = out
     where, _, message = first.partition(": ")
     return InputError(message + "".join(f"\n  {r}" for r in rest), where=where)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from llmctl.errors import InputError
 from llmctl.targets.base import RenderOptions, Target, gib, render_template, require_single_node
 from llmctl.targets.quoting import systemd_arg
+from llmctl.typed import updated
 
 if TYPE_CHECKING:
     from llmctl.service import ServiceSpec
@@ -100,10 +101,10 @@ def private_service(service: "ServiceSpec", port: int) -> "ServiceSpec":
     """The service listening on 127.0.0.1:`port` (the proxy holds the public address)."""
     from llmctl.deploy.base import listen_args
 
-    ports = [p.model_copy(update={"host": port, "bind": PRIVATE_BIND}) if i == 0 else p
+    ports = [updated(p, host=port, bind=PRIVATE_BIND) if i == 0 else p
              for i, p in enumerate(service.ports)]
     native = listen_args(service.native_argv, PRIVATE_BIND, port) if service.native_argv else []
-    return service.model_copy(update={"ports": ports, "native_argv": native})
+    return updated(service, ports=ports, native_argv=native)
 
 
 def engine_files(service: "ServiceSpec", options: RenderOptions, colour: str) -> dict[str, str]:
