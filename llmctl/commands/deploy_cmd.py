@@ -1,6 +1,6 @@
 """`llmctl up`, `llmctl down`, `llmctl status`: apply a spec's plan, verify it, and undo it.
 
-Heavy modules (pydantic, jinja2, httpx, docker) load inside the commands so `llmctl --help` stays fast.
+Heavy modules (jinja2, httpx, docker) load inside the commands so `llmctl --help` stays fast.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`llmctl inventory` and `llmctl doctor`: what this host has, and whether it can run a spec's plan.
 
-Heavy modules (pydantic models, docker, tabulate, ruamel) are imported inside the commands.
+Heavy modules (docker, tabulate, ruamel) are imported inside the commands.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`llmctl smoke`: check a running endpoint (readiness, model, chat, streaming, burst, metrics) against the SLA.
 
-Heavy modules (httpx, pydantic, tabulate) are imported inside the command so `llmctl --help` stays fast.
+Heavy modules (httpx, tabulate) are imported inside the command so `llmctl --help` stays fast.
 """
 
 from __future__ import annotations
