@@ -47,6 +47,9 @@ class EngineTime(_Strict):
     sample_ns_per_vocab: Optional[float] = Field(default=None, ge=0)
     request_overhead_ms: Optional[float] = Field(default=None, ge=0)
     legacy: Optional[Legacy] = None
+    async_scheduling_from: Optional[str] = None  # first release that overlaps the CPU's step work with the GPU's
+    fused_moe_block_m: Optional[dict[str, float]] = None  # tokens in a step -> the fused-experts kernel's row block
+    fused_moe_efficiency: Optional[dict[str, float]] = None  # per GPU family; others: compute_efficiency
 
     @model_validator(mode="after")
     def _complete(self) -> "EngineTime":
