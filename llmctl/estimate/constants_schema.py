@@ -58,7 +58,7 @@ class EngineTime(_Strict):
                        if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"missing {', '.join(missing)} (or `inherit` from another engine)")
-        for key in ("memory_efficiency", "kv_efficiency", "compute_efficiency"):
+        for key in ("memory_efficiency", "kv_efficiency", "compute_efficiency", "fused_moe_efficiency"):
             value = getattr(self, key)
             for v in (value.values() if isinstance(value, dict) else [value] if value is not None else []):
                 if not 0 < v <= 1:
