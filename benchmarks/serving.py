@@ -259,6 +259,7 @@ def fit(rs: list[Row], base: dict) -> dict:
         trial = copy.deepcopy(c)
         for (p, _, _), v in zip(FREE, vals):
             _set(trial, p, v)
+        _tie(trial)
         with perf.override_constants(trial):
             return _loss(rs)
 
@@ -266,7 +267,16 @@ def fit(rs: list[Row], base: dict) -> dict:
                            zero_step=lambda lo, hi: (hi - lo) / 4)
     for (p, _, _), v in zip(FREE, x):
         _set(c, p, round(v, 3))
+    _tie(c)
     return c
+
+
+def _tie(c: dict) -> None:
+    """Constants that follow a fitted one: Ada takes Ampere's compute share (same tensor-core
+    instructions; profiles/performance.yaml says why), not a value of its own."""
+    comp = c["engines"]["vllm"]["compute_efficiency"]
+    if isinstance(comp, dict) and "ampere" in comp:
+        comp["ada"] = comp["ampere"]
 
 
 # --------------------------------------------------------------------------- report

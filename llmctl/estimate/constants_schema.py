@@ -46,6 +46,9 @@ class EngineTime(Record):
     sample_ns_per_vocab: Optional[NonNegative] = None
     request_overhead_ms: Optional[NonNegative] = None
     legacy: Optional[Legacy] = None
+    async_scheduling_from: Optional[str] = None  # first release that overlaps the CPU's step work with the GPU's
+    fused_moe_block_m: Optional[dict[str, float]] = None  # tokens in a step -> the fused-experts kernel's row block
+    fused_moe_efficiency: Optional[dict[str, float]] = None  # per GPU family; others: compute_efficiency
 
     def __post_init__(self) -> None:
         if self.inherit is None:
@@ -53,7 +56,7 @@ class EngineTime(Record):
                        if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"missing {', '.join(missing)} (or `inherit` from another engine)")
-        for key in ("memory_efficiency", "kv_efficiency", "compute_efficiency"):
+        for key in ("memory_efficiency", "kv_efficiency", "compute_efficiency", "fused_moe_efficiency"):
             value = getattr(self, key)
             for v in (value.values() if isinstance(value, dict) else [value] if value is not None else []):
                 if not 0 < v <= 1:

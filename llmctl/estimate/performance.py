@@ -7,7 +7,10 @@ synchronisation) that does not shrink with bandwidth. Prefill is compute-bound, 
 token and layer on top (the non-matmul work of llama.cpp's graph). Tensor parallelism adds two
 all-reduces per layer whose cost depends on the interconnect (NVLink vs PCIe); pipeline parallelism
 passes each token through every stage in turn and idles stages when there are fewer micro-batches
-than stages (the bubble).
+than stages (the bubble). vLLM's fused-experts kernel pads each expert's routed rows to its row block
+and reads and writes every routed copy of a token in elementwise kernels (_moe_padding); from v0.14
+vLLM prepares the next step on the CPU while the GPU runs this one (async scheduling), so a step takes
+the longer of the two rather than their sum.
 
 Serving: vLLM batches continuously up to `max_num_seqs` and its KV capacity, and mixes prompt chunks
 (`max_num_batched_tokens`) into decode steps; llama.cpp / Ollama decode `num_parallel` slots together
@@ -235,6 +238,21 @@ def allreduce_ms(coef: tuple[float, float, float, float], tokens: float) -> floa
     return latency + switch * small + (tokens - switch) * bulk
 
 
+def _version_at_least(version: str | None, first: object) -> bool:
+    """Whether an engine release has a behaviour that began in release `first` (None: never). No
+    version stated means the release llmctl deploys, which is newer than any `first` in the profiles."""
+    if first is None:
+        return False
+    if not version:
+        return True
+    try:
+        have = tuple(int(p) for p in version.split(".")[:2])
+        since = tuple(int(p) for p in str(first).split(".")[:2])
+    except ValueError:
+        return False
+    return have >= since
+
+
 def _legacy_busy_fraction(dep: Deployment, c: dict) -> float:
     """Share of a step the GPU works in engine versions with a blocking CPU loop (vLLM < 0.6)."""
     legacy = c.get("legacy")
@@ -290,6 +308,15 @@ class _Coef:
     seq_ms: float  # per-step CPU work per running sequence (scheduling, sampling, output processing)
     kv_unified: bool  # every sequence attends over the whole shared KV buffer (masked)
     request_overhead_ms: float  # fixed cost per request outside the GPU (HTTP, tokenising, scheduling)
+    cpu_overlaps: bool  # the engine schedules step n+1 while step n runs (vLLM's async scheduling)
+    # MoE through a fused-experts kernel that pads each expert's tokens to its row block (_moe_padding);
+    # moe_exp_ms = 0: no such kernel, or a dense model
+    moe_exp_ms: float  # expert matmuls per token, as the FLOPs of the routed experts alone count them
+    moe_scale: float  # the step's compute efficiency over the fused-experts kernel's (≥ 1 when it is slower)
+    moe_experts: int
+    moe_topk: int
+    moe_block_m: tuple  # ((tokens, BLOCK_SIZE_M), ...) by tokens in the step, ascending
+    moe_act_ms: float  # per token: the elementwise kernels around the expert matmuls (memory traffic)
 
 
 _SHARED: dict[tuple, tuple] = {}  # (constants, arch, coefficients) by what they depend on
@@ -316,6 +343,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
     ar = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
     busy = _legacy_busy_fraction(dep, c)
     bw = dev.bandwidth_gbs * 1e9
+    moe = _fused_moe_terms(dep, c, layers, peak, bw * _eff(c["memory_efficiency"], dev))
     fields = (
         (p.experts / max(p.total, 1)) if a.is_moe else 0.0,  # moe_share
         (1 - (a.experts_per_token or 2) / a.num_experts) if a.is_moe else 1.0,  # moe_keep
@@ -329,6 +357,8 @@ def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
         if busy == 1.0 else 0.0,  # seq_ms
         bool(c.get("kv_unified")) or a.architecture in c.get("kv_unified_architectures", ()),  # kv_unified
         float(c.get("request_overhead_ms", 0.0)),  # request_overhead_ms
+        dep.pp == 1 and _version_at_least(dep.engine_version, c.get("async_scheduling_from")),  # cpu_overlaps
+        *moe,  # moe_exp_ms, moe_scale, moe_experts, moe_topk, moe_block_m, moe_act_ms
     )
     shared = (1000 / (bw * _eff(c["memory_efficiency"], dev)),
               1000 / (bw * _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev)), fields)
@@ -336,6 +366,42 @@ def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
         _SHARED.clear()
     _SHARED[key] = (consts, dep.arch, shared)
     return shared
+
+
+def _fused_moe_terms(dep: Deployment, c: dict, layers: int, peak: float, bw: float) -> tuple:
+    """The MoE terms of a step for an engine that runs routed experts through a fused-experts kernel
+    (vLLM's fused_experts: moe_align_block_size, two grouped matmuls, silu_and_mul, moe_sum): the
+    expert matmuls' FLOPs per token, the row-block table of the kernel's tuned configs, and the memory
+    time per token of the two elementwise kernels, which read and write every routed copy of a token
+    (silu_and_mul: topk × 2·I/TP in, topk × I/TP out; moe_sum: topk × hidden in, hidden out; bf16)."""
+    a, table = dep.arch, c.get("fused_moe_block_m")
+    if not (a.is_moe and table):
+        return 0.0, 1.0, 0, 0, (), 0.0
+    comp = _eff(c["compute_efficiency"], dep.device)
+    own = c.get("fused_moe_efficiency") or {}
+    moe_eff = float(own[dep.device.arch]) if dep.device.arch in own else comp  # a family without a figure: as dense
+    split = dep.tp * dep.pp
+    topk = a.experts_per_token or 2
+    moe_layers = max(0, layers - math.ceil((a.first_k_dense_replace or 0) / dep.pp))
+    inter = (a.moe_intermediate_size or a.intermediate_size) / dep.tp
+    act_bytes = 2 * moe_layers * (topk * 3 * inter + (topk + 1) * a.hidden_size)
+    blocks = tuple(sorted((int(t), int(m)) for t, m in table.items()))
+    return (2 * dep.params.active_experts / split / peak * 1000, comp / moe_eff, a.num_experts, topk, blocks,
+            act_bytes / bw * 1000)
+
+
+def _moe_padding(k: "_Coef", tokens: float) -> float:
+    """Rows the expert matmuls compute per routed row: the kernel sorts a step's `tokens` × topk routed
+    rows by expert and pads each expert's rows to a multiple of BLOCK_SIZE_M, the tuned config's row
+    block for the step's token count (the nearest entry, as vLLM picks it). With x rows routed to an
+    expert (Poisson, mean λ = tokens × topk / experts) it computes ceil(x / block) blocks: about
+    1 − e^−λ blocks while λ is small next to the block and λ / block + ½ once it is large."""
+    t = max(tokens, 1.0)
+    lam = t * k.moe_topk / k.moe_experts
+    block = min(k.moe_block_m, key=lambda e: abs(e[0] - t))[1]
+    hit = 1 - math.exp(-lam)
+    per_expert = max(hit, lam / block + 0.5 * hit)
+    return k.moe_experts * per_expert * block / (t * k.moe_topk)
 
 
 def _coef(dep: Deployment) -> _Coef:
@@ -384,7 +450,9 @@ def _stage_ms(k: _Coef, batch: float, context: float, extra: float = 0.0, extra_
     if extra:
         attended = extra / 2 if extra_ctx is None else extra_ctx
         t_compute += extra * (k.pre_lin_ms + k.pre_attn_ms * attended + k.pre_fixed_ms)
-    gpu = (t_mem if t_mem > t_compute else t_compute) + k.layers_ms
+    if k.moe_exp_ms:  # the padded rows of the expert matmuls, and the elementwise kernels around them
+        t_compute += k.moe_exp_ms * tokens * (_moe_padding(k, tokens) * k.moe_scale - 1)
+    gpu = (t_mem if t_mem > t_compute else t_compute) + k.layers_ms + k.moe_act_ms * tokens
     if k.ar[0]:
         gpu += allreduce_ms(k.ar, tokens)
     return gpu / k.busy
@@ -399,7 +467,9 @@ def _step_k(pp: int, k: _Coef, batch: float, context: float, extra_tokens: float
             extra_ctx: float | None = None) -> float:
     cpu = k.step_ms + k.seq_ms * batch
     if pp <= 1:
-        return _stage_ms(k, batch, context, extra_tokens, extra_ctx) + cpu + k.offload_ms
+        gpu = _stage_ms(k, batch, context, extra_tokens, extra_ctx)
+        # async scheduling: the CPU prepares the next step while the GPU runs this one
+        return (gpu if gpu > cpu else cpu) + k.offload_ms if k.cpu_overlaps else gpu + cpu + k.offload_ms
     # vLLM splits the running batch into `pp` micro-batches; fewer sequences than stages leave
     # stages idle (the pipeline bubble), so one token still waits for every stage in turn.
     micro = max(1.0, min(float(pp), batch))

@@ -150,6 +150,59 @@ def test_chunking_a_long_prompt_does_not_shrink_its_attention():
     assert perf.prefill_ms(chunked, 8192, cached=24576) > 1.5 * perf.prefill_ms(chunked, 8192)
 
 
+def test_async_scheduling_hides_the_cpu_work_from_vllm_0_14():
+    """vLLM 0.14 turned async scheduling on by default: the CPU prepares step n+1 while the GPU runs
+    step n, so a step takes the longer of the two, not their sum (profiles/performance.yaml cites the
+    releases' SchedulerConfig). Older releases, and pipeline stages, keep the sum."""
+    dep = deployment("qwen2.5-7b", "RTX4090-24GB", "vllm")
+    old, new, current = (replace(dep, engine_version=v) for v in ("0.13.0", "0.14.0", None))
+    k = perf._coef(old)
+    cpu = k.step_ms + k.seq_ms * 64
+    assert cpu > 0
+    gpu = perf._stage_ms(k, 64, 500)
+    assert perf.decode_step_ms(old, 64, 500) == pytest.approx(gpu + cpu)
+    assert perf.decode_step_ms(new, 64, 500) == pytest.approx(max(gpu, cpu))
+    assert perf.decode_step_ms(current, 64, 500) == pytest.approx(max(gpu, cpu))  # llmctl deploys a newer one
+    staged = replace(dep, pp=2, engine_version="0.14.0")
+    assert not perf._coef(staged).cpu_overlaps
+
+
+def test_fused_moe_pads_each_experts_rows_to_its_block():
+    """vLLM's fused-experts kernel pads each expert's routed rows to BLOCK_SIZE_M and computes whole
+    blocks: few rows per expert cost a whole block, many cost about half a block more than they hold;
+    a larger step never computes fewer rows."""
+    dep = replace(deployment("qwen3-235b-a22b", "A100-80GB-SXM", "vllm", tp=8), max_num_batched_tokens=2048)
+    k = perf._coef(dep)
+    assert (k.moe_experts, k.moe_topk) == (128, 8)
+    one = perf._moe_padding(k, 1)  # 8 rows, each alone in a 16-row block
+    assert one == pytest.approx(16, rel=0.05)
+    lam = 8192 * 8 / 128  # 512 rows per expert, 128-row blocks: 4.5 blocks on average
+    assert perf._moe_padding(k, 8192) == pytest.approx((lam / 128 + 0.5) * 128 / lam, rel=0.01)
+    rows = [perf._moe_padding(k, t) * t for t in range(1, 9000, 7)]
+    assert all(b >= a * 0.999 for a, b in zip(rows, rows[1:]))
+    # a 2048-token prompt chunk costs more than its useful FLOPs at the dense matmul share
+    plain = perf.constants()
+    no_kernel = {**plain, "engines": {**plain["engines"], "vllm": {
+        k2: v for k2, v in plain["engines"]["vllm"].items() if not k2.startswith("fused_moe")}}}
+    with_kernel = perf._step_ms(dep, 0, 0, 2048, 1024)
+    with perf.override_constants(no_kernel):
+        without = perf._step_ms(replace(dep), 0, 0, 2048, 1024)
+    assert with_kernel > 1.3 * without
+    # a dense model is untouched
+    assert perf._coef(deployment("qwen2.5-7b", "A100-80GB-SXM", "vllm")).moe_exp_ms == 0
+
+
+def test_ada_takes_the_ampere_share_of_the_tensor_peak():
+    """Ada's tensor cores take Ampere's mma.sync instructions; the low Hopper share comes from kernels
+    that cannot use Hopper's wgmma. A 4090 prefill uses the Ampere share, not the Hopper one."""
+    vllm = perf.constants()["engines"]["vllm"]["compute_efficiency"]
+    assert vllm["ada"] == vllm["ampere"] > vllm["gpu"]
+    dep = deployment("qwen2.5-7b", "RTX4090-24GB", "vllm")
+    h100 = deployment("qwen2.5-7b", "H100-80GB-SXM", "vllm")
+    per_tflop = lambda d: perf.prefill_ms(d, 2048) * d.device.bf16_tflops  # noqa: E731
+    assert per_tflop(dep) < 0.6 * per_tflop(h100)  # the Hopper share would make them equal
+
+
 # --------------------------------------------------------------------------- percentiles and queueing
 
 
