@@ -357,7 +357,9 @@ def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
         if busy == 1.0 else 0.0,  # seq_ms
         bool(c.get("kv_unified")) or a.architecture in c.get("kv_unified_architectures", ()),  # kv_unified
         float(c.get("request_overhead_ms", 0.0)),  # request_overhead_ms
-        dep.pp == 1 and _version_at_least(dep.engine_version, c.get("async_scheduling_from")),  # cpu_overlaps
+        # cpu_overlaps: one pipeline stage (vLLM turns it off with PP on the V1 runner, config/vllm.py), and a
+        # device other than the CPU, whose cores the scheduler would share with the forward pass
+        dep.pp == 1 and dev.kind != "cpu" and _version_at_least(dep.engine_version, c.get("async_scheduling_from")),
         *moe,  # moe_exp_ms, moe_scale, moe_experts, moe_topk, moe_block_m, moe_act_ms
     )
     shared = (1000 / (bw * _eff(c["memory_efficiency"], dev)),

@@ -32,7 +32,6 @@ from llmctl.migrate.front.config import FrontConfig, FrontModel, capabilities
 from llmctl.migrate.front.names import NameIndex, display_shortest, full
 from llmctl.migrate.front.options import OptionError, check_options, merged, to_openai
 from llmctl.migrate.front.translate import (
-from llmctl.typed import dump
     RequestError,
     StreamState,
     backend_error_message,
@@ -46,6 +45,7 @@ from llmctl.typed import dump
     think_params,
     with_modelfile,
 )
+from llmctl.typed import dump
 
 log = logging.getLogger("llmctl.migrate.front")
 
