@@ -33,17 +33,17 @@ Need = Literal[
 
 # Checked strictly (llmctl.typed.convert): `concurrency: true` or `gpus: "2"` is an error, not 1 and 2
 # (a whole number may still stand for a float, e.g. `memory_gb: 64`).
-PositiveMs = Annotated[float, Meta(gt=0)]
+Positive = Annotated[float, Meta(gt=0)]
 Tokens = Annotated[int, Meta(ge=1, le=10_000_000)]
 Parallel = Annotated[int, Meta(ge=1, le=64)]
 Text = Annotated[str, Meta(min_length=1)]
 
 
 class SLA(FrozenRecord):
-    ttft_p95_ms: Annotated[PositiveMs, Meta(description="95th percentile time to first token")] | None = None
-    itl_p95_ms: Annotated[PositiveMs, Meta(description="95th percentile time between output tokens")] | None = None
+    ttft_p95_ms: Annotated[Positive, Meta(description="95th percentile time to first token")] | None = None
+    itl_p95_ms: Annotated[Positive, Meta(description="95th percentile time between output tokens")] | None = None
     output_tokens_per_second: Annotated[
-        PositiveMs, Meta(description="minimum streaming speed each user sees")] | None = None
+        Positive, Meta(description="minimum streaming speed each user sees")] | None = None
 
 
 class Workload(FrozenRecord):
@@ -71,7 +71,7 @@ class Workload(FrozenRecord):
             raise ValueError("arrival: a burst is followed with one request length; use lengths: fixed")
         if self.context_length is not None and self.context_length < self.prompt_tokens + self.output_tokens:
             raise ValueError(
-                f"context_length ({self.context_length}) is shorter than prompt_tokens + output_tokens "
+                f"context_length: {self.context_length} is shorter than prompt_tokens + output_tokens "
                 f"({self.prompt_tokens + self.output_tokens})"
             )
 
