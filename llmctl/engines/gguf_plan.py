@@ -44,7 +44,7 @@ def serves_own_file(model: ResolvedModel) -> bool:
     """The model's own file decides the quantization: a local GGUF, a pulled tag read from the Ollama store,
     a GGUF repository reference, a tag that names one (llama3.1:8b-instruct-q8_0)."""
     pulled = model.source == "ollama-store"
-    own = model.kind == "gguf-file" or pulled or bool(model.gguf_source) or _tag_names_quant(model)
+    own = model.kind == "gguf-file" or pulled or bool(model.gguf_source) or tag_names_quant(model)
     return bool(model.gguf_quantization) and own
 
 
@@ -69,7 +69,7 @@ def _gguf_engines() -> tuple[str, ...]:
     return tuple(e.name for e in all_engines() if getattr(e, "loads_gguf", False))
 
 
-def _tag_names_quant(model: ResolvedModel) -> bool:
+def tag_names_quant(model: ResolvedModel) -> bool:
     """True when the Ollama tag spelled a quantization (llama3.1:8b-instruct-q8_0), not a bare size."""
     if model.kind != "ollama" or not model.ollama_tag or ":" not in model.ollama_tag:
         return False

@@ -12,7 +12,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from llmctl.engines.base import Engine, check_word, pvc_gib
-from llmctl.engines.gguf_plan import GgufEngine, flash_attention_needed, serves_own_file
+from llmctl.engines.gguf_plan import GgufEngine, flash_attention_needed, serves_own_file, tag_names_quant
 from llmctl.engines.ollama_library import bare_tag, library, not_published, published
 from llmctl.errors import InputError
 from llmctl.typed import updated
@@ -102,6 +102,20 @@ def _unpublished(ctx: "Context", quant_id: str) -> str | None:
                     "`ollama create` from a Modelfile, or serve the GGUF file with llama.cpp")
 
 
+def _named_tag_missing(ctx: "Context") -> str | None:
+    """Why a tag the reference spelled with its quantization (qwen3:8b-q6_K) cannot be pulled: the library's
+    recorded list for the model does not hold it. None when it does, when the list is not recorded, or when
+    the facts came from the local store or the registry (the tag exists there)."""
+    from llmctl.model_refs import is_hf_gguf_ref
+
+    m = ctx.model
+    if m.source != "catalog" or not tag_names_quant(m) or is_hf_gguf_ref(m.ollama_tag or m.reference):
+        return None  # hf.co/… names a repository's file, not a library tag
+    why = not_published(m.arch.ollama or {}, str(m.gguf_quantization))
+    return why and (f"{m.ollama_tag}: {why}, so `ollama pull` would refuse it; write one of those tags, or serve "
+                    "a GGUF file with llama.cpp")
+
+
 class OllamaEngine(GgufEngine, Engine):
     name = "ollama"
     needs_library_entry = True
@@ -133,7 +147,7 @@ class OllamaEngine(GgufEngine, Engine):
         """A quantization forced by overrides.quantization that the library does not publish for the tag is
         rejected with the list it does publish: the tag a plan would render does not exist."""
         out = super().candidates(ctx, pool, quant, kvs)
-        why = _unpublished(ctx, quant.id) if _picks_library_tag(ctx) else None
+        why = _unpublished(ctx, quant.id) if _picks_library_tag(ctx) else _named_tag_missing(ctx)
         for c in out:
             c.reject = c.reject or why
         return out

@@ -146,6 +146,17 @@ def test_without_a_forced_engine_the_ollama_alternative_carries_the_reason() -> 
     assert any(a.backend == "ollama" and "qwen3:8b-q6_K does not exist" in a.rejected_because for a in p.alternatives)
 
 
+def test_a_tag_spelling_an_unpublished_quantization_is_not_planned_on_ollama() -> None:
+    p, _ = plan(spec("qwen3:8b-q6_K"))  # forced onto Ollama
+    assert not p.feasible
+    assert "qwen3:8b-q6_K: the Ollama library publishes qwen3:8b only in Q4_K_M, Q8_0, F16" in " ".join(p.problems)
+    p, _ = plan(spec("qwen3:8b-q6_K", backend=None))
+    assert p.feasible and p.backend == "llama.cpp" and p.quantization == "Q6_K"
+    assert any(a.backend == "ollama" and "would refuse it" in a.rejected_because for a in p.alternatives)
+    p, _ = plan(spec("qwen3:8b-q8_0"))  # published: pulled as written
+    assert p.feasible and p.model.ollama_tag == "qwen3:8b-q8_0" and p.quantization == "Q8_0"
+
+
 def _catalog_with_unlisted_model() -> Catalog:
     """The catalog plus a library model newer than the scrape: Qwen3-8B's architecture under a name it lacks."""
     c = Catalog.load().copy()
