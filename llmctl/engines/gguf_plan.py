@@ -117,31 +117,38 @@ def _fit(ctx: Context, c: Candidate) -> None:
     # them for every later one, the estimate too. The key holds the system RAM as well: layers that do
     # not fit on the GPUs go there, so nodes with the same GPUs and different RAM size differently.
     key = (dev.id, c.pool.capacity_gib, c.pool.system_ram_gib, c.devices, c.quant.id, c.kv.id, flash)
-    sizer = LlamaCppSizer(ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices,
-                          num_ctx=num_ctx, kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
-                          system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
+    # what the slot search compares depends on the device only through its kind and memory: devices
+    # alike in those (an H100 and an A100 of 80 GB) share the figures; the estimate stays the device's
+    # own (its `--explain` rows name the runtime)
+    fit_key = (dev.kind, dev.memory_gib, *key[1:])
+    sizer = ctx.memo.get(("sizer", key))
+    if sizer is None:
+        sizer = ctx.memo[("sizer", key)] = LlamaCppSizer(
+            ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices, num_ctx=num_ctx,
+            kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
+            system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
 
-    def fit(n: int) -> tuple[bool, float, float, int, LlamaCppSizer]:
+    def fit(n: int) -> tuple[bool, float, float, int]:
         # the search below tries several slot counts and keeps one: it compares only these figures
-        # (fits, need, usable, GPU layers: the estimate's own arithmetic), and the sizer that computed them
-        k = ("fit", n, key)
+        # (fits, need, usable, GPU layers: the estimate's own arithmetic)
+        k = ("fit", n, fit_key)
         hit = ctx.memo.get(k)
         if hit is None:
-            hit = ctx.memo[k] = (*sizer.fit(n), sizer)
+            hit = ctx.memo[k] = sizer.fit(n)
         return hit
 
     def estimate(n: int) -> MemoryEstimate:
         k = ("estimate", n, key)
         if k not in ctx.memo:
-            ctx.memo[k] = fit(n)[4].estimate(n)  # the estimate is built for the choice only
+            ctx.memo[k] = sizer.estimate(n)  # the estimate is built for the choice only
         return ctx.memo[k]
 
     def fully_in(n: int) -> bool:
-        fits, _, _, gpu_layers, _ = fit(n)
+        fits, _, _, gpu_layers = fit(n)
         return fits and gpu_layers >= ctx.model.arch.num_hidden_layers if gpu else fits
 
     def ratio(n: int) -> float:  # what n slots need over what the device offers (≤ 1: all on the device)
-        fits, need, usable, _, _ = fit(n)
+        fits, need, usable, _ = fit(n)
         return need / usable if (fits and usable > 0) else float("inf")
 
     n = want
