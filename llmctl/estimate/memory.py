@@ -159,22 +159,10 @@ def vllm_memory(
     capacity = capacity_gib if capacity_gib is not None else (gpu.memory_gib or 0.0)
     budget = capacity * util
 
-    weights = weight_bytes_per_gpu(arch, weight_bytes_total, tp, pp) / GiB
-
-    width = _mlp_width(arch)
-    per_token = (2 * width + 2 * arch.hidden_size) * 2 / tp
-    logits = seqs * arch.vocab_size * 4
-    workspace = c["activation"]["workspace_gib"]
-    moe = _moe_workspace(arch, tokens, tp)
-    act = (tokens * per_token + logits + moe) / GiB + workspace
-
-    ranks = tp * pp
-    non_torch = c["non_torch"]["base_gib"] + (c["non_torch"]["nccl_gib"] if ranks > 1 else 0.0)
-    graphs = min(c["cuda_graphs"]["max_gib"], c["cuda_graphs"]["base_gib"] + c["cuda_graphs"]["per_extra_rank_gib"] * (tp - 1))
+    weights, width, per_token, logits, workspace, moe, act, ranks, non_torch, graphs, shape, per_tok = _vllm_model_terms(
+        arch, weight_bytes_total, tp, pp, kv_dtype_bytes, max_model_len, tokens, seqs, c)
 
     kv_gib = budget - weights - act - non_torch
-    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
-    per_tok = shape.bytes_per_token(max_model_len)
     block = c["block_size"]
     if shape.state_bytes_per_seq and max_model_len:
         # hybrid: each request also holds one state page per linear-attention layer (MambaSpec), so the budget
@@ -216,6 +204,42 @@ def vllm_memory(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
+
+_MODEL_TERMS: dict[tuple, tuple] = {}  # (arch, constants, terms) by what they depend on
+
+
+def _vllm_model_terms(arch: ModelArch, weight_bytes_total: float, tp: int, pp: int, kv_dtype_bytes: float,
+                      max_model_len: int, tokens: int, seqs: int, c: dict) -> tuple:
+    """What vllm_memory holds besides the KV cache, by what it depends on (the model, layout, batch
+    sizes and the release's constants, not the device's memory): worked out once for the devices of a
+    plan that share them. (weights GiB, MLP width, activation bytes per token, logits bytes, workspace
+    GiB, fused-MoE bytes, activation GiB, ranks, non-torch GiB, CUDA graphs GiB, KV shape, KV bytes per
+    token at max_model_len)."""
+    key = (id(arch), weight_bytes_total, tp, pp, kv_dtype_bytes, max_model_len, tokens, seqs, id(c))
+    hit = _MODEL_TERMS.get(key)
+    if hit is not None and hit[0] is arch and hit[1] is c:
+        return hit[2]
+    weights = weight_bytes_per_gpu(arch, weight_bytes_total, tp, pp) / GiB
+
+    width = _mlp_width(arch)
+    per_token = (2 * width + 2 * arch.hidden_size) * 2 / tp
+    logits = seqs * arch.vocab_size * 4
+    workspace = c["activation"]["workspace_gib"]
+    moe = _moe_workspace(arch, tokens, tp)
+    act = (tokens * per_token + logits + moe) / GiB + workspace
+
+    ranks = tp * pp
+    non_torch = c["non_torch"]["base_gib"] + (c["non_torch"]["nccl_gib"] if ranks > 1 else 0.0)
+    graphs = min(c["cuda_graphs"]["max_gib"], c["cuda_graphs"]["base_gib"] + c["cuda_graphs"]["per_extra_rank_gib"] * (tp - 1))
+
+    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
+    per_tok = shape.bytes_per_token(max_model_len)
+    terms = (weights, width, per_token, logits, workspace, moe, act, ranks, non_torch, graphs, shape, per_tok)
+    if len(_MODEL_TERMS) > 4096:
+        _MODEL_TERMS.clear()
+    _MODEL_TERMS[key] = (arch, c, terms)
+    return terms
+
 
 def _vllm_explained(arch, weight_bytes_total, gpu, tp, pp, max_model_len, kv_dtype_bytes, gpu_memory_utilization,
                     max_num_seqs, max_num_batched_tokens, capacity_gib, engine_version,
