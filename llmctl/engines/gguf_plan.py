@@ -85,7 +85,9 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
     counts = [1] if pool.per_node == 1 else [1, pool.per_node]
     if ov.tensor_parallel:
         counts = [ov.tensor_parallel]
+    enough_slots = min(ctx.spec.workload.concurrency, 4)
     for kv in kvs:
+        enough = False  # a candidate with this KV dtype fits with the slots we want
         for n in counts:
             c = Candidate(engine, q, kv, pool, devices=n, weight_bytes_total=total)
             if n > pool.per_node:
@@ -94,10 +96,10 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
                 continue
             _fit(ctx, c)
             out.append(c)
+            enough = enough or (c.feasible and c.num_parallel >= enough_slots)
             if c.feasible and (c.mem.gpu_layers or 0) >= (c.mem.total_layers or 0):
                 break  # fits fully on fewer GPUs: more would only cost more
-        if any(c.feasible and c.kv.id == kv.id and c.num_parallel >= min(ctx.spec.workload.concurrency, 4) for c in out) \
-                and kv.bytes_per_value >= 2 and not ov.kv_cache_dtype:
+        if enough and kv.bytes_per_value >= 2 and not ov.kv_cache_dtype:
             break  # f16 KV holds the slots we want: a quantized KV cache adds nothing
     return out
 
@@ -117,13 +119,13 @@ def _fit(ctx: Context, c: Candidate) -> None:
     # them for every later one, the estimate too. The key holds the system RAM as well: layers that do
     # not fit on the GPUs go there, so nodes with the same GPUs and different RAM size differently.
     key = (dev.id, c.pool.capacity_gib, c.pool.system_ram_gib, c.devices, c.quant.id, c.kv.id, flash)
-    # what the slot search compares depends on the device only through its kind and memory: devices
-    # alike in those (an H100 and an A100 of 80 GB) share the figures; the estimate stays the device's
-    # own (its `--explain` rows name the runtime)
+    # the figures depend on the device only through its kind and memory: devices alike in those (an
+    # H100 and an A100 of 80 GB) share one sizer and its slot search; each device's estimate stays its
+    # own (its `--explain` rows name the device's runtime)
     fit_key = (dev.kind, dev.memory_gib, *key[1:])
-    sizer = ctx.memo.get(("sizer", key))
+    sizer = ctx.memo.get(("sizer", fit_key))
     if sizer is None:
-        sizer = ctx.memo[("sizer", key)] = LlamaCppSizer(
+        sizer = ctx.memo[("sizer", fit_key)] = LlamaCppSizer(
             ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices, num_ctx=num_ctx,
             kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
             system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
@@ -140,7 +142,7 @@ def _fit(ctx: Context, c: Candidate) -> None:
     def estimate(n: int) -> MemoryEstimate:
         k = ("estimate", n, key)
         if k not in ctx.memo:
-            ctx.memo[k] = sizer.estimate(n)  # the estimate is built for the choice only
+            ctx.memo[k] = sizer.estimate(n, gpu)  # the estimate is built for the choice only
         return ctx.memo[k]
 
     def fully_in(n: int) -> bool:

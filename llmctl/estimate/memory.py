@@ -357,7 +357,7 @@ class LlamaCppSizer:
     gives the figures the search compares, `estimate` the whole estimate; both from the same arithmetic."""
 
     __slots__ = ("arch", "weight_bytes_total", "gpu", "num_ctx", "kv_dtype_bytes", "system_ram_gib", "flash_attention",
-                 "shape", "weights", "runtime", "devices", "capacity_gib", "usable", "on_gpu", "edge_share")
+                 "shape", "weights", "runtime", "devices", "capacity_gib", "usable", "on_gpu", "edge_share", "needs")
 
     def __init__(self, arch: ModelArch, *, weight_bytes_total: float, gpu: GpuProfile | None, gpu_count: int,
                  num_ctx: int, kv_dtype_bytes: float = 2.0, capacity_gib: float | None = None,
@@ -382,14 +382,19 @@ class LlamaCppSizer:
         self.usable = usable
         self.on_gpu = gpu is not None and gpu.kind != "cpu"
         self.edge_share: float | None = None  # share of the weights in the embeddings and LM head (_offload)
+        self.needs: dict[int, tuple[int, float, float, float]] = {}  # _need by slots: fit, then estimate, ask
 
     def _need(self, num_parallel: int) -> tuple[int, float, float, float]:
         """(context tokens, KV, graph, need) in GiB: what the server holds wherever it ends up."""
+        hit = self.needs.get(num_parallel)
+        if hit is not None:
+            return hit
         ctx_total = self.num_ctx * num_parallel
         shape = self.shape
         kv = (shape.bytes_per_token(ctx_total) * ctx_total + shape.state_bytes_per_seq * num_parallel) / GiB
         graph = graph_bytes(self.arch, ctx_total, flash_attention=self.flash_attention) / GiB
-        return ctx_total, kv, graph, self.weights + kv + graph + self.runtime
+        need = self.needs[num_parallel] = ctx_total, kv, graph, self.weights + kv + graph + self.runtime
+        return need
 
     def fit(self, num_parallel: int) -> tuple[bool, float, float, int]:
         """(fits, need_gib, usable_gib, gpu_layers) of the estimate for `num_parallel` slots."""
@@ -424,7 +429,9 @@ class LlamaCppSizer:
         ram = self.system_ram_gib
         return ram is not None and offloaded_gib > ram * constants()["llama_cpp"]["cpu_memory_fraction"]
 
-    def estimate(self, num_parallel: int) -> MemoryEstimate:
+    def estimate(self, num_parallel: int, device: GpuProfile | None = None) -> MemoryEstimate:
+        """The estimate for `num_parallel` slots; `device`: the one its `--explain` rows name, when the
+        sizer serves several devices alike in kind and memory (default: its own)."""
         ctx_total, kv, graph, need = self._need(num_parallel)
         gpu, devices, layers, usable = self.gpu, self.devices, self.arch.num_hidden_layers, self.usable
         weights, runtime = self.weights, self.runtime
@@ -433,7 +440,7 @@ class LlamaCppSizer:
             capacity_gib=self.capacity_gib, kv_cache_tokens=ctx_total, max_concurrency=float(num_parallel),
             kv_bytes_per_token=self.shape.bytes_per_token(ctx_total), gpus=devices if gpu is not None else 0,
             gpu_layers=layers if gpu is not None else 0, total_layers=layers, need_gib=need, usable_gib=usable,
-            explain_source=partial(LlamaCppSizer.rows, self, num_parallel),
+            explain_source=partial(LlamaCppSizer.rows, self, num_parallel, device),
         )
         if not self.on_gpu:
             est.gpus = 0
@@ -458,8 +465,9 @@ class LlamaCppSizer:
             est.problems.append(f"{est.offloaded_to_cpu_gib:.1f} GiB would spill to RAM, more than the node has free")
         return est
 
-    def rows(self, num_parallel: int) -> list[tuple[str, str, str]]:
-        """The arithmetic behind `estimate(num_parallel)`, formatted for `--explain` (only when asked)."""
+    def rows(self, num_parallel: int, device: GpuProfile | None = None) -> list[tuple[str, str, str]]:
+        """The arithmetic behind `estimate(num_parallel)`, formatted for `--explain` (only when asked);
+        `device`: the one to name (default: the sizer's own)."""
         ctx_total, kv, graph, need = self._need(num_parallel)
         split: dict = {}
         if self.on_gpu and need > self.usable:
@@ -467,7 +475,7 @@ class LlamaCppSizer:
             split = dict(gpu_layers=gpu_layers, layers=self.arch.num_hidden_layers, per_layer=per_layer)
         return _llamacpp_rows(
             arch=self.arch, c=constants()["llama_cpp"], capacity_gib=self.capacity_gib, ctx_total=ctx_total,
-            devices=self.devices, flash_attention=self.flash_attention, gpu=self.gpu, graph=graph, kv=kv,
+            devices=self.devices, flash_attention=self.flash_attention, gpu=device or self.gpu, graph=graph, kv=kv,
             kv_dtype_bytes=self.kv_dtype_bytes, need=need, num_ctx=self.num_ctx, num_parallel=num_parallel,
             runtime=self.runtime, shape=self.shape, usable=self.usable, weights=self.weights, **split)
 

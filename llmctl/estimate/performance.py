@@ -145,6 +145,7 @@ class Deployment:
 
 @dataclass
 class PerfEstimate:
+    # predict() passes these in this order, positionally
     ttft_p50_ms: float
     ttft_p95_ms: float
     itl_p50_ms: float
@@ -791,13 +792,15 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     if _rows:  # PerfEstimate.explain asks for the working, not the figures
         c = engine_constants(dep.backend)
         return _predict_rows(**locals())  # type: ignore[return-value]
+    # positional, in PerfEstimate's field order (the planner makes hundreds of thousands): ttft_p50_ms,
+    # ttft_p95_ms, itl_p50_ms, itl_p95_ms, decode_tokens_per_s_single, output_tokens_per_s_per_user,
+    # throughput_tokens_per_s, batch, queued, inputs, ttft_mean_ms, itl_mean_ms, queue_wait_p50_ms,
+    # queue_wait_p95_ms, request_ms, prefill_ms, step_ms, queue_model, overloaded
     return PerfEstimate(
-        ttft_p50_ms=ttft_p50, ttft_p95_ms=max(ttft_p95, ttft_p50), itl_p50_ms=itl_p50, itl_p95_ms=max(itl_p95, itl_p50),
-        decode_tokens_per_s_single=1000 / single, output_tokens_per_s_per_user=1000 / itl_mean,
-        throughput_tokens_per_s=throughput, batch=max(1, round(batch)), queued=queued,
-        inputs=(dep, concurrency, prompt_tokens, output_tokens, requests_per_minute, arrival, prefix_cache_hit, warm_prompts),
-        ttft_mean_ms=ttft_mean, itl_mean_ms=itl_mean, queue_wait_p50_ms=wait50, queue_wait_p95_ms=wait95,
-        request_ms=request_ms, prefill_ms=pre_alone, step_ms=step, queue_model=model, overloaded=overloaded,
+        ttft_p50, max(ttft_p95, ttft_p50), itl_p50, max(itl_p95, itl_p50), 1000 / single, 1000 / itl_mean,
+        throughput, max(1, round(batch)), queued,
+        (dep, concurrency, prompt_tokens, output_tokens, requests_per_minute, arrival, prefix_cache_hit, warm_prompts),
+        ttft_mean, itl_mean, wait50, wait95, request_ms, pre_alone, step, model, overloaded,
     )
 
 
