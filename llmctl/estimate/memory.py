@@ -118,12 +118,24 @@ def _g(x: float) -> str:
 # --------------------------------------------------------------------------- vLLM
 
 
+_DEFAULTS: dict[tuple, tuple] = {}  # (constants, GPU, defaults) by what they depend on
+
+
 def vllm_defaults(gpu: GpuProfile, engine_version: str | None = None) -> tuple[int, int]:
-    """(max_num_batched_tokens, max_num_seqs) the OpenAI server picks on this GPU."""
+    """(max_num_batched_tokens, max_num_seqs) the OpenAI server picks on this GPU (once per GPU and
+    release: every vLLM candidate asks)."""
     c = vllm_version_constants(engine_version)[0]
+    key = (id(c), gpu.id, gpu.memory_gib)
+    hit = _DEFAULTS.get(key)
+    if hit is not None and hit[0] is c and hit[1] is gpu:
+        return hit[2]
     large = (gpu.memory_gib or 0) >= c["large_gpu_gib"] and "a100" not in gpu.id.lower()
     size = "large" if large else "small"
-    return int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])
+    defaults = int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])
+    if len(_DEFAULTS) > 1024:
+        _DEFAULTS.clear()
+    _DEFAULTS[key] = (c, gpu, defaults)
+    return defaults
 
 
 def vllm_memory(
