@@ -84,12 +84,13 @@ class Context:
     memo: dict[tuple, Any] = field(default_factory=dict, repr=False)
     # performance predictions by deployment, then users per replica, see planner.predict_at
     predictions: dict[Any, dict[int, Any]] = field(default_factory=dict, repr=False)
+    # (prompt_tokens, output_tokens, requests_per_minute, arrival, lengths) for the hot paths, read
+    # once from the spec (which is frozen; another workload is another Context, see with_workload)
+    load: tuple[int, int, float | None, str | None, str] = field(init=False, repr=False)
 
-    @property
-    def load(self) -> tuple[int, int, float | None, str | None, str]:
-        """(prompt_tokens, output_tokens, requests_per_minute, arrival, lengths) for the hot paths."""
+    def __post_init__(self) -> None:
         w = self.spec.workload
-        return w.prompt_tokens, w.output_tokens, w.requests_per_minute, w.arrival, w.lengths
+        self.load = (w.prompt_tokens, w.output_tokens, w.requests_per_minute, w.arrival, w.lengths)
 
     def with_workload(self, workload: Any) -> "Context":
         """The same context for another workload (a sweep point)."""

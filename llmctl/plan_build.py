@@ -4,6 +4,7 @@ rule that fired, the SLA crossover, why each runner-up lost, and the arithmetic 
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from llmctl.candidates import Candidate, Context, sla_checks
 from llmctl.estimate.weights import count_params
@@ -183,7 +184,8 @@ def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[R
 
 def _hardware_sentence(ctx: Context) -> str:
     parts = []
-    shared = {p.device.id for p in ctx.pools if sum(q.device.id == p.device.id for q in ctx.pools) > 1}
+    pools_of = Counter(p.device.id for p in ctx.pools)
+    shared = {d for d, n in pools_of.items() if n > 1}
     for p in ctx.pools:
         if p.device.kind == "cpu":
             part = f"{p.nodes}× CPU node ({p.system_ram_gib:g} GB RAM, {p.device.id})"

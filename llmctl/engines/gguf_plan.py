@@ -85,7 +85,9 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
     counts = [1] if pool.per_node == 1 else [1, pool.per_node]
     if ov.tensor_parallel:
         counts = [ov.tensor_parallel]
+    enough_slots = min(ctx.spec.workload.concurrency, 4)
     for kv in kvs:
+        enough = False  # a candidate with this KV dtype fits with the slots we want
         for n in counts:
             c = Candidate(engine, q, kv, pool, devices=n, weight_bytes_total=total)
             if n > pool.per_node:
@@ -94,10 +96,10 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
                 continue
             _fit(ctx, c)
             out.append(c)
+            enough = enough or (c.feasible and c.num_parallel >= enough_slots)
             if c.feasible and (c.mem.gpu_layers or 0) >= (c.mem.total_layers or 0):
                 break  # fits fully on fewer GPUs: more would only cost more
-        if any(c.feasible and c.kv.id == kv.id and c.num_parallel >= min(ctx.spec.workload.concurrency, 4) for c in out) \
-                and kv.bytes_per_value >= 2 and not ov.kv_cache_dtype:
+        if enough and kv.bytes_per_value >= 2 and not ov.kv_cache_dtype:
             break  # f16 KV holds the slots we want: a quantized KV cache adds nothing
     return out
 
@@ -117,31 +119,38 @@ def _fit(ctx: Context, c: Candidate) -> None:
     # them for every later one, the estimate too. The key holds the system RAM as well: layers that do
     # not fit on the GPUs go there, so nodes with the same GPUs and different RAM size differently.
     key = (dev.id, c.pool.capacity_gib, c.pool.system_ram_gib, c.devices, c.quant.id, c.kv.id, flash)
-    sizer = LlamaCppSizer(ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices,
-                          num_ctx=num_ctx, kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
-                          system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
+    # the figures depend on the device only through its kind and memory: devices alike in those (an
+    # H100 and an A100 of 80 GB) share one sizer and its slot search; each device's estimate stays its
+    # own (its `--explain` rows name the device's runtime)
+    fit_key = (dev.kind, dev.memory_gib, *key[1:])
+    sizer = ctx.memo.get(("sizer", fit_key))
+    if sizer is None:
+        sizer = ctx.memo[("sizer", fit_key)] = LlamaCppSizer(
+            ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices, num_ctx=num_ctx,
+            kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
+            system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
 
-    def fit(n: int) -> tuple[bool, float, float, int, LlamaCppSizer]:
+    def fit(n: int) -> tuple[bool, float, float, int]:
         # the search below tries several slot counts and keeps one: it compares only these figures
-        # (fits, need, usable, GPU layers: the estimate's own arithmetic), and the sizer that computed them
-        k = ("fit", n, key)
+        # (fits, need, usable, GPU layers: the estimate's own arithmetic)
+        k = ("fit", n, fit_key)
         hit = ctx.memo.get(k)
         if hit is None:
-            hit = ctx.memo[k] = (*sizer.fit(n), sizer)
+            hit = ctx.memo[k] = sizer.fit(n)
         return hit
 
     def estimate(n: int) -> MemoryEstimate:
         k = ("estimate", n, key)
         if k not in ctx.memo:
-            ctx.memo[k] = fit(n)[4].estimate(n)  # the estimate is built for the choice only
+            ctx.memo[k] = sizer.estimate(n, gpu)  # the estimate is built for the choice only
         return ctx.memo[k]
 
     def fully_in(n: int) -> bool:
-        fits, _, _, gpu_layers, _ = fit(n)
+        fits, _, _, gpu_layers = fit(n)
         return fits and gpu_layers >= ctx.model.arch.num_hidden_layers if gpu else fits
 
     def ratio(n: int) -> float:  # what n slots need over what the device offers (≤ 1: all on the device)
-        fits, need, usable, _, _ = fit(n)
+        fits, need, usable, _ = fit(n)
         return need / usable if (fits and usable > 0) else float("inf")
 
     n = want
@@ -193,7 +202,12 @@ class GgufEngine:
     needs_library_entry = False
 
     def quant_options(self, ctx: Context, pool: Pool) -> list[Quantization]:
-        return quant_options(ctx, needs_library_entry=self.needs_library_entry)
+        # the same for every pool: worked out once per plan
+        key = ("gguf quantizations", self.needs_library_entry)
+        hit = ctx.memo.get(key)
+        if hit is None:
+            hit = ctx.memo[key] = quant_options(ctx, needs_library_entry=self.needs_library_entry)
+        return list(hit)
 
     def kv_options(self, ctx: Context) -> list[KvDtype]:
         return [ctx.catalog.kv_dtype("f16"), ctx.catalog.kv_dtype("q8_0")]

@@ -81,7 +81,14 @@ def entry_script(ollama: str, pull_port: int) -> str:
 
 def _picks_library_tag(ctx: "Context") -> bool:
     """The plan chooses which library tag to pull (by catalog name and size), rather than serving the tag, file
-    or GGUF repository the model was given as."""
+    or GGUF repository the model was given as. Worked out once per plan (every pool and quantization asks)."""
+    hit = ctx.memo.get(("ollama picks the tag",))
+    if hit is None:
+        hit = ctx.memo[("ollama picks the tag",)] = _picks_tag(ctx)
+    return hit
+
+
+def _picks_tag(ctx: "Context") -> bool:
     from llmctl.model_refs import is_hf_gguf_ref
 
     m = ctx.model
@@ -97,6 +104,14 @@ def _default(ctx: "Context") -> str:
 
 def _unpublished(ctx: "Context", quant_id: str) -> str | None:
     """Why the library has no tag for `quant_id` of the model, or None when it has one (or its list is unknown)."""
+    key = ("ollama unpublished", quant_id)
+    if key in ctx.memo:  # once per plan and quantization (every pool asks)
+        return ctx.memo[key]
+    ctx.memo[key] = why = _unpublished_reason(ctx, quant_id)
+    return why
+
+
+def _unpublished_reason(ctx: "Context", quant_id: str) -> str | None:
     why = None if quant_id == _default(ctx) else not_published(ctx.model.arch.ollama or {}, quant_id)
     return why and (f"{why} and `ollama pull` would refuse it; choose one of those, import a {quant_id} GGUF with "
                     "`ollama create` from a Modelfile, or serve the GGUF file with llama.cpp")

@@ -118,12 +118,24 @@ def _g(x: float) -> str:
 # --------------------------------------------------------------------------- vLLM
 
 
+_DEFAULTS: dict[tuple, tuple] = {}  # (constants, GPU, defaults) by what they depend on
+
+
 def vllm_defaults(gpu: GpuProfile, engine_version: str | None = None) -> tuple[int, int]:
-    """(max_num_batched_tokens, max_num_seqs) the OpenAI server picks on this GPU."""
+    """(max_num_batched_tokens, max_num_seqs) the OpenAI server picks on this GPU (once per GPU and
+    release: every vLLM candidate asks)."""
     c = vllm_version_constants(engine_version)[0]
+    key = (id(c), gpu.id, gpu.memory_gib)
+    hit = _DEFAULTS.get(key)
+    if hit is not None and hit[0] is c and hit[1] is gpu:
+        return hit[2]
     large = (gpu.memory_gib or 0) >= c["large_gpu_gib"] and "a100" not in gpu.id.lower()
     size = "large" if large else "small"
-    return int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])
+    defaults = int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])
+    if len(_DEFAULTS) > 1024:
+        _DEFAULTS.clear()
+    _DEFAULTS[key] = (c, gpu, defaults)
+    return defaults
 
 
 def vllm_memory(
@@ -159,22 +171,10 @@ def vllm_memory(
     capacity = capacity_gib if capacity_gib is not None else (gpu.memory_gib or 0.0)
     budget = capacity * util
 
-    weights = weight_bytes_per_gpu(arch, weight_bytes_total, tp, pp) / GiB
-
-    width = _mlp_width(arch)
-    per_token = (2 * width + 2 * arch.hidden_size) * 2 / tp
-    logits = seqs * arch.vocab_size * 4
-    workspace = c["activation"]["workspace_gib"]
-    moe = _moe_workspace(arch, tokens, tp)
-    act = (tokens * per_token + logits + moe) / GiB + workspace
-
-    ranks = tp * pp
-    non_torch = c["non_torch"]["base_gib"] + (c["non_torch"]["nccl_gib"] if ranks > 1 else 0.0)
-    graphs = min(c["cuda_graphs"]["max_gib"], c["cuda_graphs"]["base_gib"] + c["cuda_graphs"]["per_extra_rank_gib"] * (tp - 1))
+    weights, width, per_token, logits, workspace, moe, act, ranks, non_torch, graphs, shape, per_tok = _vllm_model_terms(
+        arch, weight_bytes_total, tp, pp, kv_dtype_bytes, max_model_len, tokens, seqs, c)
 
     kv_gib = budget - weights - act - non_torch
-    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
-    per_tok = shape.bytes_per_token(max_model_len)
     block = c["block_size"]
     if shape.state_bytes_per_seq and max_model_len:
         # hybrid: each request also holds one state page per linear-attention layer (MambaSpec), so the budget
@@ -216,6 +216,42 @@ def vllm_memory(
             f"KV cache holds {kv_tokens} tokens, fewer than max_model_len {max_model_len}: vLLM refuses to start"
         )
     return est
+
+_MODEL_TERMS: dict[tuple, tuple] = {}  # (arch, constants, terms) by what they depend on
+
+
+def _vllm_model_terms(arch: ModelArch, weight_bytes_total: float, tp: int, pp: int, kv_dtype_bytes: float,
+                      max_model_len: int, tokens: int, seqs: int, c: dict) -> tuple:
+    """What vllm_memory holds besides the KV cache, by what it depends on (the model, layout, batch
+    sizes and the release's constants, not the device's memory): worked out once for the devices of a
+    plan that share them. (weights GiB, MLP width, activation bytes per token, logits bytes, workspace
+    GiB, fused-MoE bytes, activation GiB, ranks, non-torch GiB, CUDA graphs GiB, KV shape, KV bytes per
+    token at max_model_len)."""
+    key = (id(arch), weight_bytes_total, tp, pp, kv_dtype_bytes, max_model_len, tokens, seqs, id(c))
+    hit = _MODEL_TERMS.get(key)
+    if hit is not None and hit[0] is arch and hit[1] is c:
+        return hit[2]
+    weights = weight_bytes_per_gpu(arch, weight_bytes_total, tp, pp) / GiB
+
+    width = _mlp_width(arch)
+    per_token = (2 * width + 2 * arch.hidden_size) * 2 / tp
+    logits = seqs * arch.vocab_size * 4
+    workspace = c["activation"]["workspace_gib"]
+    moe = _moe_workspace(arch, tokens, tp)
+    act = (tokens * per_token + logits + moe) / GiB + workspace
+
+    ranks = tp * pp
+    non_torch = c["non_torch"]["base_gib"] + (c["non_torch"]["nccl_gib"] if ranks > 1 else 0.0)
+    graphs = min(c["cuda_graphs"]["max_gib"], c["cuda_graphs"]["base_gib"] + c["cuda_graphs"]["per_extra_rank_gib"] * (tp - 1))
+
+    shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
+    per_tok = shape.bytes_per_token(max_model_len)
+    terms = (weights, width, per_token, logits, workspace, moe, act, ranks, non_torch, graphs, shape, per_tok)
+    if len(_MODEL_TERMS) > 4096:
+        _MODEL_TERMS.clear()
+    _MODEL_TERMS[key] = (arch, c, terms)
+    return terms
+
 
 def _vllm_explained(arch, weight_bytes_total, gpu, tp, pp, max_model_len, kv_dtype_bytes, gpu_memory_utilization,
                     max_num_seqs, max_num_batched_tokens, capacity_gib, engine_version,
@@ -333,7 +369,7 @@ class LlamaCppSizer:
     gives the figures the search compares, `estimate` the whole estimate; both from the same arithmetic."""
 
     __slots__ = ("arch", "weight_bytes_total", "gpu", "num_ctx", "kv_dtype_bytes", "system_ram_gib", "flash_attention",
-                 "shape", "weights", "runtime", "devices", "capacity_gib", "usable", "on_gpu", "edge_share")
+                 "shape", "weights", "runtime", "devices", "capacity_gib", "usable", "on_gpu", "edge_share", "needs")
 
     def __init__(self, arch: ModelArch, *, weight_bytes_total: float, gpu: GpuProfile | None, gpu_count: int,
                  num_ctx: int, kv_dtype_bytes: float = 2.0, capacity_gib: float | None = None,
@@ -358,14 +394,19 @@ class LlamaCppSizer:
         self.usable = usable
         self.on_gpu = gpu is not None and gpu.kind != "cpu"
         self.edge_share: float | None = None  # share of the weights in the embeddings and LM head (_offload)
+        self.needs: dict[int, tuple[int, float, float, float]] = {}  # _need by slots: fit, then estimate, ask
 
     def _need(self, num_parallel: int) -> tuple[int, float, float, float]:
         """(context tokens, KV, graph, need) in GiB: what the server holds wherever it ends up."""
+        hit = self.needs.get(num_parallel)
+        if hit is not None:
+            return hit
         ctx_total = self.num_ctx * num_parallel
         shape = self.shape
         kv = (shape.bytes_per_token(ctx_total) * ctx_total + shape.state_bytes_per_seq * num_parallel) / GiB
         graph = graph_bytes(self.arch, ctx_total, flash_attention=self.flash_attention) / GiB
-        return ctx_total, kv, graph, self.weights + kv + graph + self.runtime
+        need = self.needs[num_parallel] = ctx_total, kv, graph, self.weights + kv + graph + self.runtime
+        return need
 
     def fit(self, num_parallel: int) -> tuple[bool, float, float, int]:
         """(fits, need_gib, usable_gib, gpu_layers) of the estimate for `num_parallel` slots."""
@@ -400,7 +441,9 @@ class LlamaCppSizer:
         ram = self.system_ram_gib
         return ram is not None and offloaded_gib > ram * constants()["llama_cpp"]["cpu_memory_fraction"]
 
-    def estimate(self, num_parallel: int) -> MemoryEstimate:
+    def estimate(self, num_parallel: int, device: GpuProfile | None = None) -> MemoryEstimate:
+        """The estimate for `num_parallel` slots; `device`: the one its `--explain` rows name, when the
+        sizer serves several devices alike in kind and memory (default: its own)."""
         ctx_total, kv, graph, need = self._need(num_parallel)
         gpu, devices, layers, usable = self.gpu, self.devices, self.arch.num_hidden_layers, self.usable
         weights, runtime = self.weights, self.runtime
@@ -409,7 +452,7 @@ class LlamaCppSizer:
             capacity_gib=self.capacity_gib, kv_cache_tokens=ctx_total, max_concurrency=float(num_parallel),
             kv_bytes_per_token=self.shape.bytes_per_token(ctx_total), gpus=devices if gpu is not None else 0,
             gpu_layers=layers if gpu is not None else 0, total_layers=layers, need_gib=need, usable_gib=usable,
-            explain_source=partial(LlamaCppSizer.rows, self, num_parallel),
+            explain_source=partial(LlamaCppSizer.rows, self, num_parallel, device),
         )
         if not self.on_gpu:
             est.gpus = 0
@@ -434,8 +477,9 @@ class LlamaCppSizer:
             est.problems.append(f"{est.offloaded_to_cpu_gib:.1f} GiB would spill to RAM, more than the node has free")
         return est
 
-    def rows(self, num_parallel: int) -> list[tuple[str, str, str]]:
-        """The arithmetic behind `estimate(num_parallel)`, formatted for `--explain` (only when asked)."""
+    def rows(self, num_parallel: int, device: GpuProfile | None = None) -> list[tuple[str, str, str]]:
+        """The arithmetic behind `estimate(num_parallel)`, formatted for `--explain` (only when asked);
+        `device`: the one to name (default: the sizer's own)."""
         ctx_total, kv, graph, need = self._need(num_parallel)
         split: dict = {}
         if self.on_gpu and need > self.usable:
@@ -443,7 +487,7 @@ class LlamaCppSizer:
             split = dict(gpu_layers=gpu_layers, layers=self.arch.num_hidden_layers, per_layer=per_layer)
         return _llamacpp_rows(
             arch=self.arch, c=constants()["llama_cpp"], capacity_gib=self.capacity_gib, ctx_total=ctx_total,
-            devices=self.devices, flash_attention=self.flash_attention, gpu=self.gpu, graph=graph, kv=kv,
+            devices=self.devices, flash_attention=self.flash_attention, gpu=device or self.gpu, graph=graph, kv=kv,
             kv_dtype_bytes=self.kv_dtype_bytes, need=need, num_ctx=self.num_ctx, num_parallel=num_parallel,
             runtime=self.runtime, shape=self.shape, usable=self.usable, weights=self.weights, **split)
 

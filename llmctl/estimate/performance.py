@@ -145,6 +145,7 @@ class Deployment:
 
 @dataclass
 class PerfEstimate:
+    # predict() passes these in this order, positionally
     ttft_p50_ms: float
     ttft_p95_ms: float
     itl_p50_ms: float
@@ -320,6 +321,30 @@ class _Coef:
 
 
 _SHARED: dict[tuple, tuple] = {}  # (constants, arch, coefficients) by what they depend on
+_ON_DEVICE: dict[tuple, tuple] = {}  # (constants, device, terms) by what they depend on
+
+
+def _device_terms(dep: Deployment, consts: dict) -> tuple:
+    """The terms of the shared coefficients that depend on the engine and device alone (not on the
+    architecture or layout), computed once for every model and layout planned on that device:
+    (engine constants, compute efficiency, peak FLOP/s, peak FLOP/s in prefill, legacy busy fraction,
+    bytes/s, memory efficiency, KV efficiency, prefill µs per token and layer, ms per layer and step,
+    async scheduling from this release on)."""
+    dev = dep.device
+    key = (id(consts), dep.backend, dev.id, dep.fp8_compute, dep.engine_version)
+    hit = _ON_DEVICE.get(key)
+    if hit is not None and hit[0] is consts and hit[1] is dev:
+        return hit[2]
+    c = engine_constants(dep.backend)
+    comp = _eff(c["compute_efficiency"], dev)
+    terms = (c, comp, _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp, _legacy_busy_fraction(dep, c),
+             dev.bandwidth_gbs * 1e9, _eff(c["memory_efficiency"], dev),
+             _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev), _eff(c.get("prefill_token_layer_us", 0.0), dev),
+             _eff(c["layer_overhead_ms"], dev), _version_at_least(dep.engine_version, c.get("async_scheduling_from")))
+    if len(_ON_DEVICE) > 4096:
+        _ON_DEVICE.clear()
+    _ON_DEVICE[key] = (consts, dev, terms)
+    return terms
 
 
 def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
@@ -331,26 +356,23 @@ def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
     hit = _SHARED.get(key)
     if hit is not None and hit[0] is consts and hit[1] is dep.arch:
         return hit[2]
-    c = engine_constants(dep.backend)
+    c, comp, peak, peak_pre, busy, bw, mem_eff, kv_eff, pre_token_layer_us, layer_ms, async_from = \
+        _device_terms(dep, consts)
     dev, a = dep.device, dep.arch
     layers = math.ceil(a.num_hidden_layers / dep.pp)
     p = dep.params
-    comp = _eff(c["compute_efficiency"], dev)
     split = dep.tp * dep.pp
     lin = 2 * p.per_token_flop_params / split
     attn = 4 * a.attention_layers * a.num_attention_heads * a.head_dim / split  # linear-attention layers: none
-    peak, peak_pre = _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp
     ar = allreduce_coefficients(dev, dep.tp, layers, a.hidden_size, dep.link)
-    busy = _legacy_busy_fraction(dep, c)
-    bw = dev.bandwidth_gbs * 1e9
-    moe = _fused_moe_terms(dep, c, layers, peak, bw * _eff(c["memory_efficiency"], dev))
+    moe = _fused_moe_terms(dep, c, layers, peak, bw * mem_eff, comp)
     fields = (
         (p.experts / max(p.total, 1)) if a.is_moe else 0.0,  # moe_share
         (1 - (a.experts_per_token or 2) / a.num_experts) if a.is_moe else 1.0,  # moe_keep
         lin / peak * 1000, attn / peak * 1000,  # lin_ms, attn_ms
         lin / peak_pre * 1000, attn / peak_pre * 1000,  # pre_lin_ms, pre_attn_ms
-        layers * _eff(c.get("prefill_token_layer_us", 0.0), dev) / 1000,  # pre_fixed_ms
-        layers * _eff(c["layer_overhead_ms"], dev),  # layers_ms
+        layers * pre_token_layer_us / 1000,  # pre_fixed_ms
+        layers * layer_ms,  # layers_ms
         ar, busy,
         float(c.get("step_overhead_ms", 0.0)) if busy == 1.0 else 0.0,  # step_ms
         (float(c.get("seq_overhead_us", 0.0)) / 1000 + a.vocab_size * float(c.get("sample_ns_per_vocab", 0.0)) / 1e6)
@@ -359,18 +381,17 @@ def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
         float(c.get("request_overhead_ms", 0.0)),  # request_overhead_ms
         # cpu_overlaps: one pipeline stage (vLLM turns it off with PP on the V1 runner, config/vllm.py), and a
         # device other than the CPU, whose cores the scheduler would share with the forward pass
-        dep.pp == 1 and dev.kind != "cpu" and _version_at_least(dep.engine_version, c.get("async_scheduling_from")),
+        dep.pp == 1 and dev.kind != "cpu" and async_from,
         *moe,  # moe_exp_ms, moe_scale, moe_experts, moe_topk, moe_block_m, moe_act_ms
     )
-    shared = (1000 / (bw * _eff(c["memory_efficiency"], dev)),
-              1000 / (bw * _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev)), fields)
+    shared = (1000 / (bw * mem_eff), 1000 / (bw * kv_eff), fields)
     if len(_SHARED) > 4096:
         _SHARED.clear()
     _SHARED[key] = (consts, dep.arch, shared)
     return shared
 
 
-def _fused_moe_terms(dep: Deployment, c: dict, layers: int, peak: float, bw: float) -> tuple:
+def _fused_moe_terms(dep: Deployment, c: dict, layers: int, peak: float, bw: float, comp: float) -> tuple:
     """The MoE terms of a step for an engine that runs routed experts through a fused-experts kernel
     (vLLM's fused_experts: moe_align_block_size, two grouped matmuls, silu_and_mul, moe_sum): the
     expert matmuls' FLOPs per token, the row-block table of the kernel's tuned configs, and the memory
@@ -379,7 +400,6 @@ def _fused_moe_terms(dep: Deployment, c: dict, layers: int, peak: float, bw: flo
     a, table = dep.arch, c.get("fused_moe_block_m")
     if not (a.is_moe and table):
         return 0.0, 1.0, 0, 0, (), 0.0
-    comp = _eff(c["compute_efficiency"], dep.device)
     own = c.get("fused_moe_efficiency") or {}
     moe_eff = float(own[dep.device.arch]) if dep.device.arch in own else comp  # a family without a figure: as dense
     split = dep.tp * dep.pp
@@ -772,13 +792,15 @@ def predict(dep: Deployment, *, concurrency: int, prompt_tokens: int, output_tok
     if _rows:  # PerfEstimate.explain asks for the working, not the figures
         c = engine_constants(dep.backend)
         return _predict_rows(**locals())  # type: ignore[return-value]
+    # positional, in PerfEstimate's field order (the planner makes hundreds of thousands): ttft_p50_ms,
+    # ttft_p95_ms, itl_p50_ms, itl_p95_ms, decode_tokens_per_s_single, output_tokens_per_s_per_user,
+    # throughput_tokens_per_s, batch, queued, inputs, ttft_mean_ms, itl_mean_ms, queue_wait_p50_ms,
+    # queue_wait_p95_ms, request_ms, prefill_ms, step_ms, queue_model, overloaded
     return PerfEstimate(
-        ttft_p50_ms=ttft_p50, ttft_p95_ms=max(ttft_p95, ttft_p50), itl_p50_ms=itl_p50, itl_p95_ms=max(itl_p95, itl_p50),
-        decode_tokens_per_s_single=1000 / single, output_tokens_per_s_per_user=1000 / itl_mean,
-        throughput_tokens_per_s=throughput, batch=max(1, round(batch)), queued=queued,
-        inputs=(dep, concurrency, prompt_tokens, output_tokens, requests_per_minute, arrival, prefix_cache_hit, warm_prompts),
-        ttft_mean_ms=ttft_mean, itl_mean_ms=itl_mean, queue_wait_p50_ms=wait50, queue_wait_p95_ms=wait95,
-        request_ms=request_ms, prefill_ms=pre_alone, step_ms=step, queue_model=model, overloaded=overloaded,
+        ttft_p50, max(ttft_p95, ttft_p50), itl_p50, max(itl_p95, itl_p50), 1000 / single, 1000 / itl_mean,
+        throughput, max(1, round(batch)), queued,
+        (dep, concurrency, prompt_tokens, output_tokens, requests_per_minute, arrival, prefix_cache_hit, warm_prompts),
+        ttft_mean, itl_mean, wait50, wait95, request_ms, pre_alone, step, model, overloaded,
     )
 
 
