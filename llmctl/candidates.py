@@ -4,7 +4,7 @@ memory estimate, or the reason it cannot work."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from llmctl.catalog import Catalog, KvDtype, Quantization, ResolvedModel
 from llmctl.engines import all_engines, get_engine
@@ -80,7 +80,7 @@ class Context:
     sla: dict[str, float]
     sla_defaulted: bool
     leans: list[Lean]
-    # memory figures and estimates an engine keeps for reuse across candidates (llmctl/engines/gguf_plan.py)
+    # what engines keep for reuse across pools and candidates (see once(); llmctl/engines/gguf_plan.py)
     memo: dict[tuple, Any] = field(default_factory=dict, repr=False)
     # performance predictions by deployment, then users per replica, see planner.predict_at
     predictions: dict[Any, dict[int, Any]] = field(default_factory=dict, repr=False)
@@ -91,6 +91,13 @@ class Context:
     def __post_init__(self) -> None:
         w = self.spec.workload
         self.load = (w.prompt_tokens, w.output_tokens, w.requests_per_minute, w.arrival, w.lengths)
+
+    def once(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """`compute()` the first time `key` is asked for in this plan, the remembered answer after (for
+        what engines work out per plan rather than per pool or candidate; None is remembered too)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
     def with_workload(self, workload: Any) -> "Context":
         """The same context for another workload (a sweep point)."""

@@ -203,11 +203,8 @@ class GgufEngine:
 
     def quant_options(self, ctx: Context, pool: Pool) -> list[Quantization]:
         # the same for every pool: worked out once per plan
-        key = ("gguf quantizations", self.needs_library_entry)
-        hit = ctx.memo.get(key)
-        if hit is None:
-            hit = ctx.memo[key] = quant_options(ctx, needs_library_entry=self.needs_library_entry)
-        return list(hit)
+        return list(ctx.once(("gguf quantizations", self.needs_library_entry),
+                             lambda: quant_options(ctx, needs_library_entry=self.needs_library_entry)))
 
     def kv_options(self, ctx: Context) -> list[KvDtype]:
         return [ctx.catalog.kv_dtype("f16"), ctx.catalog.kv_dtype("q8_0")]

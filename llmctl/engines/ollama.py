@@ -82,10 +82,7 @@ def entry_script(ollama: str, pull_port: int) -> str:
 def _picks_library_tag(ctx: "Context") -> bool:
     """The plan chooses which library tag to pull (by catalog name and size), rather than serving the tag, file
     or GGUF repository the model was given as. Worked out once per plan (every pool and quantization asks)."""
-    hit = ctx.memo.get(("ollama picks the tag",))
-    if hit is None:
-        hit = ctx.memo[("ollama picks the tag",)] = _picks_tag(ctx)
-    return hit
+    return ctx.once(("ollama picks the tag",), lambda: _picks_tag(ctx))
 
 
 def _picks_tag(ctx: "Context") -> bool:
@@ -104,11 +101,7 @@ def _default(ctx: "Context") -> str:
 
 def _unpublished(ctx: "Context", quant_id: str) -> str | None:
     """Why the library has no tag for `quant_id` of the model, or None when it has one (or its list is unknown)."""
-    key = ("ollama unpublished", quant_id)
-    if key in ctx.memo:  # once per plan and quantization (every pool asks)
-        return ctx.memo[key]
-    ctx.memo[key] = why = _unpublished_reason(ctx, quant_id)
-    return why
+    return ctx.once(("ollama unpublished", quant_id), lambda: _unpublished_reason(ctx, quant_id))  # every pool asks
 
 
 def _unpublished_reason(ctx: "Context", quant_id: str) -> str | None:

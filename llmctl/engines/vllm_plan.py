@@ -138,11 +138,8 @@ def prequantized_repo(ctx: Context, quant: Quantization) -> str | None:
 def _source_problem(ctx: Context, c: Candidate) -> str | None:
     """Why vLLM could not load this candidate's weights from any known checkpoint, or None. The same
     for every candidate of a quantization, layout and GPU memory: worked out once per plan for each."""
-    key = ("vllm source problem", c.quant.id, c.tp, c.pp, c.pool.capacity_gib)
-    if key in ctx.memo:
-        return ctx.memo[key]
-    ctx.memo[key] = why = _source_problem_of(ctx, c)
-    return why
+    return ctx.once(("vllm source problem", c.quant.id, c.tp, c.pp, c.pool.capacity_gib),
+                    lambda: _source_problem_of(ctx, c))
 
 
 def _source_problem_of(ctx: Context, c: Candidate) -> str | None:
