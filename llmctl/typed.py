@@ -47,19 +47,20 @@ class Invalid(ValueError):
         self.message = message
 
 
-def convert(data: Any, type_: type[T], *, strict: bool = True) -> T:
-    """`data` checked and built as `type_`. Strict: `true` is not 1 and "2" is not 2 (a whole number
+def convert(data: Any, type_: type[T]) -> T:
+    """`data` checked and built as `type_`, strictly: `true` is not 1 and "2" is not 2 (a whole number
     may still stand for a float)."""
     try:
-        return msgspec.convert(data, type_, strict=strict)
+        return msgspec.convert(data, type_, strict=True)
     except msgspec.ValidationError as exc:
         raise explain(exc, data, type_) from None
 
 
 def problems(data: Any, type_: type, limit: int = 12) -> list[Invalid]:
     """Up to `limit` errors of `data` (empty when it fits): after each, the offending key is taken
-    out of a copy and the rest checked again. Stops at an error that no removal can pass (a missing
-    key, an item of a list, a rule across several keys)."""
+    out of a copy and the rest checked again (a rule of a whole record takes the record out, and with
+    it any later error inside). Stops at an error that no removal can pass: a missing key, an item
+    of a list (taking it out would renumber the items after it)."""
     import copy
 
     found: list[Invalid] = []
@@ -74,7 +75,7 @@ def problems(data: Any, type_: type, limit: int = 12) -> list[Invalid]:
             break
         found.append(err)
         parent = _value_at(work, err.loc[:-1]) if err.loc else None
-        if not isinstance(parent, dict) or err.loc[-1] not in parent or "required" in err.message:
+        if not isinstance(parent, dict) or err.loc[-1] not in parent:
             break
         del parent[err.loc[-1]]
     return found
