@@ -74,6 +74,8 @@ def _line(text: str, needle: str, nth: int = 1) -> int:
     (lambda d: d["models"][0].pop("served_name"), '"models"',  # the entry's "{" is on the next line
      "models.0.served_name: required field is missing"),
     (lambda d: d.update(backend="127.0.0.1:8000"), '"backend"', "must be an http:// or https:// URL"),
+    (lambda d: d.update(models=5), '"models": 5', "models: expected a list, got 5"),
+    (lambda d: d["models"][0].update(messages=3), '"messages"', "models.0.messages: expected a list, got 3"),
     (lambda d: d["models"].append({**d["models"][0], "name": "other", "aliases": ["Llama3.2:1B"]}), '"Llama3.2:1B"',
      "models.1.aliases.0: model name 'Llama3.2:1B' is also a name of 'llama3.2:1b'"),
 ])

@@ -115,10 +115,7 @@ def parse_front_config(text: str, filename: str = "front.json") -> FrontConfig:
         raise InputError(f"not valid JSON: {exc.msg} (column {exc.colno})", where=f"{filename}:{exc.lineno}") from None
     if not isinstance(data, dict):
         raise InputError("must be a JSON object with schema, backend and models", where=f"{filename}:1")
-    for m in data.get("models") or []:
-        for msg in (m.get("messages") or []) if isinstance(m, dict) else []:
-            if isinstance(msg, dict) and isinstance(msg.get("role"), str):
-                msg["role"] = msg["role"].lower()  # Ollama lower-cases roles (api/types.go Message.UnmarshalJSON)
+    _lower_roles(data)
     try:
         config = convert(data, FrontConfig)
     except Invalid:
@@ -144,6 +141,17 @@ def parse_front_config(text: str, filename: str = "front.json") -> FrontConfig:
                          where=f"{filename}:{_lines(text, filename).get(('api_key_env',), 1)}",
                          hint=f"export {config.api_key_env}=<the backend's API key>, or set api_key_env to null")
     return config
+
+
+def _lower_roles(data: dict) -> None:
+    """MESSAGE roles lower-cased, as Ollama reads them (api/types.go Message.UnmarshalJSON); anything of
+    another shape is left for the type check to name."""
+    models = data.get("models")
+    for m in models if isinstance(models, list) else []:
+        messages = m.get("messages") if isinstance(m, dict) else None
+        for msg in messages if isinstance(messages, list) else []:
+            if isinstance(msg, dict) and isinstance(msg.get("role"), str):
+                msg["role"] = msg["role"].lower()
 
 
 def _lines(text: str, filename: str) -> dict:
