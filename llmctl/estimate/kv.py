@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 from llmctl.catalog import ModelArch
+from llmctl.estimate.memo import ObjectMemo
 
 
 @dataclass(frozen=True)
@@ -53,21 +54,18 @@ class KvShape:
         return self.bytes_per_token(context) * context + self.state_bytes_per_seq
 
 
-_SHAPES: dict[tuple, tuple[ModelArch, KvShape]] = {}
+_SHAPES = ObjectMemo()
 
 
 def kv_shape(a: ModelArch, *, dtype_bytes: float, tp: int = 1, pp: int = 1, state_dtype_bytes: float = 2.0) -> KvShape:
     """KV cache shape per GPU, computed once per (architecture object, dtype, TP, PP, state dtype).
     `state_dtype_bytes`: bytes per value of the linear-attention state (vLLM: the model dtype, 2; llama.cpp: 4)."""
-    key = (id(a), dtype_bytes, tp, pp, state_dtype_bytes)
-    hit = _SHAPES.get(key)
-    if hit is not None and hit[0] is a:
-        return hit[1]
-    if len(_SHAPES) > 4096:
-        _SHAPES.clear()
-    shape = _kv_shape(a, dtype_bytes=dtype_bytes, tp=tp, pp=pp, state_dtype_bytes=state_dtype_bytes)
-    _SHAPES[key] = (a, shape)
-    return shape
+    rest = (dtype_bytes, tp, pp, state_dtype_bytes)
+    hit = _SHAPES.get(a, None, rest)
+    if hit is not None:
+        return hit
+    return _SHAPES.put(a, None, rest, _kv_shape(a, dtype_bytes=dtype_bytes, tp=tp, pp=pp,
+                                                  state_dtype_bytes=state_dtype_bytes))
 
 
 def _kv_shape(a: ModelArch, *, dtype_bytes: float, tp: int, pp: int, state_dtype_bytes: float) -> KvShape:

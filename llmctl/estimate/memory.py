@@ -18,6 +18,7 @@ from typing import Callable
 
 from llmctl.catalog import GpuProfile, ModelArch
 from llmctl.estimate.kv import kv_shape
+from llmctl.estimate.memo import ObjectMemo
 from llmctl.estimate.weights import count_params, weight_bytes_per_gpu
 
 GiB = 1024**3
@@ -118,24 +119,19 @@ def _g(x: float) -> str:
 # --------------------------------------------------------------------------- vLLM
 
 
-_DEFAULTS: dict[tuple, tuple] = {}  # (constants, GPU, defaults) by what they depend on
+_DEFAULTS = ObjectMemo(limit=1024)  # by constants and GPU
 
 
 def vllm_defaults(gpu: GpuProfile, engine_version: str | None = None) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) the OpenAI server picks on this GPU (once per GPU and
     release: every vLLM candidate asks)."""
     c = vllm_version_constants(engine_version)[0]
-    key = (id(c), gpu.id, gpu.memory_gib)
-    hit = _DEFAULTS.get(key)
-    if hit is not None and hit[0] is c and hit[1] is gpu:
-        return hit[2]
+    hit = _DEFAULTS.get(c, gpu)
+    if hit is not None:
+        return hit
     large = (gpu.memory_gib or 0) >= c["large_gpu_gib"] and "a100" not in gpu.id.lower()
     size = "large" if large else "small"
-    defaults = int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])
-    if len(_DEFAULTS) > 1024:
-        _DEFAULTS.clear()
-    _DEFAULTS[key] = (c, gpu, defaults)
-    return defaults
+    return _DEFAULTS.put(c, gpu, (), (int(c["max_num_batched_tokens"][size]), int(c["max_num_seqs"][size])))
 
 
 def vllm_memory(
@@ -217,7 +213,7 @@ def vllm_memory(
         )
     return est
 
-_MODEL_TERMS: dict[tuple, tuple] = {}  # (arch, constants, terms) by what they depend on
+_MODEL_TERMS = ObjectMemo()  # by architecture, constants and the plain values below
 
 
 def _vllm_model_terms(arch: ModelArch, weight_bytes_total: float, tp: int, pp: int, kv_dtype_bytes: float,
@@ -227,10 +223,10 @@ def _vllm_model_terms(arch: ModelArch, weight_bytes_total: float, tp: int, pp: i
     plan that share them. (weights GiB, MLP width, activation bytes per token, logits bytes, workspace
     GiB, fused-MoE bytes, activation GiB, ranks, non-torch GiB, CUDA graphs GiB, KV shape, KV bytes per
     token at max_model_len)."""
-    key = (id(arch), weight_bytes_total, tp, pp, kv_dtype_bytes, max_model_len, tokens, seqs, id(c))
-    hit = _MODEL_TERMS.get(key)
-    if hit is not None and hit[0] is arch and hit[1] is c:
-        return hit[2]
+    rest = (weight_bytes_total, tp, pp, kv_dtype_bytes, max_model_len, tokens, seqs)
+    hit = _MODEL_TERMS.get(arch, c, rest)
+    if hit is not None:
+        return hit
     weights = weight_bytes_per_gpu(arch, weight_bytes_total, tp, pp) / GiB
 
     width = _mlp_width(arch)
@@ -246,11 +242,8 @@ def _vllm_model_terms(arch: ModelArch, weight_bytes_total: float, tp: int, pp: i
 
     shape = kv_shape(arch, dtype_bytes=kv_dtype_bytes, tp=tp, pp=pp)
     per_tok = shape.bytes_per_token(max_model_len)
-    terms = (weights, width, per_token, logits, workspace, moe, act, ranks, non_torch, graphs, shape, per_tok)
-    if len(_MODEL_TERMS) > 4096:
-        _MODEL_TERMS.clear()
-    _MODEL_TERMS[key] = (arch, c, terms)
-    return terms
+    return _MODEL_TERMS.put(arch, c, rest,
+                            (weights, width, per_token, logits, workspace, moe, act, ranks, non_torch, graphs, shape, per_tok))
 
 
 def _vllm_explained(arch, weight_bytes_total, gpu, tp, pp, max_model_len, kv_dtype_bytes, gpu_memory_utilization,

@@ -34,6 +34,7 @@ from functools import lru_cache
 from typing import Iterator
 
 from llmctl.catalog import GpuProfile, ModelArch
+from llmctl.estimate.memo import ObjectMemo
 from llmctl.estimate.weights import ParamCount, count_params
 
 _OVERRIDE: dict | None = None  # set by `override_constants` (benchmarks fit the constants with it)
@@ -73,24 +74,20 @@ def override_constants(values: dict) -> Iterator[None]:
         _OVERRIDE = old
 
 
-_MERGED: dict[tuple[int, str], tuple[dict, dict]] = {}  # holds the constants object so its id stays its own
+_MERGED = ObjectMemo(limit=64)  # by constants object and engine (fitting tries many override dicts)
 
 
 def engine_constants(backend: str) -> dict:
     """An engine's constants, with those it inherits (Ollama runs llama.cpp's kernels) merged in once
     per constants object: predict() asks for them on every call."""
     consts = constants()
-    key = (id(consts), backend)
-    hit = _MERGED.get(key)
-    if hit is not None and hit[0] is consts:
-        return hit[1]
+    hit = _MERGED.get(consts, None, (backend,))
+    if hit is not None:
+        return hit
     engines = consts["engines"]
     c = engines[backend]
     merged = c if "inherit" not in c else {k: v for k, v in {**engines[c["inherit"]], **c}.items() if k != "inherit"}
-    if len(_MERGED) > 64:  # fitting tries many override dicts
-        _MERGED.clear()
-    _MERGED[key] = (consts, merged)
-    return merged
+    return _MERGED.put(consts, None, (backend,), merged)
 
 
 @dataclass(eq=False)  # compared by identity; not frozen: a frozen __init__ costs 2× and thousands are made
@@ -320,8 +317,8 @@ class _Coef:
     moe_act_ms: float  # per token: the elementwise kernels around the expert matmuls (memory traffic)
 
 
-_SHARED: dict[tuple, tuple] = {}  # (constants, arch, coefficients) by what they depend on
-_ON_DEVICE: dict[tuple, tuple] = {}  # (constants, device, terms) by what they depend on
+_SHARED = ObjectMemo()  # by constants, architecture and the deployment's plain values
+_ON_DEVICE = ObjectMemo()  # by constants, device and the deployment's plain values
 
 
 def _device_terms(dep: Deployment, consts: dict) -> tuple:
@@ -331,31 +328,27 @@ def _device_terms(dep: Deployment, consts: dict) -> tuple:
     bytes/s, memory efficiency, KV efficiency, prefill µs per token and layer, ms per layer and step,
     async scheduling from this release on)."""
     dev = dep.device
-    key = (id(consts), dep.backend, dev.id, dep.fp8_compute, dep.engine_version)
-    hit = _ON_DEVICE.get(key)
-    if hit is not None and hit[0] is consts and hit[1] is dev:
-        return hit[2]
+    rest = (dep.backend, dep.fp8_compute, dep.engine_version)
+    hit = _ON_DEVICE.get(consts, dev, rest)
+    if hit is not None:
+        return hit
     c = engine_constants(dep.backend)
     comp = _eff(c["compute_efficiency"], dev)
-    terms = (c, comp, _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp, _legacy_busy_fraction(dep, c),
-             dev.bandwidth_gbs * 1e9, _eff(c["memory_efficiency"], dev),
-             _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev), _eff(c.get("prefill_token_layer_us", 0.0), dev),
-             _eff(c["layer_overhead_ms"], dev), _version_at_least(dep.engine_version, c.get("async_scheduling_from")))
-    if len(_ON_DEVICE) > 4096:
-        _ON_DEVICE.clear()
-    _ON_DEVICE[key] = (consts, dev, terms)
-    return terms
+    return _ON_DEVICE.put(consts, dev, rest, (
+        c, comp, _peak_flops(dep) * comp, _peak_flops(dep, prefill=True) * comp, _legacy_busy_fraction(dep, c),
+        dev.bandwidth_gbs * 1e9, _eff(c["memory_efficiency"], dev),
+        _eff(c.get("kv_efficiency", c["memory_efficiency"]), dev), _eff(c.get("prefill_token_layer_us", 0.0), dev),
+        _eff(c["layer_overhead_ms"], dev), _version_at_least(dep.engine_version, c.get("async_scheduling_from"))))
 
 
 def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
     """The coefficients that depend on the engine, device, architecture and layout but not on the
     bytes one candidate holds, computed once for the many candidates that share them: (ms per weight
     byte, ms per KV byte, the shared _Coef fields in order)."""
-    key = (id(consts), dep.backend, dep.device.id, id(dep.arch), dep.tp, dep.pp, dep.fp8_compute, dep.engine_version,
-           dep.link)
-    hit = _SHARED.get(key)
-    if hit is not None and hit[0] is consts and hit[1] is dep.arch:
-        return hit[2]
+    rest = (dep.backend, dep.device.id, dep.tp, dep.pp, dep.fp8_compute, dep.engine_version, dep.link)
+    hit = _SHARED.get(consts, dep.arch, rest)
+    if hit is not None:
+        return hit
     c, comp, peak, peak_pre, busy, bw, mem_eff, kv_eff, pre_token_layer_us, layer_ms, async_from = \
         _device_terms(dep, consts)
     dev, a = dep.device, dep.arch
@@ -384,11 +377,7 @@ def _shared_coef(dep: Deployment, consts: dict) -> tuple[float, float, tuple]:
         dep.pp == 1 and dev.kind != "cpu" and async_from,
         *moe,  # moe_exp_ms, moe_scale, moe_experts, moe_topk, moe_block_m, moe_act_ms
     )
-    shared = (1000 / (bw * mem_eff), 1000 / (bw * kv_eff), fields)
-    if len(_SHARED) > 4096:
-        _SHARED.clear()
-    _SHARED[key] = (consts, dep.arch, shared)
-    return shared
+    return _SHARED.put(consts, dep.arch, rest, (1000 / (bw * mem_eff), 1000 / (bw * kv_eff), fields))
 
 
 def _fused_moe_terms(dep: Deployment, c: dict, layers: int, peak: float, bw: float, comp: float) -> tuple:

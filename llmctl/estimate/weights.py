@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmctl.catalog import ModelArch, Quantization
+from llmctl.estimate.memo import ObjectMemo
 
 
 @dataclass(frozen=True)
@@ -61,22 +62,17 @@ class ParamCount:
         return self.active - self.embeddings - self.per_layer_embeddings - self.vision + head
 
 
-# values computed once per (immutable) architecture and quantization object and layout: every device
-# and engine of a plan asks for them. Keyed by the objects' ids, which hold only while the objects live:
-# each entry keeps its objects and is used only when they are the very ones asked about.
-_BY_OBJECTS: dict[tuple, tuple] = {}
+# values computed once per architecture and quantization object and layout: every device and engine
+# of a plan asks for them
+_BY_OBJECTS = ObjectMemo()
 
 
 def _remembered(kind: str, a: ModelArch, q: Quantization | None, rest: tuple = ()) -> Any:
-    hit = _BY_OBJECTS.get((kind, id(a), id(q), rest))
-    return hit[2] if hit is not None and hit[0] is a and hit[1] is q else None
+    return _BY_OBJECTS.get(a, q, (kind, *rest))
 
 
 def _remember(kind: str, a: ModelArch, q: Quantization | None, rest: tuple, value: Any) -> Any:
-    if len(_BY_OBJECTS) > 4096:
-        _BY_OBJECTS.clear()
-    _BY_OBJECTS[(kind, id(a), id(q), rest)] = (a, q, value)
-    return value
+    return _BY_OBJECTS.put(a, q, (kind, *rest), value)
 
 
 def count_params(a: ModelArch) -> ParamCount:
