@@ -148,10 +148,9 @@ def with_host_port(service: "ServiceSpec", port: int) -> "ServiceSpec":
     """The same service published on another host port (a blue/green candidate's staging port)."""
     ports = [updated(p, host=port) if i == 0 else p for i, p in enumerate(service.ports)]
     native = listen_args(service.native_argv, None, port) if service.native_argv else []
-    env = dict(service.env)
-    if "OLLAMA_HOST" in env and ":" in env["OLLAMA_HOST"]:
-        pass  # the container side does not change; native_env() derives the host side from ports
-    return updated(service, ports=ports, native_argv=native, env=env)
+    # env (OLLAMA_HOST among it) is the container side, which does not change; native_env() derives
+    # the host side from ports
+    return updated(service, ports=ports, native_argv=native)
 
 
 def listen_args(argv: list[str], bind: str | None, port: int | None) -> list[str]:
