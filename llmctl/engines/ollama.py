@@ -19,7 +19,7 @@ from llmctl.typed import updated
 
 if TYPE_CHECKING:
     from llmctl.candidates import Candidate, Context
-    from llmctl.catalog import KvDtype, Quantization
+    from llmctl.catalog import KvDtype, Quantization, ResolvedModel
     from llmctl.plan import Plan
     from llmctl.pools import Pool
     from llmctl.service import ServiceSpec
@@ -86,12 +86,17 @@ def _picks_library_tag(ctx: "Context") -> bool:
 
 
 def _picks_tag(ctx: "Context") -> bool:
-    from llmctl.model_refs import is_hf_gguf_ref
-
     m = ctx.model
-    if m.path or serves_own_file(m) or is_hf_gguf_ref(m.ollama_tag or m.reference):
+    if m.path or serves_own_file(m) or _names_hf_file(m):
         return False
     return bool((m.arch.ollama or {}).get("names"))
+
+
+def _names_hf_file(m: "ResolvedModel") -> bool:
+    """The reference is hf.co/…:QUANT, a Hugging Face repository's GGUF file, not a library tag."""
+    from llmctl.model_refs import is_hf_gguf_ref
+
+    return is_hf_gguf_ref(m.ollama_tag or m.reference)
 
 
 def _default(ctx: "Context") -> str:
@@ -114,11 +119,9 @@ def _named_tag_missing(ctx: "Context") -> str | None:
     """Why a tag the reference spelled with its quantization (qwen3:8b-q6_K) cannot be pulled: the library's
     recorded list for the model does not hold it. None when it does, when the list is not recorded, or when
     the facts came from the local store or the registry (the tag exists there)."""
-    from llmctl.model_refs import is_hf_gguf_ref
-
     m = ctx.model
-    if m.source != "catalog" or not tag_names_quant(m) or is_hf_gguf_ref(m.ollama_tag or m.reference):
-        return None  # hf.co/… names a repository's file, not a library tag
+    if m.source != "catalog" or not tag_names_quant(m) or _names_hf_file(m):
+        return None
     why = not_published(m.arch.ollama or {}, str(m.gguf_quantization))
     return why and (f"{m.ollama_tag}: {why}, so `ollama pull` would refuse it; write one of those tags, or serve "
                     "a GGUF file with llama.cpp")
@@ -155,7 +158,8 @@ class OllamaEngine(GgufEngine, Engine):
         """A quantization forced by overrides.quantization that the library does not publish for the tag is
         rejected with the list it does publish: the tag a plan would render does not exist."""
         out = super().candidates(ctx, pool, quant, kvs)
-        why = _unpublished(ctx, quant.id) if _picks_library_tag(ctx) else _named_tag_missing(ctx)
+        why = (_unpublished(ctx, quant.id) if _picks_library_tag(ctx)
+               else ctx.once(("ollama named tag missing",), lambda: _named_tag_missing(ctx)))
         for c in out:
             c.reject = c.reject or why
         return out
