@@ -52,14 +52,14 @@ def specs():
     return out
 
 
-def run_once(all_specs) -> tuple[float, float, int, int]:
-    """Plan every spec: (wall s, CPU s, candidates, evaluated). Timed per plan: making it and freeing
+def run_once(all_specs) -> tuple[float, float, int, int, int]:
+    """Plan every spec: (wall s, CPU s, candidates, feasible, weighed). Timed per plan: making it and freeing
     what it made (a real `llmctl plan` frees its candidates when make_plan returns). The candidates are
     counted between the clocks with the collector off, so that no collection walks them there, out of
     the timer's sight."""
     from llmctl.planner import Trace, make_plan
 
-    n = evaluated = 0
+    n = feasible = weighed = 0
     wall = cpu = 0.0
     collecting = gc.isenabled()
     for s in all_specs:
@@ -70,14 +70,15 @@ def run_once(all_specs) -> tuple[float, float, int, int]:
         w1, c1 = time.perf_counter(), time.process_time()
         gc.disable()  # make_plan turns the collector back on as it found it
         n += len(trace.ranked)
-        evaluated += sum(1 for c in trace.ranked if c.feasible)
+        feasible += sum(1 for c in trace.ranked if c.feasible)
+        weighed += sum(1 for c in trace.ranked if c.feasible and not c.pruned)
         w2, c2 = time.perf_counter(), time.process_time()
         del trace
         wall += (w1 - w0) + (time.perf_counter() - w2)
         cpu += (c1 - c0) + (time.process_time() - c2)
         if collecting:
             gc.enable()
-    return wall, cpu, n, evaluated
+    return wall, cpu, n, feasible, weighed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,14 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     run_once(all_specs[:1])  # warm caches (profiles, imports) so the runs time the planning alone
     walls, cpus = [], []
     for _ in range(args.runs):
-        w, c, n, evaluated = run_once(all_specs)
+        w, c, n, feasible, weighed = run_once(all_specs)
         walls.append(w)
         cpus.append(c)
     med, med_wall = statistics.median(cpus), statistics.median(walls)
     budget = BUDGET_S_PER_PAIR * len(cat.models) * len(cat.gpus)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{len(cat.models)} models × {len(cat.gpus)} GPU/Apple/CPU profiles × quantizations × KV dtypes × TP")
-    print(f"candidates: {n} enumerated, {evaluated} feasible and evaluated (SLA search + prediction) per run")
+    print(f"candidates per run: {n} enumerated (each with its memory estimate), {feasible} feasible, {weighed} of "
+          f"them weighed (SLA search + prediction); the rest could not change a plan (llmctl/weigh.py)")
     print(f"wall time: median of {args.runs} = {med_wall:.3f} s (runs: {', '.join(f'{t:.3f}' for t in walls)}); "
           f"load average {load:.2f}")
     print(f"CPU time: median of {args.runs} = {med:.3f} s (runs: {', '.join(f'{t:.3f}' for t in cpus)}); "

@@ -42,6 +42,7 @@ class Candidate:
     dep: Deployment | None = None
     tuning: dict[str, Any] = field(default_factory=dict)  # engine knobs the planner searched (vLLM: chunk budget)
     tuning_note: str | None = None  # why that tuning, for the rationale
+    pruned: bool = False  # feasible, left unweighed: it could not change the plan (llmctl/weigh.py)
 
     @property
     def feasible(self) -> bool:
@@ -58,6 +59,8 @@ class Candidate:
         """Sort key, best first when reversed: feasible, meets the SLA, cheaper, preferred, better quality."""
         if not self.feasible:
             return (0, 0, 0, 0, 0, 0)
+        if self.pruned:  # after every weighed candidate
+            return (1, -1)
         kv_penalty = 0.5 if self.kv.bytes_per_value < 2 else 0.0
         itl = -round(self.perf.itl_p95_ms, 1) if self.perf else 0.0
         if self.sla_met:

@@ -26,6 +26,7 @@ from llmctl.term import count, num
 
 GiB = 1024**3
 HOURS_PER_MONTH = 730  # 8760 h / 12
+ALTERNATIVES = 15  # runners-up a plan lists, one per alternative_group
 
 
 def build_plan(ctx: Context, best: Candidate, ranked: list[Candidate], forced: list[str], feasible: bool = True) -> Plan:
@@ -254,13 +255,18 @@ def _lost_because(ctx: Context, c: Candidate, best: Candidate) -> str:
     return "ranked lower: no better on any measure"
 
 
+def alternative_group(c: Candidate) -> tuple:
+    """Runners-up that differ only in this much are listed once (the best-ranked of them)."""
+    return (c.backend, c.quant.id, c.tp, c.pp, c.pool.device.id, c.devices)
+
+
 def _alternatives(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[Alternative]:
     out: list[Alternative] = []
     seen = set()
     for c in ranked:
         if c is best:
             continue
-        key = (c.backend, c.quant.id, c.tp, c.pp, c.pool.device.id, c.devices)
+        key = alternative_group(c)
         if key in seen:
             continue
         seen.add(key)
@@ -275,7 +281,7 @@ def _alternatives(ctx: Context, best: Candidate, ranked: list[Candidate]) -> lis
             sla_met=c.sla_met if c.feasible else None,
             per_gpu_total_gib=_r(c.mem.total_gib) if c.mem else None,
         ))
-        if len(out) >= 15:
+        if len(out) >= ALTERNATIVES:
             break
     return out
 

@@ -27,6 +27,7 @@ from llmctl.search import largest_within
 from llmctl.spec import Node, Spec
 from llmctl.term import count
 from llmctl.typed import dump
+from llmctl.weigh import weigh
 
 
 @dataclass
@@ -229,8 +230,7 @@ def _evaluate_at(ctx: Context, c: Candidate) -> None:
         return
     ov = ctx.spec.overrides
     users = ctx.spec.workload.concurrency
-    dep = deployment(ctx, c)
-    c.dep = dep
+    dep = c.dep = c.dep or deployment(ctx, c)  # weigh.py may have made it for the candidate's bound
     available = (c.pool.per_node // c.devices) * (c.pool.nodes // c.pp) if c.pp <= c.pool.nodes else 0
     if ov.replicas:
         c.replicas = ov.replicas
@@ -282,8 +282,7 @@ def shown(best: Candidate, ranked: list[Candidate]) -> list[Candidate]:
 
 
 def choose(ctx: Context, candidates: list[Candidate]) -> tuple[Plan, list[Candidate]]:
-    for c in candidates:
-        evaluate(ctx, c)
+    weigh(ctx, candidates, evaluate)
     ranked = sorted(candidates, key=lambda c: c.key(), reverse=True)
     if not ranked:
         raise InputError("no hardware to plan for", where="hardware")

@@ -1,0 +1,109 @@
+"""Which candidates a plan must weigh: branch and bound over the ranking.
+
+A plan shows its choice, the next ALTERNATIVES candidates of the ranking (one per engine, quantization,
+layout and device) and, for the reasons, every candidate on the chosen hardware. Weighing a candidate
+(its replica search, SLA verdict and cost, planner.evaluate) is most of a plan's time, and most
+candidates of a large inventory rank far below what the plan shows. Each candidate's key is bounded
+from above before it is weighed:
+
+- one replica is the least it can need, so it costs at least one replica's price;
+- latency never falls as users are added (the replica search relies on it too), so its ITL is at
+  least one sequence's decode step, and if that alone misses the SLA, so does the candidate.
+
+Candidates are weighed from the highest bound down. Once ALTERNATIVES of them rank below the best,
+the lowest of those sets a bar: a candidate whose bound is under it cannot change what the plan shows,
+and is left unweighed (`Candidate.pruned`; it ranks after every weighed candidate). The plan is the
+same as if every candidate had been weighed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from llmctl.candidates import Candidate, Context
+from llmctl.estimate.performance import decode_step_ms
+from llmctl.plan_build import ALTERNATIVES, alternative_group
+
+# The one-sequence step is the planner's own arithmetic, but the ITL a prediction reports comes from
+# other paths too (a burst's simulated steps, spread lengths): the floor keeps this much slack below it
+FLOOR_SLACK = 0.98
+
+
+def weigh(ctx: Context, candidates: list[Candidate], evaluate: Callable[[Context, Candidate], None]) -> None:
+    """`evaluate` the candidates the plan can show and those on the chosen hardware; mark the rest pruned."""
+    feasible = [c for c in candidates if c.feasible]
+    if ctx.spec.overrides.replicas:  # a forced count can reject a candidate as it is weighed: weigh all
+        for c in feasible:
+            evaluate(ctx, c)
+        return
+    order = {id(c): i for i, c in enumerate(candidates)}
+    cost = {id(c): _cost_bound(c) for c in feasible}
+    feasible.sort(key=lambda c: cost[id(c)], reverse=True)  # stable: candidate order among equals
+    # weighed, as (key, -position, candidate), best first as the final ranking orders them, down to the bar
+    top: list[tuple[tuple, int, Candidate]] = []
+    bar: tuple | None = None
+    for i, c in enumerate(feasible):
+        if bar is not None and cost[id(c)] < bar:
+            for rest in feasible[i:]:
+                rest.pruned = True  # sorted: no later bound is higher
+            break
+        if bar is not None and _bound(ctx, c) < bar:
+            c.pruned = True
+            continue
+        evaluate(ctx, c)
+        key = c.key()
+        if bar is None or key > bar:
+            top.append((key, -order[id(c)], c))
+            top.sort(reverse=True)
+            bar = _lowest_shown(top)
+            if bar is not None:
+                top = [t for t in top if t[0] >= bar]
+    if not top:
+        return
+    best = top[0][2]
+    for c in feasible:  # the reasons compare the choice with everything on its hardware
+        if c.pruned and c.pool is best.pool:
+            c.pruned = False
+            evaluate(ctx, c)
+
+
+def _lowest_shown(top: list[tuple[tuple, int, Candidate]]) -> tuple | None:
+    """The key of the last alternative the plan would show from `top` (plan_build._alternatives), or None
+    while it shows fewer."""
+    seen: set[tuple] = set()
+    for key, _, c in top[1:]:
+        group = alternative_group(c)
+        if group not in seen:
+            seen.add(group)
+            if len(seen) == ALTERNATIVES:
+                return key
+    return None
+
+
+def _cost_bound(c: Candidate) -> tuple:
+    """Candidate.key() at its best: it meets the SLA with one replica, as fast as can be."""
+    kv_penalty = 0.5 if c.kv.bytes_per_value < 2 else 0.0
+    return (1, 1, -round(c.pool.device.price_usd_per_hour * c.devices, 4), c.preference,
+            c.quant.quality_rank - kv_penalty, -c.tp * c.pp, math.inf, -c.devices)
+
+
+def _bound(ctx: Context, c: Candidate) -> tuple:
+    """_cost_bound, or, when one sequence's decode step already misses the SLA, the key of a candidate
+    that misses it by that much. Keeps the deployment on the candidate for the weighing."""
+    from llmctl.planner import deployment
+
+    prompt, output = ctx.load[0], ctx.load[1]
+    if c.dep is None:
+        c.dep = deployment(ctx, c)
+    step = decode_step_ms(c.dep, 1, prompt + output / 2) * FLOOR_SLACK
+    floor = 0.0
+    for metric, target in ctx.sla.items():
+        if metric == "itl_p95_ms":
+            floor = max(floor, step / target)
+        elif metric == "output_tokens_per_second":
+            floor = max(floor, target * step / 1000)
+    if floor <= 1:
+        return _cost_bound(c)
+    kv_penalty = 0.5 if c.kv.bytes_per_value < 2 else 0.0
+    return (1, 0, -round(floor, 2), c.preference, c.quant.quality_rank - kv_penalty, math.inf)
