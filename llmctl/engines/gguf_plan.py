@@ -123,44 +123,38 @@ def _fit(ctx: Context, c: Candidate) -> None:
     # H100 and an A100 of 80 GB) share one sizer and its slot search; each device's estimate stays its
     # own (its `--explain` rows name the device's runtime)
     fit_key = (dev.kind, dev.memory_gib, *key[1:])
-    sizer = ctx.memo.get(("sizer", fit_key))
-    if sizer is None:
-        sizer = ctx.memo[("sizer", fit_key)] = LlamaCppSizer(
+    shared = ctx.memo.get(("slots", fit_key))
+    if shared is None:
+        sizer = LlamaCppSizer(
             ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices, num_ctx=num_ctx,
             kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
             system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
-
-    def fit(n: int) -> tuple[bool, float, float, int]:
-        # the search below tries several slot counts and keeps one: it compares only these figures
-        # (fits, need, usable, GPU layers: the estimate's own arithmetic)
-        k = ("fit", n, fit_key)
-        hit = ctx.memo.get(k)
-        if hit is None:
-            hit = ctx.memo[k] = sizer.fit(n)
-        return hit
-
-    def estimate(n: int) -> MemoryEstimate:
-        k = ("estimate", n, key)
-        if k not in ctx.memo:
-            ctx.memo[k] = sizer.estimate(n, gpu)  # the estimate is built for the choice only
-        return ctx.memo[k]
-
-    def fully_in(n: int) -> bool:
-        fits, _, _, gpu_layers = fit(n)
-        return fits and gpu_layers >= ctx.model.arch.num_hidden_layers if gpu else fits
-
-    def ratio(n: int) -> float:  # what n slots need over what the device offers (≤ 1: all on the device)
-        fits, need, usable, _ = fit(n)
-        return need / usable if (fits and usable > 0) else float("inf")
-
-    n = want
-    if not fully_in(n) and not ov.num_parallel:
-        n = max(1, largest_within(ratio, want, linear=True))  # the most slots that fit entirely; 1 offloads
-    mem = estimate(n)
+        shared = ctx.memo[("slots", fit_key)] = (sizer, _slots(sizer, want, ctx.model.arch.num_hidden_layers,
+                                                                on_gpu=gpu is not None, forced=bool(ov.num_parallel)))
+    sizer, n = shared
+    k = ("estimate", n, key)
+    mem = ctx.memo.get(k)
+    if mem is None:
+        mem = ctx.memo[k] = sizer.estimate(n, gpu)  # the estimate is built for the choice only
     c.num_parallel, c.mem = n, mem
     if not mem.fits:
         c.reject = mem.problems[0]
 
+
+def _slots(sizer: LlamaCppSizer, want: int, layers: int, *, on_gpu: bool, forced: bool) -> int:
+    """The slots a server gets: `want`, or, when that many do not fit entirely on the device (and the
+    count is not forced), the most that do; 1 when none does (it offloads)."""
+    def fully_in(n: int) -> bool:
+        fits, _, _, gpu_layers = sizer.fit(n)
+        return fits and gpu_layers >= layers if on_gpu else fits
+
+    def ratio(n: int) -> float:  # what n slots need over what the device offers (≤ 1: all on the device)
+        fits, need, usable, _ = sizer.fit(n)
+        return need / usable if (fits and usable > 0) else float("inf")
+
+    if fully_in(want) or forced:
+        return want
+    return max(1, largest_within(ratio, want, linear=True))
 
 def deployment(ctx: Context, c: Candidate) -> Deployment:
     # llama.cpp splits layers across GPUs and runs them one device after the other, so a token reads
