@@ -80,9 +80,10 @@ def _make_plan(spec: Spec, *, catalog: Catalog | None, base_dir: Path | None, no
     needs_multi = (any(c.feasible and c.devices > 1 for c in candidates)
                    and not any(c.feasible and c.devices == 1 for c in candidates))
     ctx.leans = leanings(spec, needs_multi)
+    points = {b: sum(l.weights.get(b, 0.0) for l in ctx.leans) for b in {c.backend for c in candidates}}
     for c in candidates:
-        if c.feasible:
-            c.preference = sum(l.weights.get(c.backend, 0.0) for l in ctx.leans)
+        if c.reject is None:
+            c.preference = points[c.backend]
     plan, ranked = choose(ctx, candidates)
     plan.warnings[:0] = detect_warnings + ([context_warning] if context_warning else [])
     if calibrated.rationale or calibrated.warnings:

@@ -19,6 +19,7 @@ same as if every candidate had been weighed.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Callable
 
 from llmctl.candidates import Candidate, Context
@@ -32,48 +33,48 @@ FLOOR_SLACK = 0.98
 
 def weigh(ctx: Context, candidates: list[Candidate], evaluate: Callable[[Context, Candidate], None]) -> None:
     """`evaluate` the candidates the plan can show and those on the chosen hardware; mark the rest pruned."""
-    feasible = [c for c in candidates if c.feasible]
     if ctx.spec.overrides.replicas:  # a forced count can reject a candidate as it is weighed: weigh all
-        for c in feasible:
-            evaluate(ctx, c)
+        for c in candidates:
+            if c.reject is None:
+                evaluate(ctx, c)
         return
-    order = {id(c): i for i, c in enumerate(candidates)}
-    cost = {id(c): _cost_bound(c) for c in feasible}
-    feasible.sort(key=lambda c: cost[id(c)], reverse=True)  # stable: candidate order among equals
-    # weighed, as (key, -position, candidate), best first as the final ranking orders them, down to the bar
-    top: list[tuple[tuple, int, Candidate]] = []
+    # (bound, -position, candidate), the highest bound first and, among equal bounds, the candidates' order
+    queue = [(_cost_bound(c), -i, c) for i, c in enumerate(candidates) if c.reject is None]
+    queue.sort(key=itemgetter(0, 1), reverse=True)
+    # weighed, as (key, -position, group, candidate), best first as the final ranking orders them, down to the bar
+    top: list[tuple[tuple, int, tuple, Candidate]] = []
     bar: tuple | None = None
-    for i, c in enumerate(feasible):
-        if bar is not None and cost[id(c)] < bar:
-            for rest in feasible[i:]:
-                rest.pruned = True  # sorted: no later bound is higher
-            break
-        if bar is not None and _bound(ctx, c) < bar:
-            c.pruned = True
-            continue
+    for n, (cost, position, c) in enumerate(queue):
+        if bar is not None:
+            if cost < bar:
+                for _, _, rest in queue[n:]:
+                    rest.pruned = True  # sorted: no later bound is higher
+                break
+            if _bound(ctx, c, cost) < bar:
+                c.pruned = True
+                continue
         evaluate(ctx, c)
         key = c.key()
         if bar is None or key > bar:
-            top.append((key, -order[id(c)], c))
-            top.sort(reverse=True)
+            top.append((key, position, alternative_group(c), c))
+            top.sort(key=itemgetter(0, 1), reverse=True)
             bar = _lowest_shown(top)
             if bar is not None:
                 top = [t for t in top if t[0] >= bar]
     if not top:
         return
-    best = top[0][2]
-    for c in feasible:  # the reasons compare the choice with everything on its hardware
-        if c.pruned and c.pool is best.pool:
+    chosen = top[0][3].pool
+    for _, _, c in queue:  # the reasons compare the choice with everything on its hardware
+        if c.pruned and c.pool is chosen:
             c.pruned = False
             evaluate(ctx, c)
 
 
-def _lowest_shown(top: list[tuple[tuple, int, Candidate]]) -> tuple | None:
+def _lowest_shown(top: list[tuple[tuple, int, tuple, Candidate]]) -> tuple | None:
     """The key of the last alternative the plan would show from `top` (plan_build._alternatives), or None
     while it shows fewer."""
     seen: set[tuple] = set()
-    for key, _, c in top[1:]:
-        group = alternative_group(c)
+    for key, _, group, _ in top[1:]:
         if group not in seen:
             seen.add(group)
             if len(seen) == ALTERNATIVES:
@@ -88,9 +89,10 @@ def _cost_bound(c: Candidate) -> tuple:
             c.quant.quality_rank - kv_penalty, -c.tp * c.pp, math.inf, -c.devices)
 
 
-def _bound(ctx: Context, c: Candidate) -> tuple:
-    """_cost_bound, or, when one sequence's decode step already misses the SLA, the key of a candidate
-    that misses it by that much. Keeps the deployment on the candidate for the weighing."""
+def _bound(ctx: Context, c: Candidate, cost: tuple) -> tuple:
+    """`cost` (the candidate's _cost_bound), or, when one sequence's decode step already misses the SLA,
+    the key of a candidate that misses it by that much. Keeps the deployment on the candidate for the
+    weighing."""
     from llmctl.planner import deployment
 
     prompt, output = ctx.load[0], ctx.load[1]
@@ -104,6 +106,6 @@ def _bound(ctx: Context, c: Candidate) -> tuple:
         elif metric == "output_tokens_per_second":
             floor = max(floor, target * step / 1000)
     if floor <= 1:
-        return _cost_bound(c)
+        return cost
     kv_penalty = 0.5 if c.kv.bytes_per_value < 2 else 0.0
     return (1, 0, -round(floor, 2), c.preference, c.quant.quality_rank - kv_penalty, math.inf)
