@@ -136,9 +136,12 @@ def enumerate_candidates(ctx: Context) -> list[Candidate]:
     out: list[Candidate] = []
     cat, ov = ctx.catalog, ctx.spec.overrides
     floor = cat.quantization(QUALITY_FLOOR).quality_rank
+    bf16, auto = cat.quantization("BF16"), cat.kv_dtype("auto")
+    engines = _engines(ctx)
+    kv_options = {engine.name: _kv_options(ctx, engine) for engine in engines}  # the same for every pool
     for pool in ctx.pools:
-        for engine in _engines(ctx):
-            placeholder = (cat.quantization("BF16"), cat.kv_dtype("auto"), pool)
+        for engine in engines:
+            placeholder = (bf16, auto, pool)
             why = engine.unavailable_on(pool.device)
             if why is not None:
                 out.append(Candidate(engine.name, *placeholder, reject=why))
@@ -150,12 +153,12 @@ def enumerate_candidates(ctx: Context) -> list[Candidate]:
                 continue
             for q in quants:
                 if q.quality_rank < floor and not ov.quantization and not _is_the_files(ctx, q):
-                    out.append(Candidate(engine.name, q, cat.kv_dtype("auto"), pool, reject=(
+                    out.append(Candidate(engine.name, q, auto, pool, reject=(
                         f"{q.id} is below the quality floor ({QUALITY_FLOOR}); set overrides.quantization to allow it")))
                     continue
-                kvs = _kv_options(ctx, engine)
+                kvs = kv_options[engine.name]
                 if not kvs:
-                    out.append(Candidate(engine.name, q, cat.kv_dtype("auto"), pool,
+                    out.append(Candidate(engine.name, q, auto, pool,
                                          reject=f"{engine.name} cannot use kv_cache_dtype {ov.kv_cache_dtype}"))
                     continue
                 out.extend(engine.candidates(ctx, pool, q, kvs))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization, ResolvedModel
+from llmctl.engines import get_engine
 from llmctl.estimate.memory import LlamaCppSizer, MemoryEstimate, flash_attention_default
 from llmctl.estimate.performance import Deployment
 from llmctl.pools import Pool
@@ -88,13 +89,15 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
     enough_slots = min(ctx.spec.workload.concurrency, 4)
     for kv in kvs:
         enough = False  # a candidate with this KV dtype fits with the slots we want
+        flash = ctx.once(("flash attention", engine, kv.id), lambda: flash_attention_needed(kv) or
+                         get_engine(engine).flash_attention_default(ctx.model.arch))
         for n in counts:
             c = Candidate(engine, q, kv, pool, devices=n, weight_bytes_total=total)
             if n > pool.per_node:
                 c.reject = f"{n} GPUs per replica, {pool.names[0]} has {pool.per_node}"
                 out.append(c)
                 continue
-            _fit(ctx, c)
+            _fit(ctx, c, flash)
             out.append(c)
             enough = enough or (c.feasible and c.num_parallel >= enough_slots)
             if c.feasible and (c.mem.gpu_layers or 0) >= (c.mem.total_layers or 0):
@@ -104,15 +107,13 @@ def candidates(ctx: Context, engine: str, pool: Pool, q: Quantization, kvs: list
     return out
 
 
-def _fit(ctx: Context, c: Candidate) -> None:
-    """Choose the slots (num_parallel): as many as the concurrency asks for, fewer if they do not fit."""
+def _fit(ctx: Context, c: Candidate, flash: bool) -> None:
+    """Choose the slots (num_parallel): as many as the concurrency asks for, fewer if they do not fit.
+    `flash`: the server runs with flash attention."""
     ov = ctx.spec.overrides
     want = ov.num_parallel or ctx.spec.workload.concurrency
-    num_ctx = ctx.max_model_len
     dev = c.pool.device
     gpu = None if dev.kind == "cpu" else dev
-
-    flash = flash_attention_needed(c.kv) or c.engine.flash_attention_default(ctx.model.arch)
 
     # Ollama and llama-server run the same runtime: with the same flash attention their candidates
     # share these figures (ctx.memo). The first candidate to ask about n slots under a key computes
@@ -126,7 +127,7 @@ def _fit(ctx: Context, c: Candidate) -> None:
     shared = ctx.memo.get(("slots", fit_key))
     if shared is None:
         sizer = LlamaCppSizer(
-            ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices, num_ctx=num_ctx,
+            ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices, num_ctx=ctx.max_model_len,
             kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
             system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
         shared = ctx.memo[("slots", fit_key)] = (sizer, _slots(sizer, want, ctx.model.arch.num_hidden_layers,
