@@ -171,7 +171,12 @@ def _is_the_files(ctx: Context, q: Quantization) -> bool:
 
 
 def weights_of(ctx: Context, q: Quantization) -> float:
-    """Bytes of the weights in format `q`: exact where the model's own files are in that format."""
+    """Bytes of the weights in format `q`: exact where the model's own files are in that format. The
+    same for every pool and engine: worked out once per plan."""
+    return ctx.once(("weights", q.id), lambda: _weights_of(ctx, q))
+
+
+def _weights_of(ctx: Context, q: Quantization) -> float:
     m = ctx.model
     if m.weight_bytes and (m.gguf_quantization == q.id or m.hf_quantization == q.id or
                            (m.kind in ("hf-folder", "hf-cache") and q.id in ("BF16", "FP16") and not m.hf_quantization)):

@@ -164,8 +164,9 @@ def _rationale(ctx: Context, best: Candidate, ranked: list[Candidate]) -> list[R
     if best.mem is not None:  # None: rejected before any estimate (the problems say why)
         rule, detail = best.engine.layout_rationale(ctx, best)
         out.append(Rationale(rule=rule, detail=detail))
-    others = [c for c in ranked if c.feasible and c.backend == best.backend and c.pool is best.pool and c.quant.id != best.quant.id]
-    better = [c for c in ranked if c.quant.quality_rank > best.quant.quality_rank and c.backend == best.backend and c.pool is best.pool]
+    same = [c for c in ranked if c.pool is best.pool and c.backend == best.backend]  # the choice's engine and hardware
+    others = [c for c in same if c.feasible and c.quant.id != best.quant.id]
+    better = [c for c in same if c.quant.quality_rank > best.quant.quality_rank]
     detail = f"{best.quant.id} ({best.quant.bits_per_weight:g} bits/weight, {best.weight_bytes_total / GiB:.1f} GiB)"
     if better:
         b = max(better, key=lambda c: c.quant.quality_rank)
@@ -209,7 +210,7 @@ def _crossover(ctx: Context, best: Candidate, ranked: list[Candidate]) -> str | 
     for backend in engine_names():
         if backend == best.backend:
             continue
-        alts = [c for c in ranked if c.backend == backend and c.feasible and c.pool is best.pool]
+        alts = [c for c in ranked if c.pool is best.pool and c.backend == backend and c.feasible]
         if not alts:
             continue
         alt = max(alts, key=lambda c: (c.max_conc_sla, c.quant.quality_rank))

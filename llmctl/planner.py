@@ -276,7 +276,7 @@ def _evaluate_at(ctx: Context, c: Candidate) -> None:
 def shown(best: Candidate, ranked: list[Candidate]) -> list[Candidate]:
     """The candidates whose capacity the plan states: the choice, and every feasible candidate of the
     other engines on the same hardware (the SLA crossover names the one that serves the most users)."""
-    return [best] + [c for c in ranked if c.feasible and c.backend != best.backend and c.pool is best.pool]
+    return [best] + [c for c in ranked if c.pool is best.pool and c.feasible and c.backend != best.backend]
 
 
 # --------------------------------------------------------------------------- choice
