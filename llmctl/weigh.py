@@ -44,15 +44,9 @@ def weigh(ctx: Context, candidates: list[Candidate], evaluate: Callable[[Context
     # weighed, as (key, -position, group, candidate), best first as the final ranking orders them, down to the bar
     top: list[tuple[tuple, int, tuple, Candidate]] = []
     bar: tuple | None = None
-    for n, (cost, position, c) in enumerate(queue):
-        if bar is not None:
-            if cost < bar:
-                for _, _, rest in queue[n:]:
-                    rest.pruned = True  # sorted: no later bound is higher
-                break
-            if _bound(ctx, c, cost) < bar:
-                c.pruned = True
-                continue
+
+    def weigh_one(position: int, c: Candidate) -> None:
+        nonlocal top, bar
         evaluate(ctx, c)
         key = c.key()
         if bar is None or key > bar:
@@ -61,6 +55,27 @@ def weigh(ctx: Context, candidates: list[Candidate], evaluate: Callable[[Context
             bar = _lowest_shown(top)
             if bar is not None:
                 top = [t for t in top if t[0] >= bar]
+
+    # one sequence alone misses the SLA on these: they rank below every candidate that meets it, so they
+    # are weighed last, when the bar is highest
+    slow: list[tuple[tuple, int, Candidate]] = []
+    for n, (cost, position, c) in enumerate(queue):
+        if bar is not None and cost < bar:
+            for _, _, rest in queue[n:]:
+                rest.pruned = True  # sorted: no later bound is higher
+            break
+        bound = _bound(ctx, c, cost)
+        if bound[1] == 0:
+            slow.append((bound, position, c))
+        else:
+            weigh_one(position, c)
+    slow.sort(key=itemgetter(0, 1), reverse=True)
+    for n, (bound, position, c) in enumerate(slow):
+        if bar is not None and bound < bar:
+            for _, _, rest in slow[n:]:
+                rest.pruned = True
+            break
+        weigh_one(position, c)
     if not top:
         return
     chosen = top[0][3].pool
