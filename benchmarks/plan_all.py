@@ -1,7 +1,7 @@
 """Time the planner on everything the catalog holds: every model × every GPU × every quantization ×
 every TP, for one workload (64 chat users, 1024-token prompts, 256-token answers).
 
-    python -m benchmarks.plan_all            # median of 3 runs, candidates evaluated
+    python -m benchmarks.plan_all            # median of 3 runs, candidates enumerated and weighed
 
 Judged on CPU time, as the start-up benchmark is: on a machine shared with other jobs, wall time
 counts their time too.

@@ -10,10 +10,12 @@ from above before it is weighed:
 - latency never falls as users are added (the replica search relies on it too), so its ITL is at
   least one sequence's decode step, and if that alone misses the SLA, so does the candidate.
 
-Candidates are weighed from the highest bound down. Once ALTERNATIVES of them rank below the best,
-the lowest of those sets a bar: a candidate whose bound is under it cannot change what the plan shows,
-and is left unweighed (`Candidate.pruned`; it ranks after every weighed candidate). The plan is the
-same as if every candidate had been weighed.
+Candidates are weighed from the highest bound down, except that those whose one-sequence step already
+misses the SLA wait until the rest are weighed (the bar is highest then). Once ALTERNATIVES of them
+rank below the best, the lowest of those sets a bar: a candidate whose bound is under it cannot change
+what the plan shows, and is left unweighed (`Candidate.pruned`; it ranks after every weighed
+candidate). The bar only rises, and the order in which candidates are weighed changes which are
+pruned, never the plan: it is the same as if every candidate had been weighed (tests/unit/test_weigh.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 from llmctl.candidates import Candidate, Context, weights_of
 from llmctl.catalog import KvDtype, Quantization, ResolvedModel
 from llmctl.engines import get_engine
-from llmctl.estimate.memory import LlamaCppSizer, MemoryEstimate, flash_attention_default
+from llmctl.estimate.memory import LlamaCppSizer, flash_attention_default
 from llmctl.estimate.performance import Deployment
 from llmctl.pools import Pool
 from llmctl.search import largest_within
@@ -116,8 +116,8 @@ def _fit(ctx: Context, c: Candidate, flash: bool) -> None:
     gpu = None if dev.kind == "cpu" else dev
 
     # Ollama and llama-server run the same runtime: with the same flash attention their candidates
-    # share these figures (ctx.memo). The first candidate to ask about n slots under a key computes
-    # them for every later one, the estimate too. The key holds the system RAM as well: layers that do
+    # share these figures (ctx.memo). The first candidate under a key makes the sizer and searches its
+    # slots for every later one, and builds the estimate. The key holds the system RAM as well: layers that do
     # not fit on the GPUs go there, so nodes with the same GPUs and different RAM size differently.
     key = (dev.id, c.pool.capacity_gib, c.pool.system_ram_gib, c.devices, c.quant.id, c.kv.id, flash)
     # the figures depend on the device only through its kind and memory: devices alike in those (an
@@ -127,8 +127,8 @@ def _fit(ctx: Context, c: Candidate, flash: bool) -> None:
     shared = ctx.memo.get(("slots", fit_key))
     if shared is None:
         sizer = LlamaCppSizer(
-            ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices, num_ctx=ctx.max_model_len,
-            kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
+            ctx.model.arch, weight_bytes_total=c.weight_bytes_total, gpu=gpu, gpu_count=c.devices,
+            num_ctx=ctx.max_model_len, kv_dtype_bytes=c.kv.bytes_per_value, capacity_gib=c.pool.capacity_gib,
             system_ram_gib=c.pool.system_ram_gib, flash_attention=flash)
         shared = ctx.memo[("slots", fit_key)] = (sizer, _slots(sizer, want, ctx.model.arch.num_hidden_layers,
                                                                 on_gpu=gpu is not None, forced=bool(ov.num_parallel)))
@@ -156,6 +156,7 @@ def _slots(sizer: LlamaCppSizer, want: int, layers: int, *, on_gpu: bool, forced
     if fully_in(want) or forced:
         return want
     return max(1, largest_within(ratio, want, linear=True))
+
 
 def deployment(ctx: Context, c: Candidate) -> Deployment:
     # llama.cpp splits layers across GPUs and runs them one device after the other, so a token reads
