@@ -2,10 +2,10 @@
 every TP, for one workload (64 chat users, 1024-token prompts, 256-token answers).
 
     python -m benchmarks.plan_all            # median of 3 runs, candidates enumerated and weighed
+    python -m benchmarks.plan_all --profile  # also the cProfile hot spots of one run
 
 Judged on CPU time, as the start-up benchmark is: on a machine shared with other jobs, wall time
 counts their time too.
-    python -m benchmarks.plan_all --profile  # also the cProfile hot spots of one run
 
 One spec per model lists every GPU profile of the catalog as an 8-GPU node (CPU profiles as a CPU
 node with 512 GB), so the planner enumerates engines × quantizations × KV dtypes × TP on all of them.

@@ -61,14 +61,19 @@ class Candidate:
             return (0, 0, 0, 0, 0, 0)
         if self.pruned:  # after every weighed candidate
             return (1, -1)
-        kv_penalty = 0.5 if self.kv.bytes_per_value < 2 else 0.0
         itl = -round(self.perf.itl_p95_ms, 1) if self.perf else 0.0
-        if self.sla_met:
+        return self.key_with(self.sla_met, self.usd_per_hour, self.violation, itl)
+
+    def key_with(self, sla_met: bool, usd_per_hour: float, violation: float, neg_itl: float) -> tuple:
+        """key() of this feasible candidate had it been weighed to these figures (llmctl/weigh.py bounds a
+        candidate's key with the best figures it could reach). `neg_itl`: minus its rounded ITL p95."""
+        kv_penalty = 0.5 if self.kv.bytes_per_value < 2 else 0.0
+        if sla_met:
             # same cost: the smallest TP (more, independent replicas), then the lower latency
-            return (1, 1, -round(self.usd_per_hour, 4), self.preference, self.quant.quality_rank - kv_penalty,
-                    -self.tp * self.pp, itl, -self.devices)
+            return (1, 1, -round(usd_per_hour, 4), self.preference, self.quant.quality_rank - kv_penalty,
+                    -self.tp * self.pp, neg_itl, -self.devices)
         # missing the SLA: closest first (the smallest overshoot at the planned load)
-        return (1, 0, -round(self.violation, 2), self.preference, self.quant.quality_rank - kv_penalty, itl)
+        return (1, 0, -round(violation, 2), self.preference, self.quant.quality_rank - kv_penalty, neg_itl)
 
 
 @dataclass

@@ -101,20 +101,16 @@ def _lowest_shown(top: list[tuple[tuple, int, tuple, Candidate]]) -> tuple | Non
 
 def _cost_bound(c: Candidate) -> tuple:
     """Candidate.key() at its best: it meets the SLA with one replica, as fast as can be."""
-    kv_penalty = 0.5 if c.kv.bytes_per_value < 2 else 0.0
-    return (1, 1, -round(c.pool.device.price_usd_per_hour * c.devices, 4), c.preference,
-            c.quant.quality_rank - kv_penalty, -c.tp * c.pp, math.inf, -c.devices)
+    return c.key_with(True, c.pool.device.price_usd_per_hour * c.devices, 0.0, math.inf)
 
 
 def _bound(ctx: Context, c: Candidate, cost: tuple) -> tuple:
     """`cost` (the candidate's _cost_bound), or, when one sequence's decode step already misses the SLA,
     the key of a candidate that misses it by that much. Keeps the deployment on the candidate for the
     weighing."""
-    from llmctl.planner import deployment
-
     prompt, output = ctx.load[0], ctx.load[1]
     if c.dep is None:
-        c.dep = deployment(ctx, c)
+        c.dep = c.engine.deployment(ctx, c)
     step = decode_step_ms(c.dep, 1, prompt + output / 2) * FLOOR_SLACK
     floor = 0.0
     for metric, target in ctx.sla.items():
@@ -122,7 +118,4 @@ def _bound(ctx: Context, c: Candidate, cost: tuple) -> tuple:
             floor = max(floor, step / target)
         elif metric == "output_tokens_per_second":
             floor = max(floor, target * step / 1000)
-    if floor <= 1:
-        return cost
-    kv_penalty = 0.5 if c.kv.bytes_per_value < 2 else 0.0
-    return (1, 0, -round(floor, 2), c.preference, c.quant.quality_rank - kv_penalty, math.inf)
+    return cost if floor <= 1 else c.key_with(False, 0.0, floor, math.inf)
