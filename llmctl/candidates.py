@@ -88,6 +88,10 @@ class Context:
     sla: dict[str, float]
     sla_defaulted: bool
     leans: list[Lean]
+    # size candidates even when a reason their size cannot change rules them out first. Off: such a
+    # candidate costs a memory estimate nobody reads. On when nothing can work (planner.make_plan):
+    # the plan then reports the closest candidate that has an estimate.
+    size_rejected: bool = False
     # what engines keep for reuse across pools and candidates (see once(); llmctl/engines/gguf_plan.py)
     memo: dict[tuple, Any] = field(default_factory=dict, repr=False)
     # performance predictions by deployment, then users per replica, see planner.predict_at

@@ -76,6 +76,9 @@ def _make_plan(spec: Spec, *, catalog: Catalog | None, base_dir: Path | None, no
     max_model_len, context_warning = _max_model_len(spec, model)
     ctx = Context(spec, catalog, model, pools, max_model_len, *_sla(spec), leans=[])
     candidates = enumerate_candidates(ctx)
+    if not any(c.feasible for c in candidates):  # nothing can work: the closest estimate is what the plan shows
+        ctx.size_rejected = True
+        candidates = enumerate_candidates(ctx)
     # "the model needs more than one GPU": it fits on several, and on no single one
     needs_multi = (any(c.feasible and c.devices > 1 for c in candidates)
                    and not any(c.feasible and c.devices == 1 for c in candidates))

@@ -47,17 +47,23 @@ class LlamaCppEngine(GgufEngine, Engine):
 
     def candidates(self, ctx: "Context", pool: "Pool", quant: "Quantization", kvs: list["KvDtype"]) -> list["Candidate"]:
         """llama-server downloads with `-hf repo:QUANT`: a quantization no listed GGUF repository holds
-        cannot be served (the repository's default file would be another size than the one planned)."""
+        cannot be served (the repository's default file would be another size than the one planned).
+        That holds for every layout, so such a quantization is one rejected candidate, unsized unless the
+        plan asks (Context.size_rejected; then a layout that does not fit says so first)."""
+        if ctx.model.gguf_source or ctx.model.path:  # the reference named the file (hf.co/..., a local path)
+            return super().candidates(ctx, pool, quant, kvs)
+        src = sources_for(ctx.model.arch.id)
+        if src.gguf(quant.id) is not None:
+            return super().candidates(ctx, pool, quant, kvs)
+        why = (f"no GGUF file of {ctx.model.arch.id} in {quant.id} is known ({src.gguf_listing()}); "
+               "give a local .gguf path as the model, or another quantization")
+        if not ctx.size_rejected:
+            from llmctl.candidates import Candidate
+
+            return [Candidate(self.name, quant, kvs[0], pool, reject=why)]
         out = super().candidates(ctx, pool, quant, kvs)
-        if ctx.model.gguf_source:  # the reference named the GGUF repo and its file (hf.co/...)
-            return out
-        if not ctx.model.path:
-            src = sources_for(ctx.model.arch.id)
-            if src.gguf(quant.id) is None:
-                why = (f"no GGUF file of {ctx.model.arch.id} in {quant.id} is known ({src.gguf_listing()}); "
-                       "give a local .gguf path as the model, or another quantization")
-                for c in out:
-                    c.reject = c.reject or why
+        for c in out:
+            c.reject = c.reject or why
         return out
 
     def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:

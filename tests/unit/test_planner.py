@@ -9,7 +9,7 @@ import pytest
 
 from llmctl.errors import InputError
 from llmctl.plan import SCHEMA
-from llmctl.planner import make_plan
+from llmctl.planner import Trace, make_plan
 from llmctl.spec import load_spec, load_spec_text
 from support.cli import run_llmctl
 
@@ -94,6 +94,29 @@ def test_forced_vllm_that_does_not_fit_is_infeasible() -> None:
     plan = plan_of(spec_text(model="meta-llama/Llama-3.1-70B-Instruct", hardware="  - gpu: RTX 4090\n    gpus: 1\n",
                              extra="overrides:\n  backend: vllm\n"))
     assert not plan.feasible and plan.problems
+
+
+# Qwen1.5-1.8B-Chat: no GGUF repository is recorded for it (profiles/model_sources.yaml), so llama-server
+# has nothing to download in any quantization
+NO_GGUF = dict(model="Qwen/Qwen1.5-1.8B-Chat", hardware="  - gpu: RTX3090-24GB\n    gpus: 4\n")
+
+
+def test_a_quantization_with_no_gguf_file_is_one_unsized_llamacpp_rejection() -> None:
+    trace = Trace()
+    plan = make_plan(load_spec_text(spec_text(**NO_GGUF)), trace=trace)
+    assert plan.feasible and plan.backend != "llama.cpp"
+    no_file = [c for c in trace.ranked if c.backend == "llama.cpp" and "no GGUF file of qwen1.5-1.8b" in (c.reject or "")]
+    assert len(no_file) >= 5  # F16 … Q4_K_M: every quantization above the quality floor
+    assert len({c.quant.id for c in no_file}) == len(no_file)  # one per quantization, not one per layout and KV dtype
+    assert all(c.mem is None for c in no_file)
+    assert all(c.reject for c in trace.ranked if c.backend == "llama.cpp")
+
+
+def test_when_nothing_works_the_plan_shows_the_closest_estimate_of_an_unsized_rejection() -> None:
+    plan = plan_of(spec_text(**NO_GGUF, extra="overrides:\n  backend: llama.cpp\n"))
+    assert not plan.feasible
+    assert any("no GGUF file of qwen1.5-1.8b in F16" in p for p in plan.problems)
+    assert plan.memory.per_gpu_gib.weights > 0 and plan.memory.gpu_layers  # llama-server's estimate, were a file given
 
 
 def test_bad_tensor_parallel_is_an_input_error() -> None:
