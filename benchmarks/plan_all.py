@@ -52,14 +52,14 @@ def specs():
     return out
 
 
-def run_once(all_specs) -> tuple[float, float, int, int, int]:
-    """Plan every spec: (wall s, CPU s, candidates, feasible, weighed). Timed per plan: making it and freeing
-    what it made (a real `llmctl plan` frees its candidates when make_plan returns). The candidates are
-    counted between the clocks with the collector off, so that no collection walks them there, out of
-    the timer's sight."""
+def run_once(all_specs) -> tuple[float, float, int, int, int, int]:
+    """Plan every spec: (wall s, CPU s, candidates, those with a memory estimate, feasible, weighed). Timed
+    per plan: making it and freeing what it made (a real `llmctl plan` frees its candidates when make_plan
+    returns). The candidates are counted between the clocks with the collector off, so that no collection
+    walks them there, out of the timer's sight."""
     from llmctl.planner import Trace, make_plan
 
-    n = feasible = weighed = 0
+    n = sized = feasible = weighed = 0
     wall = cpu = 0.0
     collecting = gc.isenabled()
     for s in all_specs:
@@ -70,6 +70,7 @@ def run_once(all_specs) -> tuple[float, float, int, int, int]:
         w1, c1 = time.perf_counter(), time.process_time()
         gc.disable()  # make_plan turns the collector back on as it found it
         n += len(trace.ranked)
+        sized += sum(1 for c in trace.ranked if c.mem is not None)
         feasible += sum(1 for c in trace.ranked if c.feasible)
         weighed += sum(1 for c in trace.ranked if c.feasible and not c.pruned)
         w2, c2 = time.perf_counter(), time.process_time()
@@ -78,7 +79,7 @@ def run_once(all_specs) -> tuple[float, float, int, int, int]:
         cpu += (c1 - c0) + (time.process_time() - c2)
         if collecting:
             gc.enable()
-    return wall, cpu, n, feasible, weighed
+    return wall, cpu, n, sized, feasible, weighed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     run_once(all_specs[:1])  # warm caches (profiles, imports) so the runs time the planning alone
     walls, cpus = [], []
     for _ in range(args.runs):
-        w, c, n, feasible, weighed = run_once(all_specs)
+        w, c, n, sized, feasible, weighed = run_once(all_specs)
         walls.append(w)
         cpus.append(c)
     med, med_wall = statistics.median(cpus), statistics.median(walls)
     budget = BUDGET_S_PER_PAIR * len(cat.models) * len(cat.gpus)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{len(cat.models)} models × {len(cat.gpus)} GPU/Apple/CPU profiles × quantizations × KV dtypes × TP")
-    print(f"candidates per run: {n} enumerated (each with its memory estimate), {feasible} feasible, {weighed} of "
+    print(f"candidates per run: {n} enumerated, {sized} of them sized (a memory estimate), {feasible} feasible, {weighed} of "
           f"them weighed (SLA search + prediction); the rest could not change a plan (llmctl/weigh.py)")
     print(f"wall time: median of {args.runs} = {med_wall:.3f} s (runs: {', '.join(f'{t:.3f}' for t in walls)}); "
           f"load average {load:.2f}")
