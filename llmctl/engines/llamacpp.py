@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from llmctl.candidates import Candidate
 from llmctl.engines.base import Engine, check_value, check_word, flag_args, native_listen, pvc_gib
 from llmctl.engines.gguf_plan import DEFAULT_BATCH, GgufEngine, flash_attention_needed
 from llmctl.engines.sources import sources_for
@@ -12,7 +13,7 @@ from llmctl.errors import InputError
 from llmctl.estimate.memory import constants as memory_constants
 
 if TYPE_CHECKING:
-    from llmctl.candidates import Candidate, Context
+    from llmctl.candidates import Context
     from llmctl.catalog import KvDtype, Quantization
     from llmctl.plan import Plan
     from llmctl.pools import Pool
@@ -58,8 +59,6 @@ class LlamaCppEngine(GgufEngine, Engine):
         why = (f"no GGUF file of {ctx.model.arch.id} in {quant.id} is known ({src.gguf_listing()}); "
                "give a local .gguf path as the model, or another quantization")
         if not ctx.size_rejected:
-            from llmctl.candidates import Candidate
-
             return [Candidate(self.name, quant, kvs[0], pool, reject=why)]
         out = super().candidates(ctx, pool, quant, kvs)
         for c in out:
