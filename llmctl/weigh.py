@@ -25,7 +25,7 @@ from operator import itemgetter
 from typing import Callable
 
 from llmctl.candidates import Candidate, Context
-from llmctl.estimate.performance import decode_step_ms
+from llmctl.estimate.performance import decode_step_ms, decoding_context
 from llmctl.plan_build import ALTERNATIVES, alternative_group
 
 # The one-sequence step is the planner's own arithmetic, but the ITL a prediction reports comes from
@@ -111,7 +111,7 @@ def _bound(ctx: Context, c: Candidate, cost: tuple) -> tuple:
     prompt, output = ctx.load[0], ctx.load[1]
     if c.dep is None:
         c.dep = c.engine.deployment(ctx, c)
-    step = decode_step_ms(c.dep, 1, prompt + output / 2) * FLOOR_SLACK
+    step = decode_step_ms(c.dep, 1, decoding_context(prompt, output)) * FLOOR_SLACK
     floor = 0.0
     for metric, target in ctx.sla.items():
         if metric == "itl_p95_ms":

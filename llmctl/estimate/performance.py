@@ -624,6 +624,11 @@ def _predict_rows(*, single, c, batch, step, context, dep, pre_alone, prompt_tok
 ARRIVALS = ("closed", "open", "burst")
 
 
+def decoding_context(prompt_tokens: float, output_tokens: float) -> float:
+    """The mean length of a request while it decodes: its prompt and half its answer."""
+    return prompt_tokens + output_tokens / 2
+
+
 def admission_slots(dep: Deployment, prompt_tokens: int, output_tokens: int) -> int:
     """Sequences the engine runs together. vLLM admits by the KV blocks in use now, not by the full
     length a request may reach: with the start-up KV size known, the bound is the cache over the mean
@@ -631,7 +636,7 @@ def admission_slots(dep: Deployment, prompt_tokens: int, output_tokens: int) -> 
     slots = max(1, dep.max_batch)
     if dep.paged_kv and dep.kv_cache_tokens:
         seqs = dep.max_num_seqs or slots
-        held = max(1.0, prompt_tokens + output_tokens / 2 + dep.state_tokens)
+        held = max(1.0, decoding_context(prompt_tokens, output_tokens) + dep.state_tokens)
         slots = max(1, min(seqs, int(dep.kv_cache_tokens / held)))
     return slots
 
@@ -649,7 +654,7 @@ def _load_terms(dep: Deployment, k: _Coef, prompt_tokens: int, prefix_cache_hit:
         return last[5:]  # type: ignore[return-value]
     slots = admission_slots(dep, load_prompt, held)
     hit = min(max(prefix_cache_hit, 0.0), 0.99)
-    context = load_prompt + held / 2  # average length while decoding
+    context = decoding_context(load_prompt, held)
     budget = max(1, dep.max_num_batched_tokens)
     pp = dep.pp
     single = _step_k(pp, k, 1, context)
@@ -811,7 +816,7 @@ def _predict_burst(dep: Deployment, *, concurrency: int, prompt_tokens: int, out
     r = simulate_burst(step, requests=n, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                        budget=dep.max_num_batched_tokens, max_seqs=max(1, seqs), kv_tokens=kv,
                        prefix_hit=prefix_cache_hit, warm=warm_prompts, state_tokens=dep.state_tokens if kv else 0.0)
-    single = _step_k(pp, k, 1, prompt_tokens + output_tokens / 2)
+    single = _step_k(pp, k, 1, decoding_context(prompt_tokens, output_tokens))
     duration = r.duration_ms + overhead
     throughput = n * output_tokens / (duration / 1000) if math.isfinite(duration) else 0.0
     return PerfEstimate(
