@@ -57,28 +57,51 @@ def convert(data: Any, type_: type[T]) -> T:
 
 
 def problems(data: Any, type_: type, limit: int = 12) -> list[Invalid]:
-    """Up to `limit` errors of `data` (empty when it fits): after each, the offending key is taken
-    out of a copy and the rest checked again (a rule of a whole record takes the record out, and with
-    it any later error inside). Stops at an error that no removal can pass: a missing key, an item
-    of a list (taking it out would renumber the items after it)."""
+    """Up to `limit` errors of `data` (empty when it fits): after each, the offending key or list item
+    is taken out of a copy and the rest checked again (a rule of a whole record takes the record out,
+    and with it any later error inside). Errors keep their places in `data`: the items after one taken
+    out are numbered as written. An error on a list that lost an item, or on what holds it, is not
+    reported (taking the item out may be what broke the rule, as a minimum length) but taken out too.
+    Stops at an error no removal can pass (a missing key)."""
     import copy
 
     found: list[Invalid] = []
     work = copy.deepcopy(data)
+    taken: dict[tuple, list[int]] = {}  # a list's place in `data` -> the indices (in `data`) of items taken out
     while len(found) < limit:
         try:
             msgspec.convert(work, type_, strict=True)
             break
         except msgspec.ValidationError as exc:
             err = explain(exc, work, type_)
-        if any(e.loc == err.loc for e in found):
+        loc = _as_written(err.loc, taken)
+        if any(e.loc == loc for e in found):
             break
-        found.append(err)
+        if not any(p[:len(loc)] == loc for p in taken):
+            found.append(err if loc == err.loc else Invalid(loc, err.message))
         parent = _value_at(work, err.loc[:-1]) if err.loc else None
-        if not isinstance(parent, dict) or err.loc[-1] not in parent:
+        last = err.loc[-1] if err.loc else None
+        if isinstance(parent, dict) and last in parent:
+            del parent[last]
+        elif isinstance(parent, list) and isinstance(last, int) and 0 <= last < len(parent):
+            del parent[last]
+            taken.setdefault(loc[:-1], []).append(loc[-1])
+        else:
             break
-        del parent[err.loc[-1]]
     return found
+
+
+def _as_written(loc: tuple[Any, ...], taken: dict[tuple, list[int]]) -> tuple[Any, ...]:
+    """`loc` in the copy problems() checks, as the place in the original data: a list index counts the
+    items taken out before it."""
+    out: list[Any] = []
+    for part in loc:
+        if isinstance(part, int) and not isinstance(part, bool):
+            for gone in sorted(taken.get(tuple(out), ())):
+                if gone <= part:
+                    part += 1
+        out.append(part)
+    return tuple(out)
 
 
 def dump(record: Any, *, exclude_none: bool = False) -> Any:

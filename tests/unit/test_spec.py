@@ -62,6 +62,13 @@ def test_bad_enum_in_a_list_item_points_at_the_item() -> None:
     assert "needs.1" in msg and "s.yaml:10" in msg and "telepathy" in msg
 
 
+def test_errors_after_a_bad_list_item_keep_their_own_numbers_and_lines() -> None:
+    msg = _error(GOOD + "  - 5\n  - gpu: L4\n    gpus: -1\nneeds: [lora, telepathy]\nenvironment: prodution\n")
+    assert "s.yaml:10: hardware.1: expected a mapping of keys" in msg
+    assert "s.yaml:12: hardware.2.gpus" in msg
+    assert "s.yaml:13: needs.1" in msg and "s.yaml:14: environment" in msg
+
+
 def test_nested_hardware_error_has_the_node_line() -> None:
     msg = _error(GOOD.replace("    gpus: 1", "    gpus: -3"))
     assert "hardware.0.gpus" in msg and "s.yaml:9" in msg

@@ -80,6 +80,15 @@ def test_problems_lists_independent_errors_and_stops_where_removal_cannot_help()
     assert [e.loc for e in problems({"kind": "x", "version": "v"}, Doc)] == [("kind",), ("version",), ("title",)]
 
 
+def test_problems_go_on_past_a_bad_list_item_and_number_the_rest_as_written():
+    errs = problems({"title": "t", "nodes": ["x", {"gpus": 99}, 7, {"gpus": -1}], "tags": ["a", 5], "version": "v"}, Doc)
+    assert [e.loc for e in errs] == [("nodes", 0), ("nodes", 1, "gpus"), ("nodes", 2), ("nodes", 3, "gpus"),
+                                     ("tags", 1), ("version",)]
+    assert str(errs[3]) == "nodes.3.gpus: must be greater than or equal to 0, got -1"
+    # the list left empty breaks its minimum length: that is the removal's doing, not reported
+    assert [e.loc for e in problems({"title": "t", "nodes": ["x"], "version": "v"}, Doc)] == [("nodes", 0), ("version",)]
+
+
 def test_dump_writes_file_names_and_updated_copies_without_touching_the_original():
     doc = convert({"title": "t", "nodes": [{"gpus": 1}]}, Doc)
     assert dump(doc)["schema"] == "doc/v1" and dump(doc)["nodes"] == [{"name": "n", "gpus": 1}]
