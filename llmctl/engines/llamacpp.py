@@ -51,13 +51,11 @@ class LlamaCppEngine(GgufEngine, Engine):
         cannot be served (the repository's default file would be another size than the one planned).
         That holds for every layout, so such a quantization is one rejected candidate, unsized unless the
         plan asks (Context.size_rejected; then a layout that does not fit says so first)."""
-        if ctx.model.gguf_source or ctx.model.path:  # the reference named the file (hf.co/..., a local path)
+        if ctx.model.path or _download(ctx, quant.id):
             return super().candidates(ctx, pool, quant, kvs)
-        src = sources_for(ctx.model.arch.id)
-        if src.gguf(quant.id) is not None:
-            return super().candidates(ctx, pool, quant, kvs)
-        why = (f"no GGUF file of {ctx.model.arch.id} in {quant.id} is known ({src.gguf_listing()}); "
-               "give a local .gguf path as the model, or another quantization")
+        why = (f"no GGUF file of {ctx.model.arch.id} in {quant.id} is known "
+               f"({sources_for(ctx.model.arch.id).gguf_listing()}); give a local .gguf path as the model, or "
+               "another quantization")
         if not ctx.size_rejected:
             return [Candidate(self.name, quant, kvs[0], pool, reject=why)]
         out = super().candidates(ctx, pool, quant, kvs)
@@ -66,9 +64,7 @@ class LlamaCppEngine(GgufEngine, Engine):
         return out
 
     def plan_source(self, ctx: "Context", c: "Candidate") -> str | None:
-        if ctx.model.path:
-            return None
-        return ctx.model.gguf_source or sources_for(ctx.model.arch.id).gguf(c.quant.id)
+        return None if ctx.model.path else _download(ctx, c.quant.id)
 
     # ------------------------------------------------------------------ service
 
@@ -171,3 +167,9 @@ def gpu_layers_arg(plan: "Plan") -> str:
     if plan.memory.gpu_layers is None:
         return "all"  # a plan without a layer split: every layer (common/arg.cpp accepts `all`)
     return str(plan.memory.gpu_layers + 1) if plan.memory.gpu_layers > 0 else "0"
+
+
+def _download(ctx: "Context", quant_id: str) -> str | None:
+    """What `-hf` fetches for this quantization: the GGUF file the reference named (hf.co/...), else the listed
+    repository's `repo:QUANT`; None when no known repository holds it."""
+    return ctx.model.gguf_source or sources_for(ctx.model.arch.id).gguf(quant_id)
