@@ -89,15 +89,15 @@ def test_every_listed_quantization_renders_its_published_tag(model) -> None:
         assert back.gguf_quantization in same, (tag, back.gguf_quantization)
 
 
-# Library tags whose quantization tags come in two builds, and the one the bare tag is: the bare tag's manifest digest
-# in the scrape (source in profiles/ollama_library.yaml) is that of its default quantization spelled out as below,
-# not of the other spelling (digest in the comment).
+# Library tags whose quantization tags come in two builds, and the one the bare tag is: in the scrape (source in
+# profiles/ollama_library.yaml) the bare tag's manifest digest is that of its default quantization spelled out as
+# below, not that of the other spelling (comments: same digest, then the other spelling's)
 SAME_BUILD = {
-    "mistral:7b": ("mistral:7b-instruct-v0.3-q4_K_M", "6577803aa9a0"),  # 7b-instruct-q4_K_M: 1a85656b534f
-    "gemma:7b": ("gemma:7b-instruct-v1.1-q4_0", "a72c7f4d0a15"),  # 7b-instruct-q4_0 (v1.0): 430ed3535049
-    "qwen3-vl:2b": ("qwen3-vl:2b-thinking-q4_K_M", "0635d9d857d4"),  # 2b-instruct-q4_K_M: ea422f1e7365
-    "qwen3-vl:4b": ("qwen3-vl:4b-thinking-q4_K_M", "1343d82ebee3"),  # 4b-instruct-q4_K_M: ee4b975b58c1
-    "qwen3-vl:8b": ("qwen3-vl:8b-thinking-q4_K_M", "901cae732162"),  # 8b-instruct-q4_K_M: 0533d74300e4
+    "mistral:7b": "mistral:7b-instruct-v0.3-q4_K_M",  # 6577803aa9a0; 7b-instruct-q4_K_M: 1a85656b534f
+    "gemma:7b": "gemma:7b-instruct-v1.1-q4_0",  # a72c7f4d0a15; 7b-instruct-q4_0 (v1.0): 430ed3535049
+    "qwen3-vl:2b": "qwen3-vl:2b-thinking-q4_K_M",  # 0635d9d857d4; 2b-instruct-q4_K_M: ea422f1e7365
+    "qwen3-vl:4b": "qwen3-vl:4b-thinking-q4_K_M",  # 1343d82ebee3; 4b-instruct-q4_K_M: ee4b975b58c1
+    "qwen3-vl:8b": "qwen3-vl:8b-thinking-q4_K_M",  # 901cae732162; 8b-instruct-q4_K_M: 0533d74300e4
 }
 
 
@@ -108,7 +108,7 @@ def test_other_quantizations_are_tags_of_the_bare_tags_build(bare: str) -> None:
     model = next(m for m in cat().models if m.ollama and bare_tag(m.ollama) == bare)
     o = model.ollama
     spelled = library_tag({**o, "default_quantization": None}, o["default_quantization"])
-    assert spelled == SAME_BUILD[bare][0]
+    assert spelled == SAME_BUILD[bare]
     prefix = spelled.rsplit("-", 1)[0] + "-"
     assert all(tag == bare or tag.startswith(prefix) for tag in published(o).values()), published(o)
 
